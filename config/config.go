@@ -1,0 +1,126 @@
+// Package config is cargogate's configuration: strict YAML decoded into typed
+// values, defaults kept in one place, and Validate reporting every problem by
+// its key path.
+package config
+
+import "time"
+
+// Config is one gateway's configuration file.
+type Config struct {
+	// Site is the terminal site (§1 of the protocol), e.g. "PVG-W".
+	Site string `yaml:"site"`
+	// Gateway is this gateway's name within the site, e.g. "g07".
+	Gateway string `yaml:"gateway"`
+	// DataDir holds the stores and the gateway's signing key.
+	DataDir string      `yaml:"data_dir"`
+	Central Central     `yaml:"central"`
+	HTTP    HTTP        `yaml:"http"`
+	Log     Log         `yaml:"log"`
+	Ident   Identifiers `yaml:"identifiers"`
+	// Stations are the scanning points this gateway serves.
+	Stations []Station `yaml:"stations"`
+}
+
+// Central is the link to central customs.
+type Central struct {
+	// Broker is the MQTT broker URL: tcp://host:port or ssl://host:port.
+	Broker string `yaml:"broker"`
+	// Keys are the trusted central signing keys: kid → base64 of the raw
+	// 32-byte Ed25519 public key.
+	Keys map[string]string `yaml:"keys"`
+	// Username and Password authenticate to the broker; empty: none.
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+	// CAFile, CertFile and KeyFile configure TLS for ssl:// brokers.
+	CAFile   string `yaml:"ca_file"`
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// GapGrace is how long a gap in seqs may stay open before resync.
+	// Default 2s.
+	GapGrace time.Duration `yaml:"gap_grace"`
+	// ResyncTimeout is how long to wait for replay_done before asking again.
+	// Default 30s.
+	ResyncTimeout time.Duration `yaml:"resync_timeout"`
+	// LookupTimeout bounds the wait for a lookup reply. Default 300ms; 0
+	// after defaults only if set to a negative value: lookups disabled.
+	LookupTimeout time.Duration `yaml:"lookup_timeout"`
+}
+
+// HTTP is the screens and status server.
+type HTTP struct {
+	// Listen is the address of the HTTP server; empty: no server.
+	Listen string `yaml:"listen"`
+}
+
+// Log configures logging.
+type Log struct {
+	// Level is debug, info, warn or error. Default info.
+	Level string `yaml:"level"`
+	// Format is text or json. Default text.
+	Format string `yaml:"format"`
+}
+
+// Identifiers are the site's own identifier patterns (§7).
+type Identifiers struct {
+	// ParcelPatterns are carrier waybill regular expressions, besides UPU S10.
+	ParcelPatterns []string `yaml:"parcel_patterns"`
+	// TransitPatterns are transit manifest regular expressions.
+	TransitPatterns []string `yaml:"transit_patterns"`
+	// SealPatterns are seal id regular expressions (arrival stations only).
+	SealPatterns []string `yaml:"seal_patterns"`
+}
+
+// Station roles.
+const (
+	RoleArrival = "arrival"
+	RoleSort    = "sort"
+	RoleGate    = "gate"
+)
+
+// Station is one scanning point with its scanner and optional gate.
+type Station struct {
+	ID      string   `yaml:"id"`
+	Role    string   `yaml:"role"`
+	Scanner Scanner  `yaml:"scanner"`
+	Gate    *Gate    `yaml:"gate"`
+	// CloseAfter closes an open transit at an arrival station after this
+	// long without a scan. Default 10m.
+	CloseAfter time.Duration `yaml:"close_after"`
+}
+
+// Scanner configures a scanner driver.
+type Scanner struct {
+	// Driver is serial, tcp-client or tcp-server.
+	Driver string `yaml:"driver"`
+	// Port is the serial device (serial driver).
+	Port string `yaml:"port"`
+	// Baud is the serial speed. Default 9600.
+	Baud int `yaml:"baud"`
+	// Address is host:port (tcp drivers).
+	Address string `yaml:"address"`
+	// Debounce drops the same code read again within this window. Default 0: off.
+	Debounce time.Duration `yaml:"debounce"`
+}
+
+// Gate configures a gate controller driver.
+type Gate struct {
+	// Driver is serial or modbus.
+	Driver string `yaml:"driver"`
+	// Port and Baud: serial driver (Baud default 9600).
+	Port string `yaml:"port"`
+	Baud int    `yaml:"baud"`
+	// Pass and Stop are the frames written, with \r, \n and \xHH escapes.
+	// Defaults "PASS\r\n" and "STOP\r\n".
+	Pass string `yaml:"pass"`
+	Stop string `yaml:"stop"`
+	// Ack, when set, is the reply expected within AckTimeout (default 500ms).
+	Ack        string        `yaml:"ack"`
+	AckTimeout time.Duration `yaml:"ack_timeout"`
+	// Address, Unit, OpenCoil, AlarmCoil, ClosedInput, PulseMS: modbus driver.
+	Address     string `yaml:"address"`
+	Unit        int    `yaml:"unit"`
+	OpenCoil    *int   `yaml:"open_coil"`
+	AlarmCoil   *int   `yaml:"alarm_coil"`
+	ClosedInput *int   `yaml:"closed_input"`
+	PulseMS     int    `yaml:"pulse_ms"`
+}

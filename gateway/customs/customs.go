@@ -1,0 +1,363 @@
+// Package customs is the vocabulary of the contract with central customs
+// (PROTOCOL.md §3): subjects, orders, events and the other documents, as they
+// travel on the wire. It holds types and their validation, nothing else.
+package customs
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+)
+
+// Kind is the kind of a subject.
+type Kind string
+
+// The subject kinds of §3.
+const (
+	Parcel  Kind = "parcel"
+	Bag     Kind = "bag"
+	ULD     Kind = "uld"
+	AWB     Kind = "awb"
+	Transit Kind = "transit"
+)
+
+// Valid reports whether k is one of the five kinds.
+func (k Kind) Valid() bool {
+	switch k {
+	case Parcel, Bag, ULD, AWB, Transit:
+		return true
+	}
+	return false
+}
+
+// Container reports whether subjects of kind k may have children.
+func (k Kind) Container() bool {
+	switch k {
+	case Bag, ULD, AWB, Transit:
+		return true
+	}
+	return false
+}
+
+// Subject is a thing customs decides on: {"kind": K, "id": ID}.
+type Subject struct {
+	Kind Kind   `json:"kind"`
+	ID   string `json:"id"`
+}
+
+func (s Subject) String() string { return string(s.Kind) + ":" + s.ID }
+
+var idRE = regexp.MustCompile(`^[A-Z0-9]{1,64}$`)
+
+// Validate checks the kind and the shape of a normalized id (§7: upper case
+// letters and digits).
+func (s Subject) Validate() error {
+	if !s.Kind.Valid() {
+		return fmt.Errorf("subject kind %q: unknown", s.Kind)
+	}
+	if !idRE.MatchString(s.ID) {
+		return fmt.Errorf("subject id %q: not a normalized identifier", s.ID)
+	}
+	return nil
+}
+
+// Action is what an order does.
+type Action string
+
+// The actions of §3.
+const (
+	Release Action = "release"
+	Revoke  Action = "revoke"
+	Hold    Action = "hold"
+	Unhold  Action = "unhold"
+	Cancel  Action = "cancel"
+	Link    Action = "link"
+	Unlink  Action = "unlink"
+	Seal    Action = "seal"
+)
+
+// Hold reasons of §3.
+var HoldReasons = []string{"inspection", "do_not_load", "detention", "information", "other"}
+
+// Limits of §2 and §3.
+const (
+	MaxEnvelopeBytes = 1 << 20
+	MaxOrders        = 10000
+	MaxChildren      = 10000
+	MaxSeals         = 16
+	MaxEvents        = 1000
+	MaxHoldIDLen     = 64
+)
+
+// Order is one customs order (§3).
+type Order struct {
+	Seq       uint64    `json:"seq"`
+	Action    Action    `json:"action"`
+	Subject   Subject   `json:"subject"`
+	IssuedAt  time.Time `json:"issued_at,omitzero"`
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+	HoldID    string    `json:"hold_id,omitempty"`
+	Reason    string    `json:"reason,omitempty"`
+	Children  []Subject `json:"children,omitempty"`
+	Seals     []string  `json:"seals,omitempty"`
+	Office    string    `json:"office,omitempty"`
+	Ref       string    `json:"ref,omitempty"`
+	Note      string    `json:"note,omitempty"`
+}
+
+var (
+	officeRE = regexp.MustCompile(`^[0-9]{4}$`)
+	sealRE   = regexp.MustCompile(`^[A-Z0-9-]{1,32}$`)
+)
+
+// Validate checks an order as central must have issued it. seqRequired is
+// false for orders submitted to central, which assigns the seq itself.
+func (o *Order) Validate(seqRequired bool) error {
+	var errs []error
+	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	if seqRequired && o.Seq < 1 {
+		add("seq: must be ≥ 1")
+	}
+	if err := o.Subject.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	switch o.Action {
+	case Release, Revoke, Cancel:
+	case Hold:
+		if !validHoldReason(o.Reason) {
+			add("reason %q: must be one of %v", o.Reason, HoldReasons)
+		}
+		fallthrough
+	case Unhold:
+		if o.HoldID == "" || len(o.HoldID) > MaxHoldIDLen {
+			add("hold_id: must be 1..%d characters", MaxHoldIDLen)
+		}
+	case Link, Unlink:
+		if !o.Subject.Kind.Container() {
+			add("subject kind %q: cannot hold children", o.Subject.Kind)
+		}
+		if len(o.Children) == 0 || len(o.Children) > MaxChildren {
+			add("children: must be 1..%d subjects", MaxChildren)
+		}
+		for i, c := range o.Children {
+			if err := c.Validate(); err != nil {
+				add("children[%d]: %w", i, err)
+				break
+			}
+			if c == o.Subject {
+				add("children[%d]: a subject cannot contain itself", i)
+				break
+			}
+		}
+	case Seal:
+		if o.Subject.Kind != Transit {
+			add("seal: only a transit has seals")
+		}
+		if len(o.Seals) == 0 || len(o.Seals) > MaxSeals {
+			add("seals: must be 1..%d seal ids", MaxSeals)
+		}
+		for i, s := range o.Seals {
+			if !sealRE.MatchString(s) {
+				add("seals[%d] %q: must match [A-Z0-9-]{1,32}", i, s)
+				break
+			}
+		}
+	default:
+		add("action %q: unknown", o.Action)
+	}
+	if o.Office != "" && !officeRE.MatchString(o.Office) {
+		add("office %q: must be 4 digits", o.Office)
+	}
+	if len(o.Ref) > 64 {
+		add("ref: longer than 64 characters")
+	}
+	if len(o.Note) > 256 {
+		add("note: longer than 256 characters")
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("order seq %d: %w", o.Seq, err)
+	}
+	return nil
+}
+
+func validHoldReason(r string) bool {
+	for _, h := range HoldReasons {
+		if r == h {
+			return true
+		}
+	}
+	return false
+}
+
+// Document types (the "type" field).
+const (
+	TypeOrders     = "orders"
+	TypeHead       = "head"
+	TypeResync     = "resync"
+	TypeReplayDone = "replay_done"
+	TypeLookup     = "lookup"
+	TypeEvents     = "events"
+	TypeStatus     = "status"
+)
+
+// Orders is the orders document.
+type Orders struct {
+	Type      string  `json:"type"`
+	Site      string  `json:"site"`
+	RequestID string  `json:"request_id,omitempty"`
+	Orders    []Order `json:"orders"`
+}
+
+// Head is central's highest assigned seq.
+type Head struct {
+	Type string    `json:"type"`
+	Site string    `json:"site"`
+	Seq  uint64    `json:"seq"`
+	At   time.Time `json:"at"`
+}
+
+// Resync asks central to replay orders from FromSeq to ToSeq (0: up to head).
+type Resync struct {
+	Type      string `json:"type"`
+	Site      string `json:"site"`
+	Gateway   string `json:"gateway"`
+	RequestID string `json:"request_id"`
+	FromSeq   uint64 `json:"from_seq"`
+	ToSeq     uint64 `json:"to_seq"`
+}
+
+// ReplayDone ends a replay.
+type ReplayDone struct {
+	Type      string `json:"type"`
+	Site      string `json:"site"`
+	RequestID string `json:"request_id"`
+	UpTo      uint64 `json:"up_to"`
+}
+
+// Lookup asks central for every order on a subject and its containers.
+type Lookup struct {
+	Type      string  `json:"type"`
+	Site      string  `json:"site"`
+	Gateway   string  `json:"gateway"`
+	RequestID string  `json:"request_id"`
+	Subject   Subject `json:"subject"`
+}
+
+// Events carries events from a gateway to central.
+type Events struct {
+	Type    string  `json:"type"`
+	Site    string  `json:"site"`
+	Gateway string  `json:"gateway"`
+	Events  []Event `json:"events"`
+}
+
+// Event kinds.
+const (
+	EventScan    = "scan"
+	EventDevice  = "device"
+	EventArrival = "arrival"
+)
+
+// Decision values.
+const (
+	Pass = "pass"
+	Stop = "stop"
+)
+
+// Reasons of §3 (held reasons are "held:" + hold reason).
+const (
+	ReasonReleased    = "released"
+	ReasonCancelled   = "cancelled"
+	ReasonContents    = "contents"
+	ReasonRevoked     = "revoked"
+	ReasonExpired     = "expired"
+	ReasonUnknown     = "unknown"
+	ReasonInvalidCode = "invalid_code"
+	ReasonError       = "error"
+	ReasonHeldPrefix  = "held:"
+)
+
+// Event is one scan, device or arrival event (§3, §9). Fields not of its
+// kind stay empty and are omitted.
+type Event struct {
+	ID      string    `json:"id"`
+	Kind    string    `json:"kind"`
+	Station string    `json:"station"`
+	Role    string    `json:"role,omitempty"`
+	At      time.Time `json:"at"`
+
+	// scan
+	Code       string   `json:"code,omitempty"`
+	Subject    *Subject `json:"subject,omitempty"`
+	Decision   string   `json:"decision,omitempty"`
+	Reason     string   `json:"reason,omitempty"`
+	BasisSeq   uint64   `json:"basis_seq,omitempty"`
+	AppliedSeq *uint64  `json:"applied_seq,omitempty"`
+	Offline    *bool    `json:"offline,omitempty"`
+
+	// device
+	Device string `json:"device,omitempty"`
+	State  string `json:"state,omitempty"`
+	Detail string `json:"detail,omitempty"`
+
+	// arrival
+	Transit       *Subject  `json:"transit,omitempty"`
+	SealsExpected []string  `json:"seals_expected,omitempty"`
+	SealsSeen     []string  `json:"seals_seen,omitempty"`
+	SealsOK       *bool     `json:"seals_ok,omitempty"`
+	Expected      *int      `json:"expected,omitempty"`
+	Counted       *int      `json:"counted,omitempty"`
+	Missing       []Subject `json:"missing,omitempty"`
+	Extra         []Subject `json:"extra,omitempty"`
+}
+
+// Status is the gateway's retained status and will.
+type Status struct {
+	Type       string    `json:"type"`
+	Site       string    `json:"site"`
+	Gateway    string    `json:"gateway"`
+	State      string    `json:"state"`
+	AppliedSeq uint64    `json:"applied_seq"`
+	HeadSeq    uint64    `json:"head_seq"`
+	Outbox     int       `json:"outbox"`
+	Version    string    `json:"version"`
+	At         time.Time `json:"at"`
+}
+
+// Probe reads only the type and site of a document, so a receiver can route
+// it before decoding the rest.
+type Probe struct {
+	Type string `json:"type"`
+	Site string `json:"site"`
+}
+
+// ReadProbe decodes the type and site of a payload.
+func ReadProbe(payload []byte) (Probe, error) {
+	var p Probe
+	if err := json.Unmarshal(payload, &p); err != nil {
+		return p, fmt.Errorf("payload: %w", err)
+	}
+	return p, nil
+}
+
+// Topics of §1.
+func OrdersTopic(site string) string { return "customs/v1/" + site + "/orders" }
+func HeadTopic(site string) string   { return "customs/v1/" + site + "/head" }
+func GatewayTopic(site, gateway, leaf string) string {
+	return "customs/v1/" + site + "/gw/" + gateway + "/" + leaf
+}
+
+// Gateway topic leaves.
+const (
+	LeafResync      = "resync"
+	LeafReplay      = "replay"
+	LeafLookup      = "lookup"
+	LeafLookupReply = "lookup/reply"
+	LeafEvents      = "events"
+	LeafStatus      = "status"
+)
+
+// NameRE is the shape of site and gateway names (§1).
+var NameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
