@@ -79,10 +79,10 @@ const (
 
 // Station is one scanning point with its scanner and optional gate.
 type Station struct {
-	ID      string   `yaml:"id"`
-	Role    string   `yaml:"role"`
-	Scanner Scanner  `yaml:"scanner"`
-	Gate    *Gate    `yaml:"gate"`
+	ID      string  `yaml:"id"`
+	Role    string  `yaml:"role"`
+	Scanner Scanner `yaml:"scanner"`
+	Gate    *Gate   `yaml:"gate"`
 	// CloseAfter closes an open transit at an arrival station after this
 	// long without a scan. Default 10m.
 	CloseAfter time.Duration `yaml:"close_after"`
@@ -117,10 +117,16 @@ type Gate struct {
 	Ack        string        `yaml:"ack"`
 	AckTimeout time.Duration `yaml:"ack_timeout"`
 	// Address, Unit, OpenCoil, AlarmCoil, ClosedInput, PulseMS: modbus driver.
-	Address     string `yaml:"address"`
-	Unit        int    `yaml:"unit"`
-	OpenCoil    *int   `yaml:"open_coil"`
-	AlarmCoil   *int   `yaml:"alarm_coil"`
-	ClosedInput *int   `yaml:"closed_input"`
-	PulseMS     int    `yaml:"pulse_ms"`
+	Address string `yaml:"address"`
+	// Unit is the Modbus unit id, 0..255. Default 1 (an explicit 0 is kept
+	// when the file is read by Parse).
+	Unit        int  `yaml:"unit"`
+	OpenCoil    *int `yaml:"open_coil"`
+	AlarmCoil   *int `yaml:"alarm_coil"`
+	ClosedInput *int `yaml:"closed_input"`
+	PulseMS     int  `yaml:"pulse_ms"`
+
+	// unitSet records that the file set unit explicitly, so that unit: 0 is
+	// not taken for "unset" by applyDefaults.
+	unitSet bool
 }

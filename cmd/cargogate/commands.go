@@ -1,0 +1,100 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"path/filepath"
+
+	"github.com/cargogate/cargogate/config"
+	"github.com/cargogate/cargogate/sync/envelope"
+)
+
+func newFlags(name, example string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage of cargogate %s:\n", name)
+		fs.PrintDefaults()
+		fmt.Fprintf(stderr, "\nExample:\n  %s\n", example)
+	}
+	return fs
+}
+
+func cmdCheckConfig(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("check-config", "cargogate check-config /etc/cargogate/cargogate.yaml", stderr)
+	if err := fs.Parse(args); err != nil {
+		return usageError{err.Error()}
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return usageError{"check-config takes one file"}
+	}
+	_, err := config.Load(fs.Arg(0))
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: configuration has problems:\n", fs.Arg(0))
+		printProblems(stderr, err)
+		return usageError{"bad configuration"}
+	}
+	fmt.Fprintf(stdout, "%s: ok\n", fs.Arg(0))
+	return nil
+}
+
+// printProblems prints each joined error on its own line.
+func printProblems(w io.Writer, err error) {
+	var j interface{ Unwrap() []error }
+	if errors.As(err, &j) {
+		for _, e := range j.Unwrap() {
+			printProblems(w, e)
+		}
+		return
+	}
+	fmt.Fprintln(w, "  -", err)
+}
+
+func cmdKeys(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("keys", "cargogate keys --config /etc/cargogate/cargogate.yaml", stderr)
+	path := fs.String("config", "", "configuration file")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err.Error()}
+	}
+	if *path == "" {
+		fs.Usage()
+		return usageError{"--config is required"}
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		printProblems(stderr, err)
+		return usageError{"bad configuration"}
+	}
+	key, created, err := envelope.LoadOrCreateKey(filepath.Join(cfg.DataDir, keyFile))
+	if err != nil {
+		return err
+	}
+	if created {
+		fmt.Fprintln(stderr, "made a new gateway key")
+	}
+	fmt.Fprintf(stdout, "kid: %s/%s\npublic_key: %s\n", cfg.Site, cfg.Gateway, envelope.EncodePublicKey(envelope.Signer{Key: key}.Public()))
+	return nil
+}
+
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("run", "cargogate run --config /etc/cargogate/cargogate.yaml", stderr)
+	path := fs.String("config", "", "configuration file")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err.Error()}
+	}
+	if *path == "" {
+		fs.Usage()
+		return usageError{"--config is required"}
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: configuration has problems:\n", *path)
+		printProblems(stderr, err)
+		return usageError{"bad configuration"}
+	}
+	return serve(ctx, cfg, gatewayDeps{}, stdout, stderr)
+}

@@ -1,0 +1,208 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/cargogate/cargogate/config"
+	"github.com/cargogate/cargogate/drivers"
+	"github.com/cargogate/cargogate/gateway/clock"
+	"github.com/cargogate/cargogate/gateway/ident"
+	"github.com/cargogate/cargogate/gateway/journal"
+	"github.com/cargogate/cargogate/gateway/screens"
+	"github.com/cargogate/cargogate/gateway/station"
+	"github.com/cargogate/cargogate/gateway/store"
+	"github.com/cargogate/cargogate/sync/envelope"
+	"github.com/cargogate/cargogate/sync/link"
+)
+
+const (
+	keyFile     = "gateway.key"
+	ordersFile  = "orders.db"
+	journalFile = "events.db"
+)
+
+// gatewayDeps lets the demo swap in simulated devices; zero is production.
+type gatewayDeps struct {
+	registry *drivers.Registry
+	// ready is called with the HTTP address once everything is started.
+	ready func(httpAddr string, gw *gatewayParts)
+}
+
+type gatewayParts struct {
+	signer envelope.Signer
+	link   *link.Link
+	store  *store.Store
+}
+
+func newLogger(cfg config.Log, w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(cfg.Level))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if cfg.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// serve runs a gateway until ctx is done: config → store → link → stations
+// → screens.
+func serve(ctx context.Context, cfg *config.Config, deps gatewayDeps, stdout, stderr io.Writer) error {
+	log := newLogger(cfg.Log, stderr).With("site", cfg.Site, "gateway", cfg.Gateway)
+	if deps.registry == nil {
+		deps.registry = drivers.Default()
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return fmt.Errorf("data_dir: %w", err)
+	}
+	key, created, err := envelope.LoadOrCreateKey(filepath.Join(cfg.DataDir, keyFile))
+	if err != nil {
+		return err
+	}
+	signer := envelope.Signer{Kid: cfg.Site + "/" + cfg.Gateway, Key: key}
+	if created {
+		log.Info("made a new gateway key", "kid", signer.Kid, "public_key", envelope.EncodePublicKey(signer.Public()))
+	}
+	keys, err := envelope.ParseKeyring(cfg.Central.Keys)
+	if err != nil {
+		return fmt.Errorf("central.keys: %w", err)
+	}
+	st, err := store.Open(filepath.Join(cfg.DataDir, ordersFile), store.Options{})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	jr, err := journal.Open(filepath.Join(cfg.DataDir, journalFile), journal.Options{KeepDelivered: true})
+	if err != nil {
+		return err
+	}
+	defer jr.Close()
+	prog, err := st.Progress()
+	if err != nil {
+		return err
+	}
+	clk := clock.New(nil, prog.Floor)
+	var tlsCfg *tls.Config
+	if strings.HasPrefix(cfg.Central.Broker, "ssl://") {
+		if tlsCfg, err = loadTLS(cfg.Central); err != nil {
+			return err
+		}
+	}
+	lk, err := link.New(link.Options{Site: cfg.Site, Gateway: cfg.Gateway, Broker: cfg.Central.Broker,
+		Username: cfg.Central.Username, Password: cfg.Central.Password, TLS: tlsCfg, Keys: keys, Signer: signer,
+		Version: version, GapGrace: cfg.Central.GapGrace, ResyncTimeout: cfg.Central.ResyncTimeout, Log: log}, st, jr, clk)
+	if err != nil {
+		return err
+	}
+	cls, err := ident.New(cfg.Ident.ParcelPatterns, cfg.Ident.TransitPatterns, cfg.Ident.SealPatterns)
+	if err != nil {
+		return fmt.Errorf("identifiers: %w", err)
+	}
+
+	var stations []*station.Station
+	hub := screens.New(log, func() any { return statusDoc(cfg, lk, st, clk, stations) })
+	for _, sc := range cfg.Stations {
+		scanner, err := deps.registry.NewScanner(sc.Scanner)
+		if err != nil {
+			return fmt.Errorf("station %q: scanner: %w", sc.ID, err)
+		}
+		var gate drivers.Gate
+		if sc.Gate != nil {
+			if gate, err = deps.registry.NewGate(*sc.Gate); err != nil {
+				return fmt.Errorf("station %q: gate: %w", sc.ID, err)
+			}
+		}
+		lookup := cfg.Central.LookupTimeout
+		stations = append(stations, station.New(station.Config{ID: sc.ID, Role: sc.Role, Classifier: cls,
+			Scanner: scanner, Gate: gate, LookupTimeout: lookup}, st, jr, lk, clk, hub, log))
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return lk.Run(gctx) })
+	for _, s := range stations {
+		g.Go(func() error { return s.Run(gctx) })
+	}
+	httpAddr := ""
+	if cfg.HTTP.Listen != "" {
+		ln, err := net.Listen("tcp", cfg.HTTP.Listen)
+		if err != nil {
+			return fmt.Errorf("http.listen: %w", err)
+		}
+		httpAddr = ln.Addr().String()
+		srv := &http.Server{Handler: hub.Handler(), ReadHeaderTimeout: 5 * time.Second}
+		g.Go(func() error {
+			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		})
+		g.Go(func() error {
+			<-gctx.Done()
+			sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			return srv.Shutdown(sctx)
+		})
+	}
+	log.Info("gateway started", "version", version, "stations", len(stations), "http", httpAddr,
+		"applied_seq", prog.Watermark, "head_seq", prog.Head, "broker", cfg.Central.Broker)
+	if deps.ready != nil {
+		deps.ready(httpAddr, &gatewayParts{signer: signer, link: lk, store: st})
+	}
+	err = g.Wait()
+	log.Info("gateway stopped")
+	return err
+}
+
+type stationStatus struct {
+	ID      string                   `json:"id"`
+	Devices map[string]drivers.State `json:"devices"`
+}
+
+func statusDoc(cfg *config.Config, lk *link.Link, st *store.Store, clk *clock.Clock, stations []*station.Station) any {
+	out := map[string]any{
+		"site": cfg.Site, "gateway": cfg.Gateway, "version": version,
+		"link": lk.Snapshot(), "time_floor": clk.Floor(), "clock_behind_s": clk.Behind().Seconds(),
+	}
+	var ss []stationStatus
+	for _, s := range stations {
+		ss = append(ss, stationStatus{ID: s.ID(), Devices: s.Devices()})
+	}
+	out["stations"] = ss
+	return out
+}
+
+func loadTLS(c config.Central) (*tls.Config, error) {
+	t := &tls.Config{MinVersion: tls.VersionTLS12}
+	if c.CAFile != "" {
+		pem, err := os.ReadFile(c.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("central.ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("central.ca_file: no certificates in %s", c.CAFile)
+		}
+		t.RootCAs = pool
+	}
+	if c.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("central.cert_file: %w", err)
+		}
+		t.Certificates = []tls.Certificate{cert}
+	}
+	return t, nil
+}

@@ -1,0 +1,83 @@
+// Command cargogate is the customs edge gateway of an airport cargo
+// terminal: it decides PASS or STOP at every scanner from central's release
+// orders, drives the gates, and reconciles with central over MQTT.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		var ue usageError
+		if !errors.As(err, &ue) {
+			fmt.Fprintln(os.Stderr, "cargogate:", err)
+		}
+		os.Exit(exitCode(err))
+	}
+}
+
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func exitCode(err error) int {
+	var ue usageError
+	if errors.As(err, &ue) {
+		return 2
+	}
+	return 1
+}
+
+const usage = `cargogate — customs edge gateway for airport cargo terminals
+
+Usage:
+  cargogate run --config FILE     run the gateway
+  cargogate demo [--listen ADDR]  run a self-contained demo: embedded broker, reference
+                                  central, three simulated stations, live page
+  cargogate check-config FILE     check a configuration file; prints every problem
+  cargogate keys --config FILE    show this gateway's public key and kid
+  cargogate version               print the version
+
+Examples:
+  cargogate check-config /etc/cargogate/cargogate.yaml
+  cargogate run --config /etc/cargogate/cargogate.yaml
+  cargogate demo
+`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return usageError{"no command"}
+	}
+	switch args[0] {
+	case "run":
+		return cmdRun(ctx, args[1:], stdout, stderr)
+	case "demo":
+		return cmdDemo(ctx, args[1:], stdout, stderr)
+	case "check-config":
+		return cmdCheckConfig(args[1:], stdout, stderr)
+	case "keys":
+		return cmdKeys(args[1:], stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "cargogate", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return usageError{"unknown command " + args[0]}
+}

@@ -1,0 +1,208 @@
+package config
+
+import (
+	"bufio"
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestGoodFiles(t *testing.T) {
+	files, err := filepath.Glob("testdata/*.good.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no good files: %v", err)
+	}
+	files = append(files, "../cargogate.example.yaml")
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			if _, err := Load(f); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// expectedErrors reads the "# error: …" lines at the top of a bad file.
+func expectedErrors(t *testing.T, path string) []string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		line, ok := strings.CutPrefix(sc.Text(), "# error: ")
+		if !ok {
+			break
+		}
+		want = append(want, line)
+	}
+	if len(want) == 0 {
+		t.Fatalf("%s: no '# error: ' line at the top", path)
+	}
+	return want
+}
+
+func TestBadFiles(t *testing.T) {
+	files, err := filepath.Glob("testdata/*.bad.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) < 12 {
+		t.Fatalf("only %d bad files", len(files))
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			want := expectedErrors(t, f)
+			_, err := Load(f)
+			if err == nil {
+				t.Fatal("loaded without error")
+			}
+			for _, w := range want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error does not contain %q:\n%v", w, err)
+				}
+			}
+		})
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := Load("testdata/minimal.good.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Central.GapGrace != 2*time.Second || c.Central.ResyncTimeout != 30*time.Second ||
+		c.Central.LookupTimeout != 300*time.Millisecond {
+		t.Errorf("central durations: %+v", c.Central)
+	}
+	if c.Log.Level != "info" || c.Log.Format != "text" {
+		t.Errorf("log: %+v", c.Log)
+	}
+	st := c.Stations[0]
+	if st.CloseAfter != 10*time.Minute || st.Scanner.Baud != 9600 {
+		t.Errorf("station: %+v", st)
+	}
+	g := st.Gate
+	if g.Baud != 9600 || g.Pass != "PASS\r\n" || g.Stop != "STOP\r\n" || g.AckTimeout != 500*time.Millisecond {
+		t.Errorf("serial gate: %+v", g)
+	}
+	if g.Unit != 0 || g.PulseMS != 0 {
+		t.Errorf("serial gate got modbus defaults: %+v", g)
+	}
+}
+
+func TestFullFile(t *testing.T) {
+	c, err := Load("testdata/full.good.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Central.LookupTimeout != 0 {
+		t.Errorf("negative lookup_timeout: got %v, want 0 (disabled)", c.Central.LookupTimeout)
+	}
+	if c.Central.GapGrace != 5*time.Second || c.Central.ResyncTimeout != time.Minute {
+		t.Errorf("durations: %+v", c.Central)
+	}
+	m := c.Stations[2].Gate
+	if m.Unit != 0 || m.PulseMS != 1500 || *m.OpenCoil != 0 || *m.AlarmCoil != 1 || *m.ClosedInput != 3 {
+		t.Errorf("modbus gate: %+v", m)
+	}
+	if m.Pass != "" || m.Baud != 0 || m.AckTimeout != 0 {
+		t.Errorf("modbus gate got serial defaults: %+v", m)
+	}
+	if c.Stations[0].CloseAfter != 15*time.Minute || c.Stations[0].Scanner.Debounce != time.Second {
+		t.Errorf("arrival station: %+v", c.Stations[0])
+	}
+	if c.Stations[0].Scanner.Baud != 0 {
+		t.Errorf("tcp scanner got a baud: %+v", c.Stations[0].Scanner)
+	}
+	relay := c.Stations[3].Gate
+	pass, err := DecodeFrame(relay.Pass)
+	if err != nil || !bytes.Equal(pass, []byte{0xA0, 0x01, 0x01, 0xA2}) {
+		t.Errorf("relay pass frame: %x, %v", pass, err)
+	}
+}
+
+func TestModbusUnitDefault(t *testing.T) {
+	data, err := os.ReadFile("testdata/full.good.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Parse(bytes.Replace(data, []byte("      unit: 0\n"), nil, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Stations[2].Gate.Unit; got != 1 {
+		t.Errorf("unit left out: got %d, want default 1", got)
+	}
+}
+
+func TestDoubleQuotedAndEscapedFramesAgree(t *testing.T) {
+	// In YAML, "PASS\r\n" (double quotes) is already CR LF; 'PASS\r\n'
+	// (single quotes) holds backslashes. Both must mean the same bytes.
+	const doc = "a: \"PASS\\r\\n\"\nb: 'PASS\\r\\n'\n"
+	c, err := Parse([]byte(doc))
+	if err == nil || c != nil {
+		t.Fatal("unknown keys a, b accepted")
+	}
+	for _, s := range []string{"PASS\r\n", `PASS\r\n`} {
+		got, err := DecodeFrame(s)
+		if err != nil || string(got) != "PASS\r\n" {
+			t.Errorf("DecodeFrame(%q) = %q, %v", s, got, err)
+		}
+	}
+}
+
+func TestDecodeFrame(t *testing.T) {
+	tests := []struct {
+		in, want, err string
+	}{
+		{`PASS\r\n`, "PASS\r\n", ""},
+		{"PASS\r\n", "PASS\r\n", ""},
+		{`\xA0\x01\x01\xA2`, "\xa0\x01\x01\xa2", ""},
+		{`\xa0`, "\xa0", ""},
+		{`a\\b`, `a\b`, ""},
+		{"", "", ""},
+		{`\q`, "", "unknown escape"},
+		{`ab\`, "", "lone"},
+		{`\x4`, "", "two hex digits"},
+		{`\xG1`, "", "not two hex digits"},
+		{`\x+1`, "", "not two hex digits"},
+	}
+	for _, tt := range tests {
+		got, err := DecodeFrame(tt.in)
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("DecodeFrame(%q) = %q, %v; want error %q", tt.in, got, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || string(got) != tt.want {
+			t.Errorf("DecodeFrame(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+func TestValidateProgrammatic(t *testing.T) {
+	c, err := Load("../cargogate.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Stations[0].Gate.Baud = 300
+	err = c.Validate()
+	const want = `stations[0] ("gate-3").gate.baud: must be one of 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200 (got 300)`
+	if err == nil || err.Error() != want {
+		t.Errorf("Validate() = %v, want %s", err, want)
+	}
+}
+
+func TestEmptyFile(t *testing.T) {
+	_, err := Parse(nil)
+	if err == nil || !strings.Contains(err.Error(), "data_dir: required") {
+		t.Errorf("empty file: %v", err)
+	}
+}

@@ -1,0 +1,162 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Defaults, applied by applyDefaults to keys left unset (zero).
+const (
+	DefaultBaud          = 9600
+	DefaultPass          = "PASS\r\n"
+	DefaultStop          = "STOP\r\n"
+	DefaultAckTimeout    = 500 * time.Millisecond
+	DefaultPulseMS       = 1000
+	DefaultUnit          = 1
+	DefaultGapGrace      = 2 * time.Second
+	DefaultResyncTimeout = 30 * time.Second
+	DefaultLookupTimeout = 300 * time.Millisecond
+	DefaultCloseAfter    = 10 * time.Minute
+	DefaultLogLevel      = "info"
+	DefaultLogFormat     = "text"
+)
+
+// Load reads, decodes, defaults and validates the configuration file at path.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse decodes data strictly (an unknown key is an error naming its line),
+// applies the defaults and validates the result. The error of a file that
+// decodes but does not validate joins every problem found.
+func Parse(data []byte) (*Config, error) {
+	c := &Config{}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("decode: %w", err)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		if err != nil {
+			return nil, fmt.Errorf("decode: %w", err)
+		}
+		return nil, fmt.Errorf("decode: line %d: a second YAML document; the file must hold one", extra.Line)
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, fmt.Errorf("decode: %w", err)
+	}
+	markExplicit(&root, c)
+	c.applyDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// markExplicit records keys whose zero value is meaningful and so must not be
+// defaulted: stations[i].gate.unit.
+func markExplicit(root *yaml.Node, c *Config) {
+	doc := root
+	if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {
+		doc = doc.Content[0]
+	}
+	stations := mapValue(doc, "stations")
+	if stations == nil || stations.Kind != yaml.SequenceNode {
+		return
+	}
+	for i, st := range stations.Content {
+		if i >= len(c.Stations) || c.Stations[i].Gate == nil {
+			continue
+		}
+		if mapValue(mapValue(st, "gate"), "unit") != nil {
+			c.Stations[i].Gate.unitSet = true
+		}
+	}
+}
+
+func mapValue(n *yaml.Node, key string) *yaml.Node {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// applyDefaults fills every unset key that has a default. It is the one place
+// defaults live. Driver-specific defaults are given only to the driver that
+// uses them, so that Validate can report keys set for another driver.
+func (c *Config) applyDefaults() {
+	if c.Central.GapGrace == 0 {
+		c.Central.GapGrace = DefaultGapGrace
+	}
+	if c.Central.ResyncTimeout == 0 {
+		c.Central.ResyncTimeout = DefaultResyncTimeout
+	}
+	switch {
+	case c.Central.LookupTimeout == 0:
+		c.Central.LookupTimeout = DefaultLookupTimeout
+	case c.Central.LookupTimeout < 0:
+		c.Central.LookupTimeout = 0 // lookups disabled
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = DefaultLogLevel
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = DefaultLogFormat
+	}
+	for i := range c.Stations {
+		st := &c.Stations[i]
+		if st.CloseAfter == 0 {
+			st.CloseAfter = DefaultCloseAfter
+		}
+		if st.Scanner.Driver == "serial" && st.Scanner.Baud == 0 {
+			st.Scanner.Baud = DefaultBaud
+		}
+		g := st.Gate
+		if g == nil {
+			continue
+		}
+		switch g.Driver {
+		case "serial":
+			if g.Baud == 0 {
+				g.Baud = DefaultBaud
+			}
+			if g.Pass == "" {
+				g.Pass = DefaultPass
+			}
+			if g.Stop == "" {
+				g.Stop = DefaultStop
+			}
+			if g.AckTimeout == 0 {
+				g.AckTimeout = DefaultAckTimeout
+			}
+		case "modbus":
+			if g.Unit == 0 && !g.unitSet {
+				g.Unit = DefaultUnit
+			}
+			if g.PulseMS == 0 {
+				g.PulseMS = DefaultPulseMS
+			}
+		}
+	}
+}

@@ -1,0 +1,134 @@
+// Package drivers talks to the field devices of a station: scanners, whose
+// bytes it turns into code reads, and gate controllers, to which it sends
+// PASS or STOP frames. It knows nothing of customs: bytes in, lines out;
+// decisions in, frames out. Drivers are found by name in a Registry.
+package drivers
+
+import (
+	"bytes"
+	"context"
+	"sync"
+	"time"
+
+	"github.com/cargogate/cargogate/drivers/lines"
+)
+
+// State of a device, reported on every change (not on every failed attempt).
+type State string
+
+// Device states (protocol §3, device events).
+const (
+	Up    State = "up"
+	Down  State = "down"
+	Fault State = "fault"
+)
+
+// StateFunc is called by a driver when its device changes state. Must not
+// block long. Calls for one device are never concurrent and come in order.
+type StateFunc func(s State, detail string)
+
+// MaxLine is the longest code that is not overlong (protocol §7).
+const MaxLine = lines.MaxLine
+
+// Read is one code read from a scanner.
+type Read struct {
+	// Line is the code without its terminator/STX/ETX framing; never empty.
+	// It belongs to the receiver.
+	Line []byte
+	// Overlong: the line exceeded 512 bytes (Line holds the first 513 bytes
+	// at most); the caller decides it invalid_code.
+	Overlong bool
+	// At is when the last byte arrived (the chunk holding it was read).
+	At time.Time
+}
+
+// Scanner reads codes until ctx is done. It owns reopening its port with
+// capped, jittered backoff (100ms doubling to 5s, ±20% jitter), reports
+// Up/Down via state, and calls emit for each code (emit must not block long;
+// calls are never concurrent). Run returns nil when ctx is done; it reports
+// no state change on the way out.
+type Scanner interface {
+	Run(ctx context.Context, emit func(Read), state StateFunc) error
+}
+
+// Gate tells a gate controller a decision. Signal returns an error when the
+// gate could not be told (device down, write error, missing ack); the caller
+// treats that as a fault and the gate stays closed. Run owns the connection
+// (open, reopen with backoff, report state) until ctx is done; Signal fails
+// at once while Run is not running or the device is not open.
+type Gate interface {
+	Run(ctx context.Context, state StateFunc) error
+	Signal(ctx context.Context, pass bool) error
+}
+
+// reporter passes a device's state to a StateFunc when it changes.
+type reporter struct {
+	mu   sync.Mutex
+	fn   StateFunc
+	last State // "" until the first report
+}
+
+// set reports s unless it is the current state. The StateFunc runs under the
+// lock so that reports from several goroutines keep their order.
+func (r *reporter) set(s State, detail string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s == r.last {
+		return
+	}
+	r.last = s
+	if r.fn != nil {
+		r.fn(s, detail)
+	}
+}
+
+func (r *reporter) state() State {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.last
+}
+
+// debouncer drops a code identical to the previous one read within window.
+// The window slides: a code held in front of a scanner that rereads it is
+// dropped for as long as the rereads come closer than window.
+type debouncer struct {
+	window time.Duration
+	last   []byte
+	lastAt time.Time
+	valid  bool
+}
+
+func (d *debouncer) drop(r Read) bool {
+	if d.window <= 0 {
+		return false
+	}
+	dup := d.valid && !r.Overlong && bytes.Equal(r.Line, d.last) && r.At.Sub(d.lastAt) < d.window
+	d.last = append(d.last[:0], r.Line...)
+	d.lastAt = r.At
+	d.valid = !r.Overlong
+	return dup
+}
+
+// codeStream frames one stream's bytes into Reads, debounces them and emits
+// them. Its emit may be shared between streams (tcp-server): mu, when set,
+// serializes the debouncer and emit across them.
+type codeStream struct {
+	framer lines.Framer
+	deb    *debouncer
+	mu     *sync.Mutex
+	emit   func(Read)
+}
+
+func (c *codeStream) feed(p []byte, at time.Time) {
+	c.framer.Feed(p, func(l lines.Line) {
+		r := Read{Line: l.Data, Overlong: l.Overlong, At: at}
+		if c.mu != nil {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+		}
+		if c.deb != nil && c.deb.drop(r) {
+			return
+		}
+		c.emit(r)
+	})
+}

@@ -1,0 +1,16 @@
+package drivers
+
+import "errors"
+
+// Errors that steer the caller, checked with errors.Is.
+var (
+	// ErrUnknownDriver: no factory is registered under the configured name.
+	ErrUnknownDriver = errors.New("unknown driver")
+	// ErrNotOpen: the gate's port is not open (device down, or Run not
+	// running), so the gate could not be told.
+	ErrNotOpen = errors.New("device not open")
+	// ErrAckTimeout: the gate did not answer a frame with its ack in time.
+	ErrAckTimeout = errors.New("no ack")
+	// ErrWriteTimeout: writing a frame to the gate did not complete in time.
+	ErrWriteTimeout = errors.New("write timeout")
+)

@@ -1,0 +1,74 @@
+package backoff
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+func TestBounds(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		rnd  float64
+	}{
+		{"lowest", 0},
+		{"middle", 0.5},
+		{"highest", 0.999999},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := Backoff{Rand: func() float64 { return tc.rnd }}
+			base := DefaultMin
+			for i := range 20 {
+				d := b.Next()
+				lo := time.Duration(float64(base) * (1 - DefaultJitter))
+				hi := min(time.Duration(float64(base)*(1+DefaultJitter)), DefaultMax)
+				if d < lo || d > hi {
+					t.Fatalf("attempt %d: delay %v outside [%v, %v]", i, d, lo, hi)
+				}
+				if d > DefaultMax {
+					t.Fatalf("attempt %d: delay %v above cap %v", i, d, DefaultMax)
+				}
+				base = min(base*2, DefaultMax)
+			}
+		})
+	}
+}
+
+func TestDoublesThenCaps(t *testing.T) {
+	b := Backoff{Min: time.Second, Max: 5 * time.Second, Jitter: -1}
+	want := []time.Duration{1, 2, 4, 5, 5, 5}
+	for i, w := range want {
+		if d := b.Next(); d != w*time.Second {
+			t.Fatalf("attempt %d: got %v, want %v", i, d, w*time.Second)
+		}
+	}
+	b.Reset()
+	if d := b.Next(); d != time.Second {
+		t.Fatalf("after Reset: got %v, want 1s", d)
+	}
+}
+
+func TestJitterVaries(t *testing.T) {
+	// The default source: every delay stays within bounds, and not all equal.
+	seen := map[time.Duration]bool{}
+	for range 50 {
+		b := Backoff{}
+		d := b.Next()
+		if d < 80*time.Millisecond || d > 120*time.Millisecond {
+			t.Fatalf("first delay %v outside [80ms, 120ms]", d)
+		}
+		seen[d] = true
+	}
+	if len(seen) < 2 {
+		t.Fatalf("50 first delays all equal: no jitter")
+	}
+}
+
+func TestWaitCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	b := Backoff{Min: time.Hour, Max: time.Hour}
+	if b.Wait(ctx) {
+		t.Fatal("Wait on a done context reported a full delay")
+	}
+}

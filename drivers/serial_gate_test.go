@@ -1,0 +1,228 @@
+package drivers
+
+import (
+	"context"
+	"errors"
+	"os"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/cargogate/cargogate/config"
+)
+
+func runGate(t *testing.T, cfg config.Gate) (Gate, *recorder, func()) {
+	t.Helper()
+	cfg.Driver = "serial"
+	g, err := Default().NewGate(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := newRecorder()
+	stop := start(t, func(ctx context.Context) error { return g.Run(ctx, rec.state) })
+	return g, rec, stop
+}
+
+func TestSerialGateFrames(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		pass, stop string
+		wantPass   string
+		wantStop   string
+	}{
+		{"defaults", "", "", "PASS\r\n", "STOP\r\n"},
+		{"relay board escapes", `\xA0\x01\x01\xA2`, `\xA0\x01\x00\xA1`, "\xA0\x01\x01\xA2", "\xA0\x01\x00\xA1"},
+		{"text escapes", `OPEN\r`, `ALARM\n`, "OPEN\r", "ALARM\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newPty(t)
+			g, rec, stop := runGate(t, config.Gate{Port: p.Path, Pass: tc.pass, Stop: tc.stop})
+			rec.expectState(t, Up)
+			ctx := context.Background()
+			for _, step := range []struct {
+				pass bool
+				want string
+			}{{true, tc.wantPass}, {false, tc.wantStop}, {true, tc.wantPass}} {
+				if err := g.Signal(ctx, step.pass); err != nil {
+					t.Fatalf("Signal(%v): %v", step.pass, err)
+				}
+				if got := string(p.readN(t, len(step.want))); got != step.want {
+					t.Fatalf("Signal(%v) wrote %q, want %q", step.pass, got, step.want)
+				}
+			}
+			stop()
+			rec.noState(t)
+		})
+	}
+}
+
+// respond plays a gate controller: for each frame it reads, it writes reply.
+func respond(t *testing.T, p *testPty, frameLen int, reply string) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		p.Master.SetReadDeadline(time.Now().Add(wait))
+		b := make([]byte, frameLen)
+		if _, err := readFull(p.Master, b); err != nil {
+			done <- err
+			return
+		}
+		_, err := p.Master.Write([]byte(reply))
+		done <- err
+	}()
+	return done
+}
+
+func TestSerialGateAck(t *testing.T) {
+	p := newPty(t)
+	g, rec, stop := runGate(t, config.Gate{Port: p.Path, Ack: `OK\r\n`, AckTimeout: 200 * time.Millisecond})
+	rec.expectState(t, Up)
+	ctx := context.Background()
+
+	// Acked, the ack arriving in two pieces after some noise.
+	done := respond(t, p, len("PASS\r\n"), "noise\x06OK\r")
+	go func() {
+		<-done
+		p.Master.Write([]byte("\n"))
+	}()
+	if err := g.Signal(ctx, true); err != nil {
+		t.Fatalf("acked Signal: %v", err)
+	}
+
+	// Not acked: an error, and the gate is at fault.
+	err := g.Signal(ctx, false)
+	if !errors.Is(err, ErrAckTimeout) {
+		t.Fatalf("unacked Signal: %v, want ErrAckTimeout", err)
+	}
+	p.readN(t, len("STOP\r\n"))
+	rec.expectState(t, Fault)
+
+	// A stale ack sent before the next frame does not count for it.
+	p.write(t, "OK\r\n")
+	// (the gate drains what came before its frame; give it a frame to ack)
+	done = respond(t, p, len("STOP\r\n"), "OK\r\n")
+	if err := g.Signal(ctx, false); err != nil {
+		t.Fatalf("acked Signal after a fault: %v", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	rec.expectState(t, Up)
+	stop()
+	rec.noState(t)
+}
+
+func TestSerialGateAckWrongReply(t *testing.T) {
+	p := newPty(t)
+	g, rec, _ := runGate(t, config.Gate{Port: p.Path, Ack: `\x06`, AckTimeout: 100 * time.Millisecond})
+	rec.expectState(t, Up)
+	done := respond(t, p, len("PASS\r\n"), "\x15") // NAK
+	if err := g.Signal(context.Background(), true); !errors.Is(err, ErrAckTimeout) {
+		t.Fatalf("Signal answered with NAK: %v, want ErrAckTimeout", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	rec.expectState(t, Fault)
+}
+
+func TestSerialGateSignalCancelled(t *testing.T) {
+	p := newPty(t)
+	g, rec, _ := runGate(t, config.Gate{Port: p.Path, Ack: `OK`, AckTimeout: time.Hour})
+	rec.expectState(t, Up)
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- g.Signal(ctx, true) }()
+	p.readN(t, len("PASS\r\n"))
+	cancel()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Signal: %v, want context.Canceled", err)
+		}
+	case <-time.After(wait):
+		t.Fatal("Signal did not return after its ctx was cancelled")
+	}
+}
+
+func TestSerialGateNotOpen(t *testing.T) {
+	path := tempPort(t)
+	g, err := Default().NewGate(config.Gate{Driver: "serial", Port: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Signal(context.Background(), true); !errors.Is(err, ErrNotOpen) {
+		t.Fatalf("Signal before Run: %v, want ErrNotOpen", err)
+	}
+
+	rec := newRecorder()
+	stop := start(t, func(ctx context.Context) error { return g.Run(ctx, rec.state) })
+	rec.expectState(t, Down)
+	if err := g.Signal(context.Background(), false); !errors.Is(err, ErrNotOpen) {
+		t.Fatalf("Signal while down: %v, want ErrNotOpen", err)
+	}
+
+	p1 := newPty(t)
+	link(t, p1.Path, path)
+	rec.expectState(t, Up)
+	if err := g.Signal(context.Background(), true); err != nil {
+		t.Fatalf("Signal when up: %v", err)
+	}
+	p1.readN(t, len("PASS\r\n"))
+
+	// The controller hangs up: Down, Signal fails at once, then it comes back.
+	os.Remove(path)
+	p1.Close()
+	rec.expectState(t, Down)
+	if err := g.Signal(context.Background(), true); !errors.Is(err, ErrNotOpen) {
+		t.Fatalf("Signal after hang-up: %v, want ErrNotOpen", err)
+	}
+	p2 := newPty(t)
+	link(t, p2.Path, path)
+	rec.expectState(t, Up)
+	if err := g.Signal(context.Background(), false); err != nil {
+		t.Fatalf("Signal after reopen: %v", err)
+	}
+	if got := string(p2.readN(t, len("STOP\r\n"))); got != "STOP\r\n" {
+		t.Fatalf("wrote %q after reopen", got)
+	}
+	stop()
+
+	if err := g.Signal(context.Background(), true); !errors.Is(err, ErrNotOpen) {
+		t.Fatalf("Signal after Run returned: %v, want ErrNotOpen", err)
+	}
+}
+
+// Signals from several goroutines are written whole, one after another.
+func TestSerialGateSerialized(t *testing.T) {
+	p := newPty(t)
+	g, rec, _ := runGate(t, config.Gate{Port: p.Path, Pass: `PPPPPPPP`, Stop: `SSSSSSSS`})
+	rec.expectState(t, Up)
+	const n = 20
+	errc := make(chan error, n)
+	for i := range n {
+		go func() { errc <- g.Signal(context.Background(), i%2 == 0) }()
+	}
+	for range n {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := p.readN(t, 8*n)
+	for i := 0; i < len(got); i += 8 {
+		if f := string(got[i : i+8]); f != "PPPPPPPP" && f != "SSSSSSSS" {
+			t.Fatalf("frames interleaved: %q", got)
+		}
+	}
+}
+
+func TestSerialGateNoLeak(t *testing.T) {
+	base := runtime.NumGoroutine()
+	p := newPty(t)
+	g, rec, stop := runGate(t, config.Gate{Port: p.Path, Ack: "K", AckTimeout: 50 * time.Millisecond})
+	rec.expectState(t, Up)
+	g.Signal(context.Background(), true)
+	p.Close()
+	rec.expectState(t, Down)
+	stop()
+	settles(t, base)
+}

@@ -1,0 +1,80 @@
+package drivers
+
+import (
+	"context"
+	"time"
+
+	"github.com/cargogate/cargogate/config"
+	"github.com/cargogate/cargogate/drivers/internal/backoff"
+)
+
+// serialScanner reads codes from a scanner on a serial port (driver
+// "serial").
+type serialScanner struct {
+	port     string
+	baud     int
+	debounce time.Duration
+	now      func() time.Time
+	backoff  backoff.Backoff
+}
+
+var _ Scanner = (*serialScanner)(nil)
+
+func newSerialScanner(cfg config.Scanner) (Scanner, error) {
+	baud, err := checkSerial(cfg.Port, cfg.Baud)
+	if err != nil {
+		return nil, err
+	}
+	return &serialScanner{port: cfg.Port, baud: baud, debounce: cfg.Debounce, now: time.Now}, nil
+}
+
+// Run opens the port, reads codes until the port fails, reports Down, waits
+// its backoff and opens it again, until ctx is done. The backoff restarts
+// after a session that lasted longer than its cap, so a flapping port is not
+// reopened every 100ms.
+func (s *serialScanner) Run(ctx context.Context, emit func(Read), state StateFunc) error {
+	rep := &reporter{fn: state}
+	deb := &debouncer{window: s.debounce}
+	bo := s.backoff
+	for ctx.Err() == nil {
+		p, err := openSerial(s.port, s.baud)
+		if err != nil {
+			rep.set(Down, err.Error())
+			if !bo.Wait(ctx) {
+				break
+			}
+			continue
+		}
+		rep.set(Up, "opened "+s.port)
+		opened := s.now()
+		err = s.session(ctx, p, &codeStream{deb: deb, emit: emit})
+		p.close()
+		if err == nil { // ctx done
+			break
+		}
+		rep.set(Down, err.Error())
+		if s.now().Sub(opened) > backoff.DefaultMax {
+			bo.Reset()
+		}
+		if !bo.Wait(ctx) {
+			break
+		}
+	}
+	return nil
+}
+
+// session reads from p until ctx is done (nil) or p fails (the error). A
+// partial code is lost with the session.
+func (s *serialScanner) session(ctx context.Context, p *serialPort, cs *codeStream) error {
+	buf := make([]byte, 1024)
+	for ctx.Err() == nil {
+		n, err := p.read(buf)
+		if n > 0 {
+			cs.feed(buf[:n], s.now())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

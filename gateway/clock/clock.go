@@ -1,0 +1,69 @@
+// Package clock is the one clock of the core. It judges expiry against a
+// time floor: the latest of the wall clock and the newest central timestamp
+// ever seen, so a clock set back by a bad NTP server cannot revive an expired
+// release.
+package clock
+
+import (
+	"sync"
+	"time"
+)
+
+// Clock gives the time decisions are judged at.
+type Clock struct {
+	wall func() time.Time
+
+	mu    sync.Mutex
+	floor time.Time
+}
+
+// New returns a clock over wall (time.Now when nil) with a starting floor
+// (the persisted one; zero for none).
+func New(wall func() time.Time, floor time.Time) *Clock {
+	if wall == nil {
+		wall = time.Now
+	}
+	return &Clock{wall: wall, floor: floor}
+}
+
+// Wall is the wall clock.
+func (c *Clock) Wall() time.Time { return c.wall() }
+
+// Now is the later of the wall clock and the floor.
+func (c *Clock) Now() time.Time {
+	w := c.wall()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.floor.After(w) {
+		return c.floor
+	}
+	return w
+}
+
+// Observe raises the floor to t, a timestamp central vouched for. It
+// reports whether the floor moved.
+func (c *Clock) Observe(t time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t.After(c.floor) {
+		c.floor = t
+		return true
+	}
+	return false
+}
+
+// Floor returns the floor.
+func (c *Clock) Floor() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.floor
+}
+
+// Behind reports how far the wall clock is behind the floor (0 if not).
+func (c *Clock) Behind() time.Duration {
+	d := c.Floor().Sub(c.wall())
+	if d < 0 {
+		return 0
+	}
+	return d
+}

@@ -1,0 +1,193 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"time"
+
+	"github.com/cargogate/cargogate/gateway/customs"
+	"github.com/cargogate/cargogate/gateway/rules"
+)
+
+// Subject keys are one kind byte and the normalized id. Ids are [A-Z0-9],
+// so 0x00 separates the two halves of a link key.
+var kindByte = map[customs.Kind]byte{customs.Parcel: 'p', customs.Bag: 'b', customs.ULD: 'u', customs.AWB: 'a', customs.Transit: 't'}
+var byteKind = map[byte]customs.Kind{'p': customs.Parcel, 'b': customs.Bag, 'u': customs.ULD, 'a': customs.AWB, 't': customs.Transit}
+
+func subjectKey(s customs.Subject) []byte {
+	k := make([]byte, 0, 1+len(s.ID))
+	k = append(k, kindByte[s.Kind])
+	return append(k, s.ID...)
+}
+
+func keySubject(k []byte) (customs.Subject, error) {
+	if len(k) < 2 {
+		return customs.Subject{}, errors.New("store: short subject key")
+	}
+	kind, ok := byteKind[k[0]]
+	if !ok {
+		return customs.Subject{}, errors.New("store: bad subject key")
+	}
+	return customs.Subject{Kind: kind, ID: string(k[1:])}, nil
+}
+
+// pairKey is a||0||b: the link of b under a (down) or of a under b (up).
+func pairKey(a, b customs.Subject) []byte {
+	k := subjectKey(a)
+	k = append(k, 0)
+	return append(k, subjectKey(b)...)
+}
+
+func u64(v uint64) []byte {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], v)
+	return b[:]
+}
+
+var holdReasons = map[string]byte{"inspection": 1, "do_not_load": 2, "detention": 3, "information": 4, "other": 5}
+var holdReasonNames = map[byte]string{1: "inspection", 2: "do_not_load", 3: "detention", 4: "information", 5: "other"}
+
+const stateVersion = 1
+
+// encodeState writes a state compactly: the hot bucket holds one per
+// subject, and every byte saved is a byte less per dirty page.
+func encodeState(st *rules.State) []byte {
+	b := make([]byte, 0, 32)
+	b = append(b, stateVersion, st.RelFlag)
+	b = binary.AppendUvarint(b, st.RelSeq)
+	var exp int64
+	if !st.ExpiresAt.IsZero() {
+		exp = st.ExpiresAt.UnixNano()
+	}
+	b = binary.AppendVarint(b, exp)
+	b = binary.AppendUvarint(b, st.CancelSeq)
+	b = binary.AppendUvarint(b, st.LastSeq)
+	b = binary.AppendUvarint(b, uint64(st.Children))
+	b = binary.AppendUvarint(b, uint64(len(st.Holds)))
+	for _, h := range st.Holds {
+		b = binary.AppendUvarint(b, uint64(len(h.ID)))
+		b = append(b, h.ID...)
+		b = binary.AppendUvarint(b, h.Seq)
+		flag := holdReasons[h.Reason]
+		if h.Active {
+			flag |= 0x80
+		}
+		b = append(b, flag)
+	}
+	b = binary.AppendUvarint(b, st.SealSeq)
+	b = binary.AppendUvarint(b, uint64(len(st.Seals)))
+	for _, s := range st.Seals {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	return b
+}
+
+var errCorrupt = errors.New("store: corrupt subject state")
+
+type reader struct {
+	b   []byte
+	err error
+}
+
+func (r *reader) uvarint() uint64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.err = errCorrupt
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) varint() int64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(r.b)
+	if n <= 0 {
+		r.err = errCorrupt
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) byte1() byte {
+	if r.err != nil || len(r.b) < 1 {
+		r.err = errCorrupt
+		return 0
+	}
+	v := r.b[0]
+	r.b = r.b[1:]
+	return v
+}
+
+func (r *reader) str() string {
+	n := r.uvarint()
+	if r.err != nil || uint64(len(r.b)) < n {
+		r.err = errCorrupt
+		return ""
+	}
+	s := string(r.b[:n])
+	r.b = r.b[n:]
+	return s
+}
+
+func decodeState(b []byte) (*rules.State, error) {
+	r := &reader{b: b}
+	if r.byte1() != stateVersion {
+		return nil, errCorrupt
+	}
+	st := &rules.State{}
+	st.RelFlag = r.byte1()
+	st.RelSeq = r.uvarint()
+	if exp := r.varint(); exp != 0 {
+		st.ExpiresAt = time.Unix(0, exp).UTC()
+	}
+	st.CancelSeq = r.uvarint()
+	st.LastSeq = r.uvarint()
+	st.Children = uint32(r.uvarint())
+	n := r.uvarint()
+	if n > 1<<16 {
+		return nil, errCorrupt
+	}
+	for i := uint64(0); i < n && r.err == nil; i++ {
+		h := rules.HoldSlot{ID: r.str(), Seq: r.uvarint()}
+		flag := r.byte1()
+		h.Active = flag&0x80 != 0
+		h.Reason = holdReasonNames[flag&0x7f]
+		st.Holds = append(st.Holds, h)
+	}
+	st.SealSeq = r.uvarint()
+	n = r.uvarint()
+	if n > customs.MaxSeals {
+		return nil, errCorrupt
+	}
+	for i := uint64(0); i < n && r.err == nil; i++ {
+		st.Seals = append(st.Seals, r.str())
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	return st, nil
+}
+
+// linkVal is the seq and linked flag of one pair.
+func encodeLink(l rules.LinkState) []byte {
+	b := binary.AppendUvarint(nil, l.Seq)
+	if l.Linked {
+		return append(b, 1)
+	}
+	return append(b, 0)
+}
+
+func decodeLink(b []byte) (rules.LinkState, error) {
+	r := &reader{b: b}
+	l := rules.LinkState{Seq: r.uvarint()}
+	l.Linked = r.byte1() == 1
+	return l, r.err
+}

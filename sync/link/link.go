@@ -1,0 +1,780 @@
+// Package link is the gateway's link to central customs over MQTT
+// (PROTOCOL §1–§5): it ingests signed orders and acks them only after they
+// are committed with fsync, tracks head and the watermark, fills every gap by
+// resync, answers lookups, publishes the retained status with an offline
+// will, and delivers the event outbox on a second connection whose lost
+// packets fail their tokens.
+package link
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/oklog/ulid/v2"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/cargogate/cargogate/gateway/customs"
+	"github.com/cargogate/cargogate/gateway/journal"
+	"github.com/cargogate/cargogate/gateway/store"
+	"github.com/cargogate/cargogate/sync/envelope"
+)
+
+// Store is what the link needs of the order store.
+type Store interface {
+	Apply(b store.Batch) (store.Result, error)
+	Progress() (store.Progress, error)
+}
+
+// Outbox is what the link needs of the event journal.
+type Outbox interface {
+	Pending(max, maxBytes int) ([]journal.Entry, error)
+	Delivered(entries []journal.Entry) error
+	Depth() (events int, bytes int64)
+	Notify() <-chan struct{}
+}
+
+// Clock is the time floor: the link raises it with central's timestamps.
+type Clock interface {
+	Observe(t time.Time) bool
+	Floor() time.Time
+}
+
+// Options configure a Link.
+type Options struct {
+	Site, Gateway string
+	Broker        string // tcp://host:port or ssl://host:port
+	Username      string
+	Password      string
+	TLS           *tls.Config
+	Keys          envelope.Keyring // trusted central keys
+	Signer        envelope.Signer  // the gateway's own key, kid {site}/{gateway}
+	Version       string
+	GapGrace      time.Duration // default 2s
+	ResyncTimeout time.Duration // default 30s
+	// MaxBatch is the most orders one commit takes. Default 20000.
+	MaxBatch int
+	Log      *slog.Logger
+}
+
+// Counters are the link's running counts.
+type Counters struct {
+	Messages   atomic.Uint64 // order-path messages received
+	Applied    atomic.Uint64 // orders new to the store
+	Duplicates atomic.Uint64
+	Conflicts  atomic.Uint64
+	Rejected   atomic.Uint64 // messages rejected (§2)
+	Commits    atomic.Uint64
+	Resyncs    atomic.Uint64
+	EventsSent atomic.Uint64
+}
+
+// Link is the central link.
+type Link struct {
+	opts   Options
+	store  Store
+	outbox Outbox
+	clock  Clock
+	log    *slog.Logger
+
+	C Counters
+
+	client    mqtt.Client
+	in        chan mqtt.Message
+	connected chan struct{}
+	committed chan store.Result
+	doneReq   chan string // replay_done request ids
+	statusDue chan struct{}
+
+	online    atomic.Bool
+	pubOnline atomic.Bool
+	watermark atomic.Uint64
+	head      atomic.Uint64
+	maxSeq    atomic.Uint64
+	since     atomic.Int64 // unix nanos of the last online/offline change
+
+	mu          sync.Mutex
+	lookups     map[string]chan struct{}
+	rejectedBy  map[string]uint64
+	lastReject  string
+	outstanding string
+}
+
+// New makes a link. Run starts it.
+func New(opts Options, st Store, ob Outbox, clk Clock) (*Link, error) {
+	if !customs.NameRE.MatchString(opts.Site) || !customs.NameRE.MatchString(opts.Gateway) {
+		return nil, fmt.Errorf("link: bad site or gateway name")
+	}
+	if opts.GapGrace == 0 {
+		opts.GapGrace = 2 * time.Second
+	}
+	if opts.ResyncTimeout == 0 {
+		opts.ResyncTimeout = 30 * time.Second
+	}
+	if opts.MaxBatch == 0 {
+		opts.MaxBatch = 20000
+	}
+	if opts.Log == nil {
+		opts.Log = slog.Default()
+	}
+	p, err := st.Progress()
+	if err != nil {
+		return nil, fmt.Errorf("link: read progress: %w", err)
+	}
+	l := &Link{opts: opts, store: st, outbox: ob, clock: clk, log: opts.Log.With("part", "link"),
+		in: make(chan mqtt.Message, 4096), connected: make(chan struct{}, 1), committed: make(chan store.Result, 64),
+		doneReq: make(chan string, 16), statusDue: make(chan struct{}, 1),
+		lookups: map[string]chan struct{}{}, rejectedBy: map[string]uint64{}}
+	l.watermark.Store(p.Watermark)
+	l.head.Store(p.Head)
+	l.maxSeq.Store(p.MaxSeq)
+	l.since.Store(time.Now().UnixNano())
+	return l, nil
+}
+
+func (l *Link) topic(leaf string) string {
+	return customs.GatewayTopic(l.opts.Site, l.opts.Gateway, leaf)
+}
+
+// Online reports whether the order connection is up.
+func (l *Link) Online() bool { return l.online.Load() }
+
+// Watermark is the applied watermark.
+func (l *Link) Watermark() uint64 { return l.watermark.Load() }
+
+// Snapshot is the link's state for status pages and metrics.
+type Snapshot struct {
+	Online       bool              `json:"online"`
+	PubOnline    bool              `json:"events_online"`
+	Since        time.Time         `json:"since"`
+	Watermark    uint64            `json:"applied_seq"`
+	Head         uint64            `json:"head_seq"`
+	MaxSeq       uint64            `json:"max_seq"`
+	Lag          uint64            `json:"lag"`
+	Outbox       int               `json:"outbox"`
+	OutboxBytes  int64             `json:"outbox_bytes"`
+	Rejected     uint64            `json:"rejected"`
+	RejectedBy   map[string]uint64 `json:"rejected_by"`
+	LastReject   string            `json:"last_reject,omitempty"`
+	Applied      uint64            `json:"orders_applied"`
+	Duplicates   uint64            `json:"orders_duplicate"`
+	Conflicts    uint64            `json:"orders_conflict"`
+	Resyncs      uint64            `json:"resyncs"`
+	Resyncing    bool              `json:"resyncing"`
+	EventsSent   uint64            `json:"events_sent"`
+	BrokerClient string            `json:"client_id"`
+}
+
+// Snapshot returns the link's state.
+func (l *Link) Snapshot() Snapshot {
+	s := Snapshot{Online: l.online.Load(), PubOnline: l.pubOnline.Load(), Since: time.Unix(0, l.since.Load()).UTC(),
+		Watermark: l.watermark.Load(), Head: l.head.Load(), MaxSeq: l.maxSeq.Load(),
+		Rejected: l.C.Rejected.Load(), Applied: l.C.Applied.Load(), Duplicates: l.C.Duplicates.Load(),
+		Conflicts: l.C.Conflicts.Load(), Resyncs: l.C.Resyncs.Load(), EventsSent: l.C.EventsSent.Load(),
+		BrokerClient: l.clientID()}
+	top := max(s.Head, s.MaxSeq)
+	if top > s.Watermark {
+		s.Lag = top - s.Watermark
+	}
+	s.Outbox, s.OutboxBytes = l.outbox.Depth()
+	l.mu.Lock()
+	s.RejectedBy = make(map[string]uint64, len(l.rejectedBy))
+	for k, v := range l.rejectedBy {
+		s.RejectedBy[k] = v
+	}
+	s.LastReject = l.lastReject
+	s.Resyncing = l.outstanding != ""
+	l.mu.Unlock()
+	return s
+}
+
+func (l *Link) clientID() string { return "cargogate-" + l.opts.Site + "-" + l.opts.Gateway }
+
+// Run connects and serves until ctx is done. The broker being down is not
+// an error: the link keeps trying, and the gateway keeps deciding.
+func (l *Link) Run(ctx context.Context) error {
+	will, err := l.statusDoc("offline")
+	if err != nil {
+		return err
+	}
+	o := mqtt.NewClientOptions().AddBroker(l.opts.Broker).SetClientID(l.clientID()).
+		SetCleanSession(false).SetAutoReconnect(true).SetConnectRetry(true).
+		SetConnectRetryInterval(time.Second).SetMaxReconnectInterval(5*time.Second).
+		SetConnectTimeout(5*time.Second).SetKeepAlive(10*time.Second).SetPingTimeout(5*time.Second).
+		SetOrderMatters(true).SetAutoAckDisabled(true).
+		SetBinaryWill(l.topic(customs.LeafStatus), will, 1, true).
+		SetDefaultPublishHandler(l.handoff).
+		SetOnConnectHandler(func(c mqtt.Client) {
+			// Runs in its own goroutine (paho client.go); subscribing here
+			// restores the subscriptions a lost session dropped.
+			l.subscribe(c)
+		}).
+		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
+			l.setOnline(false)
+			l.log.Warn("link to broker lost; deciding offline", "err", err)
+		})
+	if l.opts.Username != "" {
+		o.SetUsername(l.opts.Username).SetPassword(l.opts.Password)
+	}
+	if l.opts.TLS != nil {
+		o.SetTLSConfig(l.opts.TLS)
+	}
+	l.client = mqtt.NewClient(o)
+	l.client.Connect() // with ConnectRetry, retries in the background
+
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return l.ingest(ctx) })
+	g.Go(func() error { return l.control(ctx) })
+	g.Go(func() error { return l.deliver(ctx) })
+	<-ctx.Done()
+	err = g.Wait()
+	if l.client.IsConnectionOpen() {
+		// A clean stop publishes the offline status itself (the will is
+		// only for a connection that dies).
+		if doc, derr := l.statusDoc("offline"); derr == nil {
+			l.client.Publish(l.topic(customs.LeafStatus), 1, true, doc).WaitTimeout(time.Second)
+		}
+	}
+	l.client.Disconnect(250)
+	l.setOnline(false)
+	return err
+}
+
+func (l *Link) subscribe(c mqtt.Client) {
+	subs := map[string]byte{
+		customs.OrdersTopic(l.opts.Site): 1,
+		customs.HeadTopic(l.opts.Site):   1,
+		l.topic(customs.LeafReplay):      1,
+		l.topic(customs.LeafLookupReply): 1,
+	}
+	t := c.SubscribeMultiple(subs, l.handoff)
+	if !t.WaitTimeout(10*time.Second) || t.Error() != nil {
+		l.log.Error("subscribe failed; reconnecting", "err", t.Error())
+		// Without subscriptions the link would sit deaf: drop the
+		// connection so auto-reconnect tries again.
+		go c.Disconnect(0)
+		return
+	}
+	l.setOnline(true)
+	l.log.Info("link to broker up", "broker", l.opts.Broker, "client_id", l.clientID())
+	select {
+	case l.connected <- struct{}{}:
+	default:
+	}
+}
+
+func (l *Link) setOnline(v bool) {
+	if l.online.Swap(v) != v {
+		l.since.Store(time.Now().UnixNano())
+		l.kickStatus()
+	}
+}
+
+// handoff is the only thing paho's router runs: it never blocks on anything
+// but the pipeline's buffer.
+func (l *Link) handoff(_ mqtt.Client, m mqtt.Message) { l.in <- m }
+
+// item is one received message on its way through the order pipeline.
+type item struct {
+	msg  mqtt.Message
+	done chan struct{}
+
+	typ       string
+	orders    []customs.Order
+	requestID string
+	head      uint64
+	upTo      uint64
+	at        time.Time
+	reject    string // reason label when rejected
+	rejectErr error
+}
+
+// ingest verifies messages on every core, then commits them in arrival
+// order in batches, acking each message only after its batch is durable.
+func (l *Link) ingest(ctx context.Context) error {
+	work := make(chan *item, 4096)
+	ordered := make(chan *item, 8192)
+	var wg sync.WaitGroup
+	for range max(1, runtime.GOMAXPROCS(0)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for it := range work {
+				l.verify(it)
+				close(it.done)
+			}
+		}()
+	}
+	defer wg.Wait()
+	defer close(work)
+	batchDone := make(chan error, 1)
+	go func() { batchDone <- l.batcher(ctx, ordered) }()
+	for {
+		select {
+		case <-ctx.Done():
+			close(ordered)
+			<-batchDone
+			return nil
+		case m := <-l.in:
+			it := &item{msg: m, done: make(chan struct{})}
+			work <- it
+			ordered <- it
+		}
+	}
+}
+
+func (l *Link) reject(it *item, reason string, err error) {
+	it.reject, it.rejectErr = reason, err
+}
+
+// verify checks one message (§2) and decodes it. It never touches state.
+func (l *Link) verify(it *item) {
+	payload, kid, err := l.opts.Keys.Open(it.msg.Payload())
+	if err != nil {
+		l.reject(it, envelope.Reason(err), err)
+		return
+	}
+	_ = kid
+	probe, err := customs.ReadProbe(payload)
+	if err != nil {
+		l.reject(it, "malformed", err)
+		return
+	}
+	if probe.Site != l.opts.Site {
+		l.reject(it, "wrong_site", fmt.Errorf("site %q is not %q", probe.Site, l.opts.Site))
+		return
+	}
+	topic := it.msg.Topic()
+	want := map[string]string{
+		customs.OrdersTopic(l.opts.Site): customs.TypeOrders,
+		customs.HeadTopic(l.opts.Site):   customs.TypeHead,
+		l.topic(customs.LeafLookupReply): customs.TypeOrders,
+	}
+	allowed, known := want[topic]
+	switch {
+	case topic == l.topic(customs.LeafReplay):
+		if probe.Type != customs.TypeOrders && probe.Type != customs.TypeReplayDone {
+			known = false
+		}
+	case known && probe.Type != allowed:
+		known = false
+	}
+	if !known {
+		l.reject(it, "wrong_type", fmt.Errorf("type %q not meant for topic %s", probe.Type, topic))
+		return
+	}
+	it.typ = probe.Type
+	switch probe.Type {
+	case customs.TypeOrders:
+		var doc customs.Orders
+		if err := json.Unmarshal(payload, &doc); err != nil {
+			l.reject(it, "malformed", err)
+			return
+		}
+		if len(doc.Orders) > customs.MaxOrders {
+			l.reject(it, "too_many_orders", fmt.Errorf("%d orders", len(doc.Orders)))
+			return
+		}
+		for i := range doc.Orders {
+			if err := doc.Orders[i].Validate(true); err != nil {
+				l.reject(it, "invalid_order", err)
+				return
+			}
+		}
+		it.orders, it.requestID = doc.Orders, doc.RequestID
+		for _, o := range doc.Orders {
+			if o.IssuedAt.After(it.at) {
+				it.at = o.IssuedAt
+			}
+		}
+	case customs.TypeHead:
+		var doc customs.Head
+		if err := json.Unmarshal(payload, &doc); err != nil {
+			l.reject(it, "malformed", err)
+			return
+		}
+		it.head, it.at = doc.Seq, doc.At
+	case customs.TypeReplayDone:
+		var doc customs.ReplayDone
+		if err := json.Unmarshal(payload, &doc); err != nil {
+			l.reject(it, "malformed", err)
+			return
+		}
+		it.requestID, it.upTo = doc.RequestID, doc.UpTo
+	}
+}
+
+// batcher commits verified messages in arrival order.
+func (l *Link) batcher(ctx context.Context, ordered <-chan *item) error {
+	var batch []*item
+	for {
+		it, ok := <-ordered
+		if !ok {
+			return nil
+		}
+		batch = append(batch[:0], it)
+		<-it.done
+		n := len(it.orders)
+	greedy:
+		for n < l.opts.MaxBatch {
+			select {
+			case it, ok := <-ordered:
+				if !ok {
+					break greedy
+				}
+				<-it.done
+				batch = append(batch, it)
+				n += len(it.orders)
+			default:
+				break greedy
+			}
+		}
+		if err := l.commit(batch); err != nil {
+			// Not acked: the broker keeps the messages and redelivers them
+			// on the next connection. Drop the connection so it does.
+			l.log.Error("commit failed; orders not acknowledged, reconnecting", "err", err)
+			l.client.Disconnect(0)
+			l.setOnline(false)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(time.Second):
+			}
+			l.client.Connect()
+		}
+	}
+}
+
+func (l *Link) commit(batch []*item) error {
+	var b store.Batch
+	var newest time.Time
+	for _, it := range batch {
+		l.C.Messages.Add(1)
+		if it.reject != "" {
+			continue
+		}
+		b.Orders = append(b.Orders, it.orders...)
+		b.Head = max(b.Head, it.head)
+		if it.at.After(newest) {
+			newest = it.at
+		}
+	}
+	if !newest.IsZero() && l.clock != nil && l.clock.Observe(newest) {
+		b.Floor = l.clock.Floor()
+	}
+	res, err := l.store.Apply(b)
+	if err != nil {
+		return err
+	}
+	l.C.Commits.Add(1)
+	l.C.Applied.Add(uint64(res.Applied))
+	l.C.Duplicates.Add(uint64(res.Duplicates))
+	l.C.Conflicts.Add(uint64(len(res.Conflicts)))
+	for _, c := range res.Conflicts {
+		l.log.Warn("order conflict: same seq, other content; kept the first", "seq", c.Seq, "kept", string(c.Kept), "ignored", string(c.Ignored))
+	}
+	for _, it := range batch {
+		if it.reject != "" {
+			l.C.Rejected.Add(1)
+			l.mu.Lock()
+			l.rejectedBy[it.reject]++
+			l.lastReject = fmt.Sprintf("%s on %s: %v", it.reject, it.msg.Topic(), it.rejectErr)
+			l.mu.Unlock()
+			l.log.Warn("message rejected", "reason", it.reject, "topic", it.msg.Topic(), "err", it.rejectErr)
+		}
+		it.msg.Ack()
+	}
+	l.watermark.Store(res.Watermark)
+	l.head.Store(res.Head)
+	l.maxSeq.Store(res.MaxSeq)
+	for _, it := range batch {
+		if it.reject != "" || it.requestID == "" {
+			continue
+		}
+		if it.typ == customs.TypeReplayDone {
+			select {
+			case l.doneReq <- it.requestID:
+			default:
+			}
+			continue
+		}
+		l.mu.Lock()
+		if ch, ok := l.lookups[it.requestID]; ok {
+			close(ch)
+			delete(l.lookups, it.requestID)
+		}
+		l.mu.Unlock()
+	}
+	select {
+	case l.committed <- res:
+	default:
+	}
+	l.kickStatus()
+	return nil
+}
+
+// control runs resync (§5.3) and the status publisher.
+func (l *Link) control(ctx context.Context) error {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	var (
+		sentAt     time.Time
+		gapSince   time.Time
+		lastStatus time.Time
+		statusWant bool
+		lastSent   customs.Status
+	)
+	send := func(from, to uint64) {
+		id := ulid.Make().String()
+		doc := customs.Resync{Type: customs.TypeResync, Site: l.opts.Site, Gateway: l.opts.Gateway,
+			RequestID: id, FromSeq: from, ToSeq: to}
+		if err := l.publish(ctx, l.topic(customs.LeafResync), doc, false); err != nil {
+			l.log.Warn("resync not sent", "err", err)
+			return
+		}
+		l.mu.Lock()
+		l.outstanding = id
+		l.mu.Unlock()
+		sentAt = time.Now()
+		l.C.Resyncs.Add(1)
+		l.log.Info("resync sent", "from_seq", from, "to_seq", to, "request_id", id)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-l.connected:
+			// Every (re)connection: from W+1 up to central's head (§5.3).
+			send(l.watermark.Load()+1, 0)
+			statusWant = true
+		case id := <-l.doneReq:
+			l.mu.Lock()
+			match := id == l.outstanding
+			if match {
+				l.outstanding = ""
+			}
+			l.mu.Unlock()
+			if match {
+				l.log.Info("replay done", "request_id", id, "applied_seq", l.watermark.Load())
+				gapSince = time.Time{}
+			}
+		case <-l.committed:
+		case <-l.statusDue:
+			statusWant = true
+		case <-tick.C:
+		}
+		now := time.Now()
+		w := l.watermark.Load()
+		top := max(l.head.Load(), l.maxSeq.Load())
+		if top > w {
+			if gapSince.IsZero() {
+				gapSince = now
+			}
+		} else {
+			gapSince = time.Time{}
+		}
+		if l.online.Load() {
+			l.mu.Lock()
+			outstanding := l.outstanding != ""
+			l.mu.Unlock()
+			switch {
+			case outstanding && now.Sub(sentAt) > l.opts.ResyncTimeout:
+				l.log.Warn("no replay_done in time; asking again", "timeout", l.opts.ResyncTimeout)
+				send(w+1, 0)
+			case !outstanding && !gapSince.IsZero() && now.Sub(gapSince) >= l.opts.GapGrace:
+				send(w+1, top)
+				gapSince = now
+			}
+			st := l.status("online")
+			changed := st.AppliedSeq != lastSent.AppliedSeq || st.HeadSeq != lastSent.HeadSeq || st.Outbox != lastSent.Outbox || lastSent.State != "online"
+			if (statusWant || changed) && now.Sub(lastStatus) >= 200*time.Millisecond || now.Sub(lastStatus) >= 30*time.Second {
+				if err := l.publish(ctx, l.topic(customs.LeafStatus), st, true); err == nil {
+					lastStatus, lastSent, statusWant = now, st, false
+				}
+			}
+		} else {
+			lastSent = customs.Status{}
+		}
+	}
+}
+
+func (l *Link) kickStatus() {
+	select {
+	case l.statusDue <- struct{}{}:
+	default:
+	}
+}
+
+func (l *Link) status(state string) customs.Status {
+	n, _ := l.outbox.Depth()
+	return customs.Status{Type: customs.TypeStatus, Site: l.opts.Site, Gateway: l.opts.Gateway, State: state,
+		AppliedSeq: l.watermark.Load(), HeadSeq: l.head.Load(), Outbox: n, Version: l.opts.Version, At: time.Now().UTC()}
+}
+
+func (l *Link) statusDoc(state string) ([]byte, error) {
+	return l.opts.Signer.Seal(l.status(state))
+}
+
+// publish signs doc and publishes it on the order connection, waiting for
+// the token outside any paho callback.
+func (l *Link) publish(ctx context.Context, topic string, doc any, retained bool) error {
+	data, err := l.opts.Signer.Seal(doc)
+	if err != nil {
+		return err
+	}
+	t := l.client.Publish(topic, 1, retained, data)
+	select {
+	case <-t.Done():
+		return t.Error()
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(10 * time.Second):
+		return errors.New("publish timed out")
+	}
+}
+
+// ErrOffline is returned by Lookup when the link is down.
+var ErrOffline = errors.New("link: offline")
+
+// Lookup asks central for every order on s and its containers (§3) and
+// returns once the reply is committed, or when ctx ends.
+func (l *Link) Lookup(ctx context.Context, s customs.Subject) error {
+	if !l.Online() {
+		return ErrOffline
+	}
+	id := ulid.Make().String()
+	ch := make(chan struct{})
+	l.mu.Lock()
+	l.lookups[id] = ch
+	l.mu.Unlock()
+	defer func() {
+		l.mu.Lock()
+		delete(l.lookups, id)
+		l.mu.Unlock()
+	}()
+	doc := customs.Lookup{Type: customs.TypeLookup, Site: l.opts.Site, Gateway: l.opts.Gateway, RequestID: id, Subject: s}
+	if err := l.publish(ctx, l.topic(customs.LeafLookup), doc, false); err != nil {
+		return fmt.Errorf("lookup: %w", err)
+	}
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// eventsDoc is customs.Events with the events kept as the journal's bytes.
+type eventsDoc struct {
+	Type    string            `json:"type"`
+	Site    string            `json:"site"`
+	Gateway string            `json:"gateway"`
+	Events  []json.RawMessage `json:"events"`
+}
+
+// deliver publishes the outbox on its own connection: clean session, no
+// automatic reconnect, so a lost connection fails the token instead of
+// completing it on a re-send, and an event leaves the outbox only after a
+// PUBACK that really happened (§5.4).
+func (l *Link) deliver(ctx context.Context) error {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		lost := make(chan struct{})
+		o := mqtt.NewClientOptions().AddBroker(l.opts.Broker).SetClientID(l.clientID() + "-pub").
+			SetCleanSession(true).SetAutoReconnect(false).SetConnectRetry(false).
+			SetConnectTimeout(5 * time.Second).SetKeepAlive(10 * time.Second).SetPingTimeout(5 * time.Second).
+			SetConnectionLostHandler(func(mqtt.Client, error) { close(lost) })
+		if l.opts.Username != "" {
+			o.SetUsername(l.opts.Username).SetPassword(l.opts.Password)
+		}
+		if l.opts.TLS != nil {
+			o.SetTLSConfig(l.opts.TLS)
+		}
+		c := mqtt.NewClient(o)
+		t := c.Connect()
+		t.WaitTimeout(6 * time.Second)
+		if t.Error() != nil || !c.IsConnected() {
+			l.log.Debug("events connection failed", "err", t.Error())
+			sleep(ctx, jitter(backoff))
+			backoff = min(backoff*2, 5*time.Second)
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		l.pubOnline.Store(true)
+		err := l.drain(ctx, c, lost)
+		l.pubOnline.Store(false)
+		c.Disconnect(100)
+		if err != nil && ctx.Err() == nil {
+			l.log.Warn("events connection dropped; events stay in the outbox", "err", err)
+			sleep(ctx, jitter(backoff))
+		}
+	}
+	return nil
+}
+
+func (l *Link) drain(ctx context.Context, c mqtt.Client, lost <-chan struct{}) error {
+	topic := l.topic(customs.LeafEvents)
+	for {
+		entries, err := l.outbox.Pending(customs.MaxEvents, 600<<10)
+		if err != nil {
+			return err
+		}
+		if len(entries) == 0 {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-lost:
+				return errors.New("connection lost")
+			case <-l.outbox.Notify():
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		doc := eventsDoc{Type: customs.TypeEvents, Site: l.opts.Site, Gateway: l.opts.Gateway}
+		for _, e := range entries {
+			doc.Events = append(doc.Events, json.RawMessage(e.Data))
+		}
+		data, err := l.opts.Signer.Seal(doc)
+		if err != nil {
+			return err
+		}
+		t := c.Publish(topic, 1, false, data)
+		select {
+		case <-t.Done():
+		case <-lost:
+			return errors.New("connection lost before PUBACK")
+		case <-ctx.Done():
+			return nil
+		case <-time.After(30 * time.Second):
+			return errors.New("no PUBACK in 30s")
+		}
+		if err := t.Error(); err != nil {
+			return err
+		}
+		if err := l.outbox.Delivered(entries); err != nil {
+			return err
+		}
+		l.C.EventsSent.Add(uint64(len(entries)))
+		l.kickStatus()
+	}
+}
+
+func jitter(d time.Duration) time.Duration {
+	return d/2 + time.Duration(rand.Int64N(int64(d)))
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
