@@ -160,3 +160,10 @@ func (c *Config) applyDefaults() {
 		}
 	}
 }
+
+// Prepare applies the defaults and validates, as Load does after decoding:
+// for configurations built in code, such as the demo's.
+func (c *Config) Prepare() error {
+	c.applyDefaults()
+	return c.Validate()
+}

@@ -1,9 +1,7 @@
 package drivers
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -222,7 +220,3 @@ func settles(t *testing.T, base int) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
-
-func isErr(err, target error) bool { return errors.Is(err, target) }
-
-var _ = bytes.Equal

@@ -192,7 +192,7 @@ func (g *serialGate) Run(ctx context.Context, state StateFunc) error {
 		c.fail(fmt.Errorf("%s closed: %w", g.port, ErrNotOpen)) // wakes a Signal waiting for its ack
 		c.shut()
 		p.close()
-		if err == nil { // ctx done
+		if err == nil || ctx.Err() != nil { // shutting down: no Down to report
 			break
 		}
 		rep.set(Down, err.Error())

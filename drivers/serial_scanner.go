@@ -49,7 +49,7 @@ func (s *serialScanner) Run(ctx context.Context, emit func(Read), state StateFun
 		opened := s.now()
 		err = s.session(ctx, p, &codeStream{deb: deb, emit: emit})
 		p.close()
-		if err == nil { // ctx done
+		if err == nil || ctx.Err() != nil { // shutting down: no Down to report
 			break
 		}
 		rep.set(Down, err.Error())

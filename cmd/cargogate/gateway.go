@@ -40,6 +40,23 @@ type gatewayDeps struct {
 	registry *drivers.Registry
 	// ready is called with the HTTP address once everything is started.
 	ready func(httpAddr string, gw *gatewayParts)
+	// observer hears every outcome besides the screens.
+	observer station.Observer
+}
+
+// tee passes outcomes to several observers.
+type tee []station.Observer
+
+func (t tee) Decided(o station.Outcome) {
+	for _, x := range t {
+		x.Decided(o)
+	}
+}
+
+func (t tee) Device(st, dev string, state drivers.State, detail string) {
+	for _, x := range t {
+		x.Device(st, dev, state, detail)
+	}
 }
 
 type gatewayParts struct {
@@ -114,6 +131,10 @@ func serve(ctx context.Context, cfg *config.Config, deps gatewayDeps, stdout, st
 
 	var stations []*station.Station
 	hub := screens.New(log, func() any { return statusDoc(cfg, lk, st, clk, stations) })
+	var obs station.Observer = hub
+	if deps.observer != nil {
+		obs = tee{hub, deps.observer}
+	}
 	for _, sc := range cfg.Stations {
 		scanner, err := deps.registry.NewScanner(sc.Scanner)
 		if err != nil {
@@ -127,7 +148,7 @@ func serve(ctx context.Context, cfg *config.Config, deps gatewayDeps, stdout, st
 		}
 		lookup := cfg.Central.LookupTimeout
 		stations = append(stations, station.New(station.Config{ID: sc.ID, Role: sc.Role, Classifier: cls,
-			Scanner: scanner, Gate: gate, LookupTimeout: lookup}, st, jr, lk, clk, hub, log))
+			Scanner: scanner, Gate: gate, LookupTimeout: lookup}, st, jr, lk, clk, obs, log))
 	}
 
 	g, gctx := errgroup.WithContext(ctx)

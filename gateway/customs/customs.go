@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"regexp"
 	"time"
+	"unicode/utf8"
 )
 
 // Kind is the kind of a subject.
@@ -170,10 +171,10 @@ func (o *Order) Validate(seqRequired bool) error {
 	if o.Office != "" && !officeRE.MatchString(o.Office) {
 		add("office %q: must be 4 digits", o.Office)
 	}
-	if len(o.Ref) > 64 {
+	if utf8.RuneCountInString(o.Ref) > 64 {
 		add("ref: longer than 64 characters")
 	}
-	if len(o.Note) > 256 {
+	if utf8.RuneCountInString(o.Note) > 256 {
 		add("note: longer than 256 characters")
 	}
 	if err := errors.Join(errs...); err != nil {

@@ -53,6 +53,7 @@ type Journal struct {
 	reqs chan *appendReq
 	done chan struct{}
 	wg   sync.WaitGroup
+	once sync.Once
 
 	mu       sync.Mutex
 	count    int
@@ -109,9 +110,13 @@ func Open(path string, opts Options) (*Journal, error) {
 
 // Close stops the committer and closes the file. Appends in flight fail.
 func (j *Journal) Close() error {
-	close(j.done)
-	j.wg.Wait()
-	return j.db.Close()
+	err := ErrClosed
+	j.once.Do(func() {
+		close(j.done)
+		j.wg.Wait()
+		err = j.db.Close()
+	})
+	return err
 }
 
 // Append commits one event durably and returns its journal seq. It blocks

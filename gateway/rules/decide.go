@@ -264,52 +264,52 @@ func (w *contentsWalk) walk(parent customs.Subject, inh *Decision, depth int) er
 			return err
 		}
 		w.res.Items++
-		d, blocks := w.child(c, st, inh)
-		if st != nil && st.Children > 0 && !blocks {
-			// The child's own release, if any, is what its contents inherit.
-			next := inh
-			if own, ok := effectiveRelease([]level{{subj: c, st: st}}, w.now); ok {
-				next = &own
+		// What judges c: c alone when the container is its only parent
+		// (the common case, no look upwards needed), else c with all its
+		// ancestors, so a hold or revoke on another container of c (its
+		// master waybill, say) stops this one too.
+		own := []level{{subj: c, st: st}}
+		if st != nil && st.Parents > 1 {
+			if own, err = ancestry(w.v, c); err != nil {
+				return err
 			}
+		}
+		if d, stop := blocked(own); stop {
+			w.block(c, d)
+			continue
+		}
+		rel := inh
+		if r, ok := effectiveRelease(own, w.now); ok {
+			rel = &r
+		}
+		if st != nil && st.Children > 0 {
 			w.path[c] = true
-			err := w.walk(c, next, depth+1)
+			err := w.walk(c, rel, depth+1)
 			delete(w.path, c)
 			if err != nil {
 				return err
 			}
 			continue
 		}
-		if d.BasisSeq > w.res.BasisSeq {
-			w.res.BasisSeq = d.BasisSeq
-		}
-		if !d.Pass {
-			w.res.Pass = false
-			w.blocked++
-			if len(w.res.Blocking) < MaxBlocking {
-				w.res.Blocking = append(w.res.Blocking, Blocked{Subject: c, Reason: d.Reason})
-				w.res.Chain = append(w.res.Chain, d.Chain...)
-			}
+		switch {
+		case rel == nil:
+			w.block(c, Decision{Reason: customs.ReasonUnknown, Chain: []Step{{Subject: c, What: "no release known"}}})
+		case !rel.Pass:
+			w.block(c, *rel)
+		default:
+			w.res.BasisSeq = max(w.res.BasisSeq, rel.BasisSeq)
 		}
 	}
 	return nil
 }
 
-// child decides one content item on its own state and the inherited
-// release. blocks is true when its own cancel or hold stops it, which stops
-// it whatever its contents.
-func (w *contentsWalk) child(c customs.Subject, st *State, inh *Decision) (d Decision, blocks bool) {
-	if d, stop := blocked([]level{{subj: c, st: st}}); stop {
-		return d, true
+// block records a content item that stops its container.
+func (w *contentsWalk) block(c customs.Subject, d Decision) {
+	w.res.BasisSeq = max(w.res.BasisSeq, d.BasisSeq)
+	w.res.Pass = false
+	w.blocked++
+	if len(w.res.Blocking) < MaxBlocking {
+		w.res.Blocking = append(w.res.Blocking, Blocked{Subject: c, Reason: d.Reason})
+		w.res.Chain = append(w.res.Chain, d.Chain...)
 	}
-	if st != nil && st.Children > 0 {
-		return Decision{Pass: true}, false
-	}
-	anc := []level{{subj: c, st: st}}
-	if d, ok := effectiveRelease(anc, w.now); ok {
-		return d, false
-	}
-	if inh != nil {
-		return *inh, false
-	}
-	return Decision{Reason: customs.ReasonUnknown, Chain: []Step{{Subject: c, What: "no release known"}}}, false
 }

@@ -37,6 +37,7 @@ type State struct {
 	SealSeq   uint64 // seq of the seal order that decides (transit)
 	Seals     []string
 	Children  uint32 // number of active links below this subject
+	Parents   uint32 // number of active links above this subject
 	LastSeq   uint64 // highest seq of any order applied to this subject
 }
 

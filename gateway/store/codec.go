@@ -55,14 +55,19 @@ func encodeState(st *rules.State) []byte {
 	b := make([]byte, 0, 32)
 	b = append(b, stateVersion, st.RelFlag)
 	b = binary.AppendUvarint(b, st.RelSeq)
-	var exp int64
-	if !st.ExpiresAt.IsZero() {
-		exp = st.ExpiresAt.UnixNano()
+	// Expiry as presence, seconds and nanoseconds: UnixNano would wrap
+	// outside 1678–2262, and 0 must not stand for "none".
+	if st.ExpiresAt.IsZero() {
+		b = append(b, 0)
+	} else {
+		b = append(b, 1)
+		b = binary.AppendVarint(b, st.ExpiresAt.Unix())
+		b = binary.AppendUvarint(b, uint64(st.ExpiresAt.Nanosecond()))
 	}
-	b = binary.AppendVarint(b, exp)
 	b = binary.AppendUvarint(b, st.CancelSeq)
 	b = binary.AppendUvarint(b, st.LastSeq)
 	b = binary.AppendUvarint(b, uint64(st.Children))
+	b = binary.AppendUvarint(b, uint64(st.Parents))
 	b = binary.AppendUvarint(b, uint64(len(st.Holds)))
 	for _, h := range st.Holds {
 		b = binary.AppendUvarint(b, uint64(len(h.ID)))
@@ -145,12 +150,17 @@ func decodeState(b []byte) (*rules.State, error) {
 	st := &rules.State{}
 	st.RelFlag = r.byte1()
 	st.RelSeq = r.uvarint()
-	if exp := r.varint(); exp != 0 {
-		st.ExpiresAt = time.Unix(0, exp).UTC()
+	if r.byte1() == 1 {
+		sec, ns := r.varint(), r.uvarint()
+		if ns >= 1e9 {
+			return nil, errCorrupt
+		}
+		st.ExpiresAt = time.Unix(sec, int64(ns)).UTC()
 	}
 	st.CancelSeq = r.uvarint()
 	st.LastSeq = r.uvarint()
 	st.Children = uint32(r.uvarint())
+	st.Parents = uint32(r.uvarint())
 	n := r.uvarint()
 	if n > 1<<16 {
 		return nil, errCorrupt

@@ -127,14 +127,23 @@ func fingerprint(o *customs.Order) [16]byte {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00", o.Action, o.Subject.Kind, o.Subject.ID, o.HoldID)
 	if !o.ExpiresAt.IsZero() {
-		fmt.Fprintf(h, "%d", o.ExpiresAt.UnixNano())
+		fmt.Fprintf(h, "%d.%09d", o.ExpiresAt.Unix(), o.ExpiresAt.Nanosecond())
 	}
 	h.Write([]byte{0})
+	// Children and seals are sets: the same ones in another order are the
+	// same order.
+	kids := make([]string, 0, len(o.Children))
 	for _, c := range o.Children {
-		fmt.Fprintf(h, "%s:%s,", c.Kind, c.ID)
+		kids = append(kids, string(c.Kind)+":"+c.ID)
+	}
+	slices.Sort(kids)
+	for _, k := range kids {
+		fmt.Fprintf(h, "%s,", k)
 	}
 	h.Write([]byte{0})
-	for _, s := range o.Seals {
+	seals := slices.Clone(o.Seals)
+	slices.Sort(seals)
+	for _, s := range seals {
 		fmt.Fprintf(h, "%s,", s)
 	}
 	var fp [16]byte
@@ -206,7 +215,11 @@ func apply(tx *bolt.Tx, b Batch) (Result, error) {
 		key, val []byte
 	}
 	var seqPuts []seqPut
-	inBatch := map[uint64][16]byte{}
+	type seen struct {
+		fp  [16]byte
+		raw []byte
+	}
+	inBatch := map[uint64]seen{}
 
 	for _, o := range orders {
 		fp := fingerprint(o)
@@ -214,8 +227,8 @@ func apply(tx *bolt.Tx, b Batch) (Result, error) {
 		if err != nil {
 			return res, err
 		}
-		prevFP, dup := inBatch[o.Seq]
-		var prevRaw []byte
+		prev, dup := inBatch[o.Seq]
+		prevFP, prevRaw := prev.fp, prev.raw
 		if !dup {
 			if v := seqs.Get(u64(o.Seq)); v != nil && len(v) >= 16 {
 				dup = true
@@ -231,7 +244,7 @@ func apply(tx *bolt.Tx, b Batch) (Result, error) {
 			}
 			continue
 		}
-		inBatch[o.Seq] = fp
+		inBatch[o.Seq] = seen{fp, raw}
 		seqPuts = append(seqPuts, seqPut{u64(o.Seq), append(fp[:], raw...)})
 		res.Applied++
 
@@ -263,13 +276,22 @@ func apply(tx *bolt.Tx, b Batch) (Result, error) {
 					st.Children++
 				}
 			}
-			// The child is touched too: its LastSeq records the link.
+			// The child is touched too: its LastSeq records the link, and
+			// its parent count lets a decision skip the look upwards for
+			// the common child of one container.
 			cst, err := getState(c)
 			if err != nil {
 				return res, err
 			}
 			if o.Seq > cst.LastSeq {
 				cst.LastSeq = o.Seq
+			}
+			if pl.val.Linked != was {
+				if was {
+					cst.Parents--
+				} else {
+					cst.Parents++
+				}
 			}
 		}
 	}

@@ -1,0 +1,139 @@
+package drivers
+
+import (
+	"context"
+	"errors"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/cargogate/cargogate/config"
+)
+
+type nopScanner struct{}
+
+func (nopScanner) Run(ctx context.Context, emit func(Read), state StateFunc) error {
+	<-ctx.Done()
+	return nil
+}
+
+func nopScannerFactory(config.Scanner) (Scanner, error) { return nopScanner{}, nil }
+
+func panics(f func()) (p bool) {
+	defer func() { p = recover() != nil }()
+	f()
+	return false
+}
+
+func TestRegistryPanics(t *testing.T) {
+	r := new(Registry)
+	r.RegisterScanner("x", nopScannerFactory)
+	for name, f := range map[string]func(){
+		"empty scanner":     func() { r.RegisterScanner("", nopScannerFactory) },
+		"duplicate scanner": func() { r.RegisterScanner("x", nopScannerFactory) },
+		"nil scanner":       func() { r.RegisterScanner("y", nil) },
+		"empty gate":        func() { r.RegisterGate("", newSerialGate) },
+		"duplicate gate": func() {
+			r.RegisterGate("g", newSerialGate)
+			r.RegisterGate("g", newSerialGate)
+		},
+		"builtin twice": func() { Default().RegisterScanner("serial", nopScannerFactory) },
+	} {
+		if !panics(f) {
+			t.Errorf("%s: no panic", name)
+		}
+	}
+	if s, err := r.NewScanner(config.Scanner{Driver: "x"}); err != nil || s == nil {
+		t.Fatalf("registered scanner: %v, %v", s, err)
+	}
+}
+
+func TestRegistryUnknown(t *testing.T) {
+	r := Default()
+	_, err := r.NewScanner(config.Scanner{Driver: "usb-hid"})
+	if !errors.Is(err, ErrUnknownDriver) || !strings.Contains(err.Error(), `"usb-hid"`) {
+		t.Errorf("unknown scanner: %v", err)
+	}
+	_, err = r.NewGate(config.Gate{Driver: "smoke-signal"})
+	if !errors.Is(err, ErrUnknownDriver) || !strings.Contains(err.Error(), `"smoke-signal"`) {
+		t.Errorf("unknown gate: %v", err)
+	}
+	if _, err := new(Registry).NewScanner(config.Scanner{Driver: "serial"}); !errors.Is(err, ErrUnknownDriver) {
+		t.Errorf("empty registry: %v", err)
+	}
+}
+
+// Factories check the configuration and open nothing: a port that does not
+// exist is fine until Run.
+func TestFactories(t *testing.T) {
+	r := Default()
+	missing := "/nonexistent/ttyUSB9"
+	for _, tc := range []struct {
+		name    string
+		scanner *config.Scanner
+		gate    *config.Gate
+		wantErr string // "" : ok
+	}{
+		{"serial scanner", &config.Scanner{Driver: "serial", Port: missing}, nil, ""},
+		{"serial scanner baud", &config.Scanner{Driver: "serial", Port: missing, Baud: 12345}, nil, "baud 12345"},
+		{"serial scanner no port", &config.Scanner{Driver: "serial"}, nil, "port"},
+		{"tcp-client", &config.Scanner{Driver: "tcp-client", Address: "10.0.0.9:4001"}, nil, ""},
+		{"tcp-client no address", &config.Scanner{Driver: "tcp-client"}, nil, "address"},
+		{"tcp-server", &config.Scanner{Driver: "tcp-server", Address: ":4001"}, nil, ""},
+		{"tcp-server bad address", &config.Scanner{Driver: "tcp-server", Address: "4001"}, nil, "address"},
+		{"serial gate", nil, &config.Gate{Driver: "serial", Port: missing}, ""},
+		{"serial gate frames", nil, &config.Gate{Driver: "serial", Port: missing, Pass: `\xA0\x01\x01\xA2`, Stop: "STOP\r\n", Ack: `\x06`}, ""},
+		{"serial gate bad pass", nil, &config.Gate{Driver: "serial", Port: missing, Pass: `\xZZ`}, "pass"},
+		{"serial gate bad ack", nil, &config.Gate{Driver: "serial", Port: missing, Ack: `\q`}, "ack"},
+		{"serial gate no port", nil, &config.Gate{Driver: "serial"}, "port"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var err error
+			if tc.scanner != nil {
+				_, err = r.NewScanner(*tc.scanner)
+			} else {
+				_, err = r.NewGate(*tc.gate)
+			}
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Fatalf("error %v", err)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+// drivers knows nothing of customs, the broker or the store: its packages
+// import no project package but config (and their own), and nothing they
+// depend on is an MQTT, store or websocket library or the project's sync.
+// (config itself may import gateway vocabulary; that is config's business.)
+func TestImports(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("no go command")
+	}
+	const mod = "github.com/cargogate/cargogate/"
+	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}}: {{join .Imports \" \"}}", "./...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for line := range strings.Lines(string(out)) {
+		pkg, imports, _ := strings.Cut(strings.TrimSpace(line), ": ")
+		for imp := range strings.FieldsSeq(imports) {
+			if strings.HasPrefix(imp, mod) && imp != mod+"config" && !strings.HasPrefix(imp, mod+"drivers") {
+				t.Errorf("%s imports %s; of the project only config is allowed", pkg, imp)
+			}
+		}
+	}
+	out, err = exec.Command("go", "list", "-deps", "./...").Output()
+	if err != nil {
+		t.Fatalf("go list -deps: %v", err)
+	}
+	for dep := range strings.FieldsSeq(string(out)) {
+		for _, bad := range []string{"paho", "bbolt", "gorilla", mod + "sync"} {
+			if strings.Contains(dep, bad) {
+				t.Errorf("drivers depends on %s", dep)
+			}
+		}
+	}
+}
