@@ -103,6 +103,13 @@ type site struct {
 
 func newSite(t testing.TB, brokerConf ...string) *site {
 	t.Helper()
+	return newSiteRole(t, "gate", "", brokerConf...)
+}
+
+// newSiteRole makes a site whose one station has role and the extra
+// identifiers YAML (indented under identifiers:).
+func newSiteRole(t testing.TB, role, identYAML string, brokerConf ...string) *site {
+	t.Helper()
 	s := &site{t: t, dir: t.TempDir()}
 	s.broker = testenv.NewMosquitto(t, brokerConf...)
 	s.scanner, s.gate = testenv.NewPty(t), testenv.NewPty(t)
@@ -128,12 +135,13 @@ log:
   level: debug
 identifiers:
   parcel_patterns: ['^LP\d{14}$']
+%s
 stations:
   - id: gate-3
-    role: gate
+    role: %s
     scanner: {driver: serial, port: %s, baud: 9600}
     gate:    {driver: serial, port: %s, baud: 9600, pass: "PASS\r\n", stop: "STOP\r\n"}
-`, filepath.Join(s.dir, "gw"), s.broker.URL(), s.centralKey, s.gwHTTP, s.scanner.Path, s.gate.Path)
+`, filepath.Join(s.dir, "gw"), s.broker.URL(), s.centralKey, s.gwHTTP, identYAML, role, s.scanner.Path, s.gate.Path)
 	if err := os.WriteFile(s.cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/cargogate/cargogate/config"
 	"github.com/cargogate/cargogate/drivers"
+	"github.com/cargogate/cargogate/gateway/arrival"
 	"github.com/cargogate/cargogate/gateway/clock"
 	"github.com/cargogate/cargogate/gateway/ident"
 	"github.com/cargogate/cargogate/gateway/journal"
@@ -146,9 +147,14 @@ func serve(ctx context.Context, cfg *config.Config, deps gatewayDeps, stdout, st
 				return fmt.Errorf("station %q: gate: %w", sc.ID, err)
 			}
 		}
-		lookup := cfg.Central.LookupTimeout
+		var arr *arrival.Tracker
+		if sc.Role == config.RoleArrival {
+			if arr, err = arrival.New(sc.ID, sc.CloseAfter, jr, st); err != nil {
+				return err
+			}
+		}
 		stations = append(stations, station.New(station.Config{ID: sc.ID, Role: sc.Role, Classifier: cls,
-			Scanner: scanner, Gate: gate, LookupTimeout: lookup}, st, jr, lk, clk, obs, log))
+			Scanner: scanner, Gate: gate, LookupTimeout: cfg.Central.LookupTimeout, Arrival: arr}, st, jr, lk, clk, obs, log))
 	}
 
 	g, gctx := errgroup.WithContext(ctx)

@@ -304,14 +304,15 @@ type Event struct {
 	Detail string `json:"detail,omitempty"`
 
 	// arrival
+	// (omitzero keeps an empty list, which an arrival event shows as [])
 	Transit       *Subject  `json:"transit,omitempty"`
-	SealsExpected []string  `json:"seals_expected,omitempty"`
-	SealsSeen     []string  `json:"seals_seen,omitempty"`
+	SealsExpected []string  `json:"seals_expected,omitzero"`
+	SealsSeen     []string  `json:"seals_seen,omitzero"`
 	SealsOK       *bool     `json:"seals_ok,omitempty"`
 	Expected      *int      `json:"expected,omitempty"`
 	Counted       *int      `json:"counted,omitempty"`
-	Missing       []Subject `json:"missing,omitempty"`
-	Extra         []Subject `json:"extra,omitempty"`
+	Missing       []Subject `json:"missing,omitzero"`
+	Extra         []Subject `json:"extra,omitzero"`
 }
 
 // Status is the gateway's retained status and will.

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cargogate/cargogate/drivers"
+	"github.com/cargogate/cargogate/gateway/arrival"
 	"github.com/cargogate/cargogate/gateway/customs"
 	"github.com/cargogate/cargogate/gateway/ident"
 	"github.com/cargogate/cargogate/gateway/rules"
@@ -54,8 +55,11 @@ type Observer interface {
 	Device(station, device string, state drivers.State, detail string)
 }
 
-// Outcome is one decided scan, as shown on the screens.
+// Outcome is one decided scan, as shown on the screens. At an arrival
+// station a seal scan (Kind "seal") is not decided, and a closing transit
+// makes an outcome of Kind "arrival" carrying its event.
 type Outcome struct {
+	Kind     string           `json:"kind"` // "scan", "seal" or "arrival"
 	Station  string           `json:"station"`
 	Role     string           `json:"role"`
 	EventID  string           `json:"event_id"`
@@ -72,6 +76,10 @@ type Outcome struct {
 	Offline  bool             `json:"offline"`
 	Gate     string           `json:"gate"` // "opened", "closed", "fault", "none"
 	Latency  time.Duration    `json:"latency_ns"`
+
+	Seal    string         `json:"seal,omitempty"`    // the seal scanned (Kind "seal")
+	Transit *arrival.View  `json:"transit,omitempty"` // the open transit after this scan (arrival stations)
+	Arrival *customs.Event `json:"arrival,omitempty"` // the arrival event (Kind "arrival")
 }
 
 // Config is one station's wiring.
@@ -85,6 +93,8 @@ type Config struct {
 	LookupTimeout time.Duration
 	// GateTimeout bounds telling the gate. Default 2s.
 	GateTimeout time.Duration
+	// Arrival tracks the open transit at an arrival station; nil elsewhere.
+	Arrival *arrival.Tracker
 }
 
 // Station is one scanning point.
@@ -130,6 +140,8 @@ func (s *Station) Run(ctx context.Context) error {
 		g.Go(func() error { return s.cfg.Gate.Run(ctx, s.stateFunc(ctx, changes, "gate")) })
 	}
 	g.Go(func() error {
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
 		for {
 			select {
 			case <-ctx.Done():
@@ -138,6 +150,13 @@ func (s *Station) Run(ctx context.Context) error {
 				s.Handle(ctx, r)
 			case c := <-changes:
 				s.deviceChanged(ctx, c)
+			case now := <-tick.C:
+				// close_after counts wall time from the last line read,
+				// downtime included (§9): the open record's time survives
+				// restarts.
+				if a := s.cfg.Arrival; a != nil && a.Due(now) {
+					s.closeTransit(ctx, now)
+				}
 			}
 		}
 	})
@@ -169,7 +188,7 @@ func (s *Station) deviceChanged(ctx context.Context, c deviceChange) {
 		return
 	}
 	s.log.Info("device state", "device", c.device, "state", c.state, "detail", c.detail)
-	ev := customs.Event{ID: ulid.Make().String(), Kind: customs.EventDevice, Station: s.cfg.ID,
+	ev := customs.Event{ID: newID(), Kind: customs.EventDevice, Station: s.cfg.ID,
 		At: time.Now().UTC(), Device: c.device, State: string(c.state), Detail: c.detail}
 	if err := s.appendEvent(ctx, &ev); err != nil {
 		s.log.Error("journal device event", "err", err)
@@ -204,7 +223,7 @@ func (s *Station) appendEvent(ctx context.Context, ev *customs.Event) error {
 // or anyone else hears of the decision.
 func (s *Station) Handle(ctx context.Context, r drivers.Read) Outcome {
 	start := time.Now()
-	out := Outcome{Station: s.cfg.ID, Role: s.cfg.Role, At: r.At.UTC(), Reason: customs.ReasonError, Gate: "none"}
+	out := Outcome{Kind: "scan", Station: s.cfg.ID, Role: s.cfg.Role, At: r.At.UTC(), Reason: customs.ReasonError, Gate: "none"}
 	if out.At.IsZero() {
 		out.At = start.UTC()
 	}
@@ -223,10 +242,9 @@ func (s *Station) Handle(ctx context.Context, r drivers.Read) Outcome {
 			subj = &sub
 			d = s.decide(ctx, sub)
 		case ident.KindSeal:
-			// Seals are not subjects and are never decided (§7, §9); the
-			// arrival flow records them.
-			s.log.Info("seal scanned with no transit open", "seal", res.Seal)
-			return Outcome{}
+			// Seals are not subjects and are never decided (§7, §9): they
+			// count on the open transit and appear in its arrival event.
+			return s.seal(ctx, res.Seal, out)
 		default:
 			d = rules.Decision{Reason: customs.ReasonInvalidCode}
 			out.Problem = res.Problem
@@ -242,7 +260,7 @@ func (s *Station) Handle(ctx context.Context, r drivers.Read) Outcome {
 	}
 	offline := !online
 	out.Offline = offline
-	ev := customs.Event{ID: ulid.Make().String(), Kind: customs.EventScan, Station: s.cfg.ID, Role: s.cfg.Role,
+	ev := customs.Event{ID: newID(), Kind: customs.EventScan, Station: s.cfg.ID, Role: s.cfg.Role,
 		At: out.At, Code: out.Code, Subject: subj, Decision: d.Verdict(), Reason: d.Reason, BasisSeq: d.BasisSeq,
 		AppliedSeq: &applied, Offline: &offline}
 	out.EventID = ev.ID
@@ -250,6 +268,11 @@ func (s *Station) Handle(ctx context.Context, r drivers.Read) Outcome {
 		// Not recorded, so not passed: the gate is told STOP.
 		s.log.Error("journal scan event: deciding STOP", "code", out.Code, "err", err)
 		out.Pass, out.Reason, out.Problem = false, customs.ReasonError, "cannot record the decision: "+err.Error()
+	}
+	// At an arrival station the count is committed before anyone is told,
+	// like the event: a restart right after the gate frame must not lose it.
+	if s.cfg.Arrival != nil && subj != nil {
+		s.arrivalScan(ctx, *subj, &out)
 	}
 	if s.cfg.Gate != nil {
 		out.Gate = s.tellGate(ctx, out.Pass)
@@ -261,6 +284,74 @@ func (s *Station) Handle(ctx context.Context, r drivers.Read) Outcome {
 	}
 	return out
 }
+
+// arrivalScan counts a decided scan against the open transit, or opens and
+// closes transits (§9), after the scan's own event is journalled.
+func (s *Station) arrivalScan(ctx context.Context, subj customs.Subject, out *Outcome) {
+	a, now := s.cfg.Arrival, time.Now()
+	var err error
+	if subj.Kind == customs.Transit {
+		var ev *customs.Event
+		if ev, err = a.ScanTransit(subj, now, newID); err == nil && ev != nil {
+			s.arrived(ctx, ev)
+		}
+	} else {
+		err = a.Count(subj, now)
+	}
+	if err != nil {
+		s.log.Error("arrival", "transit", subj.String(), "err", err)
+	}
+	if out.Transit, err = a.View(); err != nil {
+		s.log.Error("arrival view", "err", err)
+	}
+}
+
+func (s *Station) seal(ctx context.Context, seal string, out Outcome) Outcome {
+	out.Kind, out.Seal, out.Reason = "seal", seal, "seal"
+	a := s.cfg.Arrival
+	if a == nil {
+		s.log.Info("seal scanned at a station that is not an arrival station: ignored", "seal", seal)
+		return out
+	}
+	if err := a.Seal(seal, time.Now()); err != nil {
+		s.log.Info("seal scanned with no transit open: ignored", "seal", seal, "err", err)
+	}
+	out.Transit, _ = a.View()
+	if s.obs != nil {
+		s.obs.Decided(out)
+	}
+	return out
+}
+
+// closeTransit closes the open transit after close_after without a scan.
+func (s *Station) closeTransit(ctx context.Context, now time.Time) {
+	ev, err := s.cfg.Arrival.Close(now, newID)
+	if err != nil {
+		s.log.Error("arrival close", "err", err)
+		return
+	}
+	if ev != nil {
+		s.arrived(ctx, ev)
+	}
+}
+
+// arrived journals an arrival event and shows it.
+func (s *Station) arrived(ctx context.Context, ev *customs.Event) {
+	offline := s.link == nil || !s.link.Online()
+	ev.Offline = &offline
+	if err := s.appendEvent(ctx, ev); err != nil {
+		s.log.Error("journal arrival event", "transit", ev.Transit.String(), "err", err)
+		return
+	}
+	s.log.Info("transit closed", "transit", ev.Transit.String(), "expected", *ev.Expected, "counted", *ev.Counted,
+		"missing", len(ev.Missing), "extra", len(ev.Extra), "seals_ok", *ev.SealsOK)
+	if s.obs != nil {
+		s.obs.Decided(Outcome{Kind: "arrival", Station: s.cfg.ID, Role: s.cfg.Role, EventID: ev.ID, At: ev.At,
+			Subject: ev.Transit, Reason: "arrival", Arrival: ev, Gate: "none", Offline: offline})
+	}
+}
+
+func newID() string { return ulid.Make().String() }
 
 func (s *Station) decide(ctx context.Context, sub customs.Subject) rules.Decision {
 	d := s.decider.Decide(sub, s.clock.Now())

@@ -362,9 +362,7 @@ func (l *Link) verify(it *item) {
 	allowed, known := want[topic]
 	switch {
 	case topic == l.topic(customs.LeafReplay):
-		if probe.Type != customs.TypeOrders && probe.Type != customs.TypeReplayDone {
-			known = false
-		}
+		known = probe.Type == customs.TypeOrders || probe.Type == customs.TypeReplayDone
 	case known && probe.Type != allowed:
 		known = false
 	}
