@@ -16,6 +16,7 @@ type Config struct {
 	Central Central     `yaml:"central"`
 	HTTP    HTTP        `yaml:"http"`
 	Log     Log         `yaml:"log"`
+	Outbox  Outbox      `yaml:"outbox"`
 	Ident   Identifiers `yaml:"identifiers"`
 	// Stations are the scanning points this gateway serves.
 	Stations []Station `yaml:"stations"`
@@ -50,6 +51,17 @@ type Central struct {
 type HTTP struct {
 	// Listen is the address of the HTTP server; empty: no server.
 	Listen string `yaml:"listen"`
+	// AllowedOrigins are origins (scheme://host[:port]) other than the
+	// server's own from which a browser may open the screens' WebSocket;
+	// their host names are also accepted in the Host header (DNS
+	// rebinding). Empty: same origin only, and the screens are opened by
+	// IP address or localhost.
+	AllowedOrigins []string `yaml:"allowed_origins"`
+	// Token is required of every client not on loopback: open a screen
+	// once as …?token=TOKEN (a cookie keeps it), or send
+	// "Authorization: Bearer TOKEN". At least 16 characters. Empty: only
+	// loopback clients are served.
+	Token string `yaml:"token"`
 }
 
 // Log configures logging.
@@ -88,23 +100,38 @@ type Station struct {
 	CloseAfter time.Duration `yaml:"close_after"`
 }
 
-// Scanner configures a scanner driver.
+// Scanner configures a scanner driver. docs/drivers.md describes every key.
 type Scanner struct {
 	// Driver is serial, tcp-client or tcp-server.
 	Driver string `yaml:"driver"`
-	// Port is the serial device (serial driver).
+	// Port is the serial device (serial driver), a plain name such as
+	// /dev/ttyUSB0 or a stable udev path such as /dev/serial/by-id/….
 	Port string `yaml:"port"`
-	// Baud is the serial speed. Default 9600.
+	// Baud is the serial speed (serial driver). Default 9600.
 	Baud int `yaml:"baud"`
-	// Address is host:port (tcp drivers).
+	// Address is the reader's host:port the gateway dials (tcp-client). For
+	// tcp-server it is a deprecated alias of Listen.
 	Address string `yaml:"address"`
+	// Listen is the host:port readers dial in to (tcp-server), e.g. ":2001".
+	Listen string `yaml:"listen"`
+	// MaxReaders is how many readers may be connected at once (tcp-server);
+	// one more replaces the one connected longest. Default 1.
+	MaxReaders int `yaml:"max_readers"`
+	// Framing is lines (CR, LF or CRLF; STX…ETX accepted too) or stx-etx
+	// (only STX…ETX framed codes; bytes outside a frame are dropped).
+	// Default lines.
+	Framing string `yaml:"framing"`
 	// Debounce drops the same code read again within this window. Default 0: off.
 	Debounce time.Duration `yaml:"debounce"`
+	// ReconnectMax caps the backoff between attempts to reopen the device
+	// (100ms doubling up to it, ±20% jitter). Default 10s.
+	ReconnectMax time.Duration `yaml:"reconnect_max"`
 }
 
 // Gate configures a gate controller driver.
 type Gate struct {
-	// Driver is serial or modbus.
+	// Driver is serial, modbus or none (no gate: a station with screens
+	// only; no other key may be set).
 	Driver string `yaml:"driver"`
 	// Port and Baud: serial driver (Baud default 9600).
 	Port string `yaml:"port"`
@@ -125,6 +152,23 @@ type Gate struct {
 	AlarmCoil   *int `yaml:"alarm_coil"`
 	ClosedInput *int `yaml:"closed_input"`
 	PulseMS     int  `yaml:"pulse_ms"`
+	// CloseTimeout (modbus, with ClosedInput): how long after the open
+	// pulse ends the gate may still read open before it is reported left
+	// open (a fault). Default 10s.
+	CloseTimeout time.Duration `yaml:"close_timeout"`
+	// HeartbeatInterval (modbus): how often the driver talks to the
+	// controller when idle, writing HeartbeatRegister or toggling
+	// HeartbeatCoil when set (for an I/O module whose watchdog drops its
+	// outputs when the writes stop), else reading back. Default 1s.
+	HeartbeatInterval time.Duration `yaml:"heartbeat_interval"`
+	// HeartbeatRegister (modbus): holding register written with a counter
+	// at each heartbeat. Optional; not with HeartbeatCoil.
+	HeartbeatRegister *int `yaml:"heartbeat_register"`
+	// HeartbeatCoil (modbus): coil toggled at each heartbeat. Optional.
+	HeartbeatCoil *int `yaml:"heartbeat_coil"`
+	// ReconnectMax caps the backoff between attempts to reopen the device
+	// (serial, modbus). Default 10s.
+	ReconnectMax time.Duration `yaml:"reconnect_max"`
 
 	// unitSet records that the file set unit explicitly, so that unit: 0 is
 	// not taken for "unset" by applyDefaults.

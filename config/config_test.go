@@ -206,3 +206,33 @@ func TestEmptyFile(t *testing.T) {
 		t.Errorf("empty file: %v", err)
 	}
 }
+
+func TestOutbox(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want ByteSize
+	}{{"1048576", 1 << 20}, {"1GiB", 1 << 30}, {"512 MiB", 512 << 20}, {"100KB", 100_000}, {"7B", 7}} {
+		if got, err := ParseByteSize(tc.in); err != nil || got != tc.want {
+			t.Errorf("ParseByteSize(%q) = %d, %v; want %d", tc.in, got, err, tc.want)
+		}
+	}
+	for _, bad := range []string{"", "-1", "1.5GiB", "GiB", "99999999999TiB"} {
+		if _, err := ParseByteSize(bad); err == nil {
+			t.Errorf("ParseByteSize(%q) accepted", bad)
+		}
+	}
+	c, err := Load("testdata/full.good.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Outbox != (Outbox{MaxEvents: 200000, MaxBytes: 256 << 20, AlarmPercent: 75, RedeliverWindow: 45 * time.Second}) {
+		t.Errorf("full: outbox %+v", c.Outbox)
+	}
+	c, err = Load("testdata/minimal.good.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Outbox != (Outbox{MaxEvents: DefaultOutboxMaxEvents, MaxBytes: DefaultOutboxMaxBytes, AlarmPercent: DefaultOutboxAlarmPercent, RedeliverWindow: DefaultOutboxRedeliverWindow}) {
+		t.Errorf("defaults: outbox %+v", c.Outbox)
+	}
+}

@@ -2,6 +2,9 @@ package config
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -25,6 +28,20 @@ const (
 	DefaultCloseAfter    = 10 * time.Minute
 	DefaultLogLevel      = "info"
 	DefaultLogFormat     = "text"
+	// Outbox bounds (see Outbox).
+	DefaultOutboxMaxEvents       = 1_000_000
+	DefaultOutboxMaxBytes        = 1 << 30
+	DefaultOutboxAlarmPercent    = 80
+	DefaultOutboxRedeliverWindow = 30 * time.Second
+)
+
+// Defaults of the scanner and gate driver keys (docs/drivers.md).
+const (
+	DefaultFraming           = "lines"
+	DefaultMaxReaders        = 1
+	DefaultReconnectMax      = 10 * time.Second
+	DefaultCloseTimeout      = 10 * time.Second
+	DefaultHeartbeatInterval = time.Second
 )
 
 // Load reads, decodes, defaults and validates the configuration file at path.
@@ -124,17 +141,19 @@ func (c *Config) applyDefaults() {
 	if c.Log.Format == "" {
 		c.Log.Format = DefaultLogFormat
 	}
+	c.Outbox.applyDefaults()
 	for i := range c.Stations {
 		st := &c.Stations[i]
 		if st.CloseAfter == 0 {
 			st.CloseAfter = DefaultCloseAfter
 		}
-		if st.Scanner.Driver == "serial" && st.Scanner.Baud == 0 {
-			st.Scanner.Baud = DefaultBaud
-		}
+		st.Scanner.applyDefaults()
 		g := st.Gate
-		if g == nil {
+		if g == nil || g.Driver == "none" {
 			continue
+		}
+		if g.ReconnectMax == 0 {
+			g.ReconnectMax = DefaultReconnectMax
 		}
 		switch g.Driver {
 		case "serial":
@@ -157,6 +176,36 @@ func (c *Config) applyDefaults() {
 			if g.PulseMS == 0 {
 				g.PulseMS = DefaultPulseMS
 			}
+			if g.CloseTimeout == 0 && g.ClosedInput != nil {
+				g.CloseTimeout = DefaultCloseTimeout
+			}
+			if g.HeartbeatInterval == 0 {
+				g.HeartbeatInterval = DefaultHeartbeatInterval
+			}
+		}
+	}
+}
+
+// applyDefaults fills a scanner's unset keys; tcp-server takes a deprecated
+// address as its listen.
+func (s *Scanner) applyDefaults() {
+	if s.Framing == "" {
+		s.Framing = DefaultFraming
+	}
+	if s.ReconnectMax == 0 {
+		s.ReconnectMax = DefaultReconnectMax
+	}
+	switch s.Driver {
+	case "serial":
+		if s.Baud == 0 {
+			s.Baud = DefaultBaud
+		}
+	case "tcp-server":
+		if s.Listen == "" {
+			s.Listen, s.Address = s.Address, ""
+		}
+		if s.MaxReaders == 0 {
+			s.MaxReaders = DefaultMaxReaders
 		}
 	}
 }
@@ -166,4 +215,13 @@ func (c *Config) applyDefaults() {
 func (c *Config) Prepare() error {
 	c.applyDefaults()
 	return c.Validate()
+}
+
+// Digest identifies a configuration's content (for the audit log and
+// status): the first 16 hex digits of the SHA-256 of its JSON form. It
+// says whether two loads differ without writing out their secrets.
+func (c *Config) Digest() string {
+	b, _ := json.Marshal(c)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
 }

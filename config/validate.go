@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/cargogate/cargogate/gateway/customs"
 )
@@ -21,7 +22,8 @@ var Bauds = []int{1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200}
 var (
 	Roles          = []string{RoleArrival, RoleSort, RoleGate}
 	ScannerDrivers = []string{"serial", "tcp-client", "tcp-server"}
-	GateDrivers    = []string{"serial", "modbus"}
+	GateDrivers    = []string{"serial", "modbus", "none"}
+	Framings       = []string{"lines", "stx-etx"}
 	LogLevels      = []string{"debug", "info", "warn", "error"}
 	LogFormats     = []string{"text", "json"}
 )
@@ -52,10 +54,20 @@ func (c *Config) Validate() error {
 		p.add("data_dir", "required")
 	}
 	c.Central.validate(&p)
+	c.Outbox.validate(&p)
 	if c.HTTP.Listen != "" {
 		if err := hostPort(c.HTTP.Listen, false); err != nil {
 			p.wrap("http.listen", err)
 		}
+	}
+	for i, o := range c.HTTP.AllowedOrigins {
+		if u, err := url.Parse(o); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+			strings.TrimSuffix(u.Path, "/") != "" || u.RawQuery != "" || u.User != nil {
+			p.add(fmt.Sprintf("http.allowed_origins[%d]", i), "must be http://host[:port] or https://host[:port] (got %q)", o)
+		}
+	}
+	if t := c.HTTP.Token; t != "" && (len(t) < 16 || strings.ContainsFunc(t, func(r rune) bool { return r <= ' ' || r == 0x7f })) {
+		p.add("http.token", "must be at least 16 characters, none of them spaces or control characters")
 	}
 	if !slices.Contains(LogLevels, c.Log.Level) {
 		p.add("log.level", "must be one of %s (got %q)", strings.Join(LogLevels, ", "), c.Log.Level)
@@ -175,6 +187,8 @@ func (st *Station) validate(p *problems, path string) {
 	}
 	st.Scanner.validate(p, path+".scanner")
 	switch {
+	case st.Gate != nil && st.Gate.Driver == "none" && st.Role == RoleGate:
+		p.add(path+".gate.driver", "none: role gate needs a gate driver (serial or modbus)")
 	case st.Gate != nil:
 		st.Gate.validate(p, path+".gate")
 	case st.Role == RoleGate:
@@ -186,6 +200,16 @@ func (s *Scanner) validate(p *problems, path string) {
 	if s.Debounce < 0 {
 		p.add(path+".debounce", "must not be negative (got %v)", s.Debounce)
 	}
+	if !slices.Contains(Framings, s.Framing) {
+		p.add(path+".framing", "must be one of %s (got %q)", strings.Join(Framings, ", "), s.Framing)
+	}
+	reconnectMax(p, path, s.ReconnectMax)
+	if s.MaxReaders != 0 && s.Driver != "tcp-server" {
+		unused(p, path, "max_readers", s.Driver)
+	}
+	if s.Listen != "" && s.Driver != "tcp-server" {
+		unused(p, path, "listen", s.Driver)
+	}
 	switch s.Driver {
 	case "serial":
 		if s.Port == "" {
@@ -196,10 +220,20 @@ func (s *Scanner) validate(p *problems, path string) {
 			unused(p, path, "address", s.Driver)
 		}
 	case "tcp-client", "tcp-server":
-		if s.Address == "" {
-			p.add(path+".address", "required by driver %s (host:port)", s.Driver)
-		} else if err := hostPort(s.Address, s.Driver == "tcp-client"); err != nil {
-			p.wrap(path+".address", err)
+		key, addr := "address", s.Address
+		if s.Driver == "tcp-server" {
+			key, addr = "listen", s.Listen
+			if s.Address != "" { // both set: applyDefaults moved a lone address to listen
+				p.add(path+".address", "not used with listen (address is the deprecated name of listen for driver tcp-server)")
+			}
+			if s.MaxReaders < 1 || s.MaxReaders > 64 {
+				p.add(path+".max_readers", "must be 1..64 (got %d)", s.MaxReaders)
+			}
+		}
+		if addr == "" {
+			p.add(path+"."+key, "required by driver %s (host:port)", s.Driver)
+		} else if err := hostPort(addr, s.Driver == "tcp-client"); err != nil {
+			p.wrap(path+"."+key, err)
 		}
 		if s.Port != "" {
 			unused(p, path, "port", s.Driver)
@@ -209,6 +243,14 @@ func (s *Scanner) validate(p *problems, path string) {
 		}
 	default:
 		p.add(path+".driver", "must be one of %s (got %q)", strings.Join(ScannerDrivers, ", "), s.Driver)
+	}
+}
+
+// reconnectMax checks a driver's backoff cap: long enough not to hammer a
+// device, short enough that a device plugged back in is seen soon.
+func reconnectMax(p *problems, path string, d time.Duration) {
+	if d < 100*time.Millisecond || d > 10*time.Minute {
+		p.add(path+".reconnect_max", "must be 100ms..10m (got %v)", d)
 	}
 }
 
@@ -242,21 +284,8 @@ func (g *Gate) validate(p *problems, path string) {
 		if g.AckTimeout < 0 {
 			p.add(path+".ack_timeout", "must not be negative (got %v)", g.AckTimeout)
 		}
-		for _, k := range []struct {
-			key string
-			set bool
-		}{
-			{"address", g.Address != ""},
-			{"unit", g.Unit != 0 || g.unitSet},
-			{"open_coil", g.OpenCoil != nil},
-			{"alarm_coil", g.AlarmCoil != nil},
-			{"closed_input", g.ClosedInput != nil},
-			{"pulse_ms", g.PulseMS != 0},
-		} {
-			if k.set {
-				unused(p, path, k.key, g.Driver)
-			}
-		}
+		reconnectMax(p, path, g.ReconnectMax)
+		g.unusedKeys(p, path, g.modbusKeys())
 	case "modbus":
 		if g.Address == "" {
 			p.add(path+".address", "required by driver modbus (host:port)")
@@ -283,23 +312,74 @@ func (g *Gate) validate(p *problems, path string) {
 		if g.PulseMS <= 0 {
 			p.add(path+".pulse_ms", "must be > 0 milliseconds (got %d)", g.PulseMS)
 		}
-		for _, k := range []struct {
-			key string
-			set bool
-		}{
-			{"port", g.Port != ""},
-			{"baud", g.Baud != 0},
-			{"pass", g.Pass != ""},
-			{"stop", g.Stop != ""},
-			{"ack", g.Ack != ""},
-			{"ack_timeout", g.AckTimeout != 0},
-		} {
-			if k.set {
-				unused(p, path, k.key, g.Driver)
+		coil("heartbeat_register", g.HeartbeatRegister, false)
+		coil("heartbeat_coil", g.HeartbeatCoil, false)
+		if hc := g.HeartbeatCoil; hc != nil {
+			if g.HeartbeatRegister != nil {
+				p.add(path+".heartbeat_coil", "not with heartbeat_register: set one or neither")
+			}
+			if (g.OpenCoil != nil && *hc == *g.OpenCoil) || (g.AlarmCoil != nil && *hc == *g.AlarmCoil) {
+				p.add(path+".heartbeat_coil", "must differ from open_coil and alarm_coil (got %d)", *hc)
 			}
 		}
+		if g.HeartbeatInterval < 10*time.Millisecond || g.HeartbeatInterval > time.Minute {
+			p.add(path+".heartbeat_interval", "must be 10ms..1m (got %v)", g.HeartbeatInterval)
+		}
+		switch {
+		case g.ClosedInput == nil && g.CloseTimeout != 0:
+			p.add(path+".close_timeout", "needs closed_input")
+		case g.ClosedInput != nil && g.CloseTimeout <= 0:
+			p.add(path+".close_timeout", "must be > 0 (got %v)", g.CloseTimeout)
+		}
+		reconnectMax(p, path, g.ReconnectMax)
+		g.unusedKeys(p, path, g.serialKeys())
+	case "none":
+		set := append(g.serialKeys(), g.modbusKeys()...)
+		set = append(set, gateKey{"reconnect_max", g.ReconnectMax != 0})
+		g.unusedKeys(p, path, set)
 	default:
 		p.add(path+".driver", "must be one of %s (got %q)", strings.Join(GateDrivers, ", "), g.Driver)
+	}
+}
+
+// gateKey is a driver-specific key of a gate and whether the file set it.
+type gateKey struct {
+	key string
+	set bool
+}
+
+func (g *Gate) serialKeys() []gateKey {
+	return []gateKey{
+		{"port", g.Port != ""},
+		{"baud", g.Baud != 0},
+		{"pass", g.Pass != ""},
+		{"stop", g.Stop != ""},
+		{"ack", g.Ack != ""},
+		{"ack_timeout", g.AckTimeout != 0},
+	}
+}
+
+func (g *Gate) modbusKeys() []gateKey {
+	return []gateKey{
+		{"address", g.Address != ""},
+		{"unit", g.Unit != 0 || g.unitSet},
+		{"open_coil", g.OpenCoil != nil},
+		{"alarm_coil", g.AlarmCoil != nil},
+		{"closed_input", g.ClosedInput != nil},
+		{"pulse_ms", g.PulseMS != 0},
+		{"close_timeout", g.CloseTimeout != 0},
+		{"heartbeat_interval", g.HeartbeatInterval != 0},
+		{"heartbeat_register", g.HeartbeatRegister != nil},
+		{"heartbeat_coil", g.HeartbeatCoil != nil},
+	}
+}
+
+// unusedKeys reports each key of keys that is set as not used by g's driver.
+func (g *Gate) unusedKeys(p *problems, path string, keys []gateKey) {
+	for _, k := range keys {
+		if k.set {
+			unused(p, path, k.key, g.Driver)
+		}
 	}
 }
 

@@ -7,9 +7,13 @@ package drivers
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"time"
 
+	"github.com/cargogate/cargogate/config"
+	"github.com/cargogate/cargogate/drivers/internal/backoff"
 	"github.com/cargogate/cargogate/drivers/lines"
 )
 
@@ -43,15 +47,16 @@ type Read struct {
 }
 
 // Scanner reads codes until ctx is done. It owns reopening its port with
-// capped, jittered backoff (100ms doubling to 5s, ±20% jitter), reports
-// Up/Down via state, and calls emit for each code (emit must not block long;
-// calls are never concurrent). Run returns nil when ctx is done; it reports
-// no state change on the way out.
+// capped, jittered backoff (100ms doubling to reconnect_max, default 10s,
+// ±20% jitter), reports Up/Down via state, and calls emit for each code (emit
+// must not block long; calls are never concurrent). Run returns nil when ctx
+// is done; it reports no state change on the way out.
 type Scanner interface {
 	Run(ctx context.Context, emit func(Read), state StateFunc) error
 }
 
-// Gate tells a gate controller a decision. Signal returns an error when the
+// Gate tells a gate controller a decision. Registry.NewGate returns a nil
+// Gate for driver "none". Signal returns an error when the
 // gate could not be told (device down, write error, missing ack); the caller
 // treats that as a fault and the gate stays closed. Run owns the connection
 // (open, reopen with backoff, report state) until ctx is done; Signal fails
@@ -107,6 +112,38 @@ func (d *debouncer) drop(r Read) bool {
 	d.lastAt = r.At
 	d.valid = !r.Overlong
 	return dup
+}
+
+// scanOpts are the keys every scanner takes.
+type scanOpts struct {
+	framing      lines.Framing
+	debounce     time.Duration
+	reconnectMax time.Duration // the backoff's cap; 0: backoff.DefaultMax
+	now          func() time.Time
+}
+
+func scanOptions(cfg config.Scanner) (scanOpts, error) {
+	o := scanOpts{debounce: cfg.Debounce, reconnectMax: cfg.ReconnectMax, now: time.Now}
+	var errs []error
+	f, err := lines.ParseFraming(cfg.Framing)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	o.framing = f
+	if cfg.Debounce < 0 {
+		errs = append(errs, fmt.Errorf("debounce %v: negative", cfg.Debounce))
+	}
+	if cfg.ReconnectMax < 0 {
+		errs = append(errs, fmt.Errorf("reconnect_max %v: negative", cfg.ReconnectMax))
+	}
+	return o, errors.Join(errs...)
+}
+
+func (o scanOpts) backoff() backoff.Backoff { return backoff.Capped(o.reconnectMax) }
+
+// stream returns a codeStream for one connection; deb and mu may be shared.
+func (o scanOpts) stream(deb *debouncer, mu *sync.Mutex, emit func(Read)) *codeStream {
+	return &codeStream{framer: lines.Framer{Framing: o.framing}, deb: deb, mu: mu, emit: emit}
 }
 
 // codeStream frames one stream's bytes into Reads, debounces them and emits

@@ -13,4 +13,7 @@ var (
 	ErrAckTimeout = errors.New("no ack")
 	// ErrWriteTimeout: writing a frame to the gate did not complete in time.
 	ErrWriteTimeout = errors.New("write timeout")
+	// ErrGateOpen: the gate reads open (its closed input) longer than
+	// close_timeout after the last open pulse: it was left open.
+	ErrGateOpen = errors.New("gate left open")
 )

@@ -31,8 +31,14 @@ func Default() *Registry {
 	r.RegisterScanner("tcp-client", newTCPClientScanner)
 	r.RegisterScanner("tcp-server", newTCPServerScanner)
 	r.RegisterGate("serial", newSerialGate)
+	r.RegisterGate("modbus", newModbusGate)
+	r.RegisterGate("none", newNoGate)
 	return r
 }
+
+// newNoGate is driver "none": a station with screens only. It returns a nil
+// Gate, which NewGate passes on, so that the caller wires no gate.
+func newNoGate(config.Gate) (Gate, error) { return nil, nil }
 
 // RegisterScanner adds a scanner driver. It panics on an empty or duplicate
 // name, or a nil factory: registration is a programming step, not input.
@@ -83,7 +89,8 @@ func (r *Registry) NewScanner(cfg config.Scanner) (Scanner, error) {
 	return s, nil
 }
 
-// NewGate builds the gate named by cfg.Driver.
+// NewGate builds the gate named by cfg.Driver. For driver "none" it returns
+// (nil, nil): no gate, as if the station had no gate key.
 func (r *Registry) NewGate(cfg config.Gate) (Gate, error) {
 	r.mu.RLock()
 	f, ok := r.gates[cfg.Driver]

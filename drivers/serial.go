@@ -50,15 +50,28 @@ type serialPort struct {
 	quick int         // consecutive empty reads that returned at once
 }
 
+// openSerial opens name, following symlinks (udev's /dev/serial/by-id/…),
+// and remembers which device it opened so that read notices the name being
+// re-pointed. The name is resolved before and after opening; if it changed
+// in between (a re-plug racing the open), the port is closed and the open
+// fails, to be retried.
 func openSerial(name string, baud int) (*serialPort, error) {
+	before, err := os.Stat(name)
+	if err != nil {
+		return nil, pathErr("open", name, err)
+	}
 	p, err := serial.OpenPort(&serial.Config{Name: name, Baud: baud, ReadTimeout: serialReadTimeout})
 	if err != nil {
 		return nil, pathErr("open", name, err)
 	}
 	fi, err := os.Stat(name)
-	if err != nil {
+	switch {
+	case err != nil:
 		p.Close()
 		return nil, pathErr("open", name, err)
+	case !os.SameFile(before, fi):
+		p.Close()
+		return nil, fmt.Errorf("open %s: re-pointed while opening", name)
 	}
 	return &serialPort{port: p, name: name, ident: fi}, nil
 }

@@ -30,8 +30,8 @@ type serialGate struct {
 	pass, stop, ack []byte
 	ackTimeout      time.Duration
 	writeTimeout    time.Duration
-	backoff         backoff.Backoff
-	signal          sync.Mutex // serializes Signal: one frame (and its ack) at a time
+	reconnectMax    time.Duration // backoff cap; 0: backoff.DefaultMax
+	signal          sync.Mutex    // serializes Signal: one frame (and its ack) at a time
 
 	mu   sync.Mutex // guards conn and rep
 	conn *gateConn  // nil while the port is not open
@@ -45,7 +45,11 @@ func newSerialGate(cfg config.Gate) (Gate, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &serialGate{port: cfg.Port, baud: baud, ackTimeout: cfg.AckTimeout, writeTimeout: gateWriteTimeout}
+	if cfg.ReconnectMax < 0 {
+		return nil, fmt.Errorf("reconnect_max %v: negative", cfg.ReconnectMax)
+	}
+	g := &serialGate{port: cfg.Port, baud: baud, ackTimeout: cfg.AckTimeout, writeTimeout: gateWriteTimeout,
+		reconnectMax: cfg.ReconnectMax}
 	if g.ackTimeout <= 0 {
 		g.ackTimeout = config.DefaultAckTimeout
 	}
@@ -167,7 +171,7 @@ func (c *gateConn) shut() {
 // Signal reports Fault on a missing ack and Up again on the next good one.
 func (g *serialGate) Run(ctx context.Context, state StateFunc) error {
 	rep := &reporter{fn: state}
-	bo := g.backoff
+	bo := backoff.Capped(g.reconnectMax)
 	for ctx.Err() == nil {
 		p, err := openSerial(g.port, g.baud)
 		if err != nil {
@@ -196,7 +200,7 @@ func (g *serialGate) Run(ctx context.Context, state StateFunc) error {
 			break
 		}
 		rep.set(Down, err.Error())
-		if time.Since(opened) > backoff.DefaultMax {
+		if time.Since(opened) > bo.Cap() {
 			bo.Reset()
 		}
 		if !bo.Wait(ctx) {

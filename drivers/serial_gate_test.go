@@ -3,6 +3,7 @@ package drivers
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"os"
 	"runtime"
 	"testing"
@@ -226,4 +227,71 @@ func TestSerialGateNoLeak(t *testing.T) {
 	rec.expectState(t, Down)
 	stop()
 	settles(t, base)
+}
+
+// Noise from the controller: the ack is found after 64 KiB of random bytes;
+// noise without the ack, or half the ack then silence, is no ack.
+func TestSerialGateNoise(t *testing.T) {
+	junk := make([]byte, 64<<10)
+	r := rand.New(rand.NewPCG(6, 6))
+	for i := range junk {
+		junk[i] = byte(r.Uint32())
+		if junk[i] == 'K' {
+			junk[i] = 'k' // the ack must not appear by chance
+		}
+	}
+	for _, tc := range []struct {
+		name  string
+		reply string
+		acked bool
+	}{
+		{"ack after 64 KiB of noise", string(junk) + "OK\r\n", true},
+		{"noise, no ack", string(junk[:4096]), false},
+		{"half the ack then silence", "OK", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newPty(t)
+			g, rec, _ := runGate(t, config.Gate{Port: p.Path, Ack: `OK\r\n`, AckTimeout: 300 * time.Millisecond})
+			rec.expectState(t, Up)
+			done := make(chan error, 1)
+			go func() {
+				p.Master.SetReadDeadline(time.Now().Add(wait))
+				if _, err := readFull(p.Master, make([]byte, len("PASS\r\n"))); err != nil {
+					done <- err
+					return
+				}
+				_, err := p.Master.Write([]byte(tc.reply))
+				done <- err
+			}()
+			err := g.Signal(context.Background(), true)
+			if tc.acked && err != nil {
+				t.Fatalf("Signal: %v", err)
+			}
+			if !tc.acked && !errors.Is(err, ErrAckTimeout) {
+				t.Fatalf("Signal: %v, want ErrAckTimeout", err)
+			}
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			if !tc.acked {
+				rec.expectState(t, Fault)
+			}
+		})
+	}
+}
+
+// The controller hangs up under the gateway's feet: the Signal fails (a
+// write error, or not open if Run saw it first), the gate is Down.
+func TestSerialGateWriteError(t *testing.T) {
+	p := newPty(t)
+	g, rec, _ := runGate(t, config.Gate{Port: p.Path, ReconnectMax: 20 * time.Millisecond})
+	rec.expectState(t, Up)
+	p.Master.Close()
+	if err := g.Signal(context.Background(), true); err == nil {
+		t.Fatal("Signal to a hung-up controller succeeded")
+	}
+	rec.expectState(t, Down)
+	if err := g.Signal(context.Background(), false); !errors.Is(err, ErrNotOpen) {
+		t.Fatalf("Signal while down: %v, want ErrNotOpen", err)
+	}
 }

@@ -2,20 +2,16 @@ package drivers
 
 import (
 	"context"
-	"time"
 
 	"github.com/cargogate/cargogate/config"
-	"github.com/cargogate/cargogate/drivers/internal/backoff"
 )
 
 // serialScanner reads codes from a scanner on a serial port (driver
 // "serial").
 type serialScanner struct {
-	port     string
-	baud     int
-	debounce time.Duration
-	now      func() time.Time
-	backoff  backoff.Backoff
+	port string
+	baud int
+	scanOpts
 }
 
 var _ Scanner = (*serialScanner)(nil)
@@ -25,17 +21,22 @@ func newSerialScanner(cfg config.Scanner) (Scanner, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &serialScanner{port: cfg.Port, baud: baud, debounce: cfg.Debounce, now: time.Now}, nil
+	o, err := scanOptions(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &serialScanner{port: cfg.Port, baud: baud, scanOpts: o}, nil
 }
 
 // Run opens the port, reads codes until the port fails, reports Down, waits
-// its backoff and opens it again, until ctx is done. The backoff restarts
+// its backoff and opens it again (by path, so a udev symlink re-pointed at
+// a re-plugged adapter is followed), until ctx is done. The backoff restarts
 // after a session that lasted longer than its cap, so a flapping port is not
 // reopened every 100ms.
 func (s *serialScanner) Run(ctx context.Context, emit func(Read), state StateFunc) error {
 	rep := &reporter{fn: state}
 	deb := &debouncer{window: s.debounce}
-	bo := s.backoff
+	bo := s.backoff()
 	for ctx.Err() == nil {
 		p, err := openSerial(s.port, s.baud)
 		if err != nil {
@@ -47,13 +48,13 @@ func (s *serialScanner) Run(ctx context.Context, emit func(Read), state StateFun
 		}
 		rep.set(Up, "opened "+s.port)
 		opened := s.now()
-		err = s.session(ctx, p, &codeStream{deb: deb, emit: emit})
+		err = s.session(ctx, p, s.stream(deb, nil, emit))
 		p.close()
 		if err == nil || ctx.Err() != nil { // shutting down: no Down to report
 			break
 		}
 		rep.set(Down, err.Error())
-		if s.now().Sub(opened) > backoff.DefaultMax {
+		if s.now().Sub(opened) > bo.Cap() {
 			bo.Reset()
 		}
 		if !bo.Wait(ctx) {

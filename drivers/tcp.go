@@ -10,18 +10,20 @@ import (
 	"time"
 
 	"github.com/cargogate/cargogate/config"
-	"github.com/cargogate/cargogate/drivers/internal/backoff"
 )
 
 // tcpDialTimeout bounds one connection attempt of the tcp-client scanner.
 const tcpDialTimeout = 5 * time.Second
 
-func checkAddress(addr string) error {
+// maxReaders bounds tcp-server's max_readers.
+const maxReaders = 64
+
+func checkAddress(key, addr string) error {
 	if addr == "" {
-		return errors.New("address: missing")
+		return errors.New(key + ": missing")
 	}
 	if _, _, err := net.SplitHostPort(addr); err != nil {
-		return fmt.Errorf("address %q: %w", addr, err)
+		return fmt.Errorf("%s %q: %w", key, addr, err)
 	}
 	return nil
 }
@@ -52,19 +54,21 @@ func readStream(ctx context.Context, conn net.Conn, cs *codeStream, now func() t
 // tcpClientScanner connects to a scanner (or a serial-to-Ethernet converter)
 // that serves its codes on a TCP port (driver "tcp-client").
 type tcpClientScanner struct {
-	addr     string
-	debounce time.Duration
-	now      func() time.Time
-	backoff  backoff.Backoff
+	addr string
+	scanOpts
 }
 
 var _ Scanner = (*tcpClientScanner)(nil)
 
 func newTCPClientScanner(cfg config.Scanner) (Scanner, error) {
-	if err := checkAddress(cfg.Address); err != nil {
+	if err := checkAddress("address", cfg.Address); err != nil {
 		return nil, err
 	}
-	return &tcpClientScanner{addr: cfg.Address, debounce: cfg.Debounce, now: time.Now}, nil
+	o, err := scanOptions(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &tcpClientScanner{addr: cfg.Address, scanOpts: o}, nil
 }
 
 // Run connects, reads codes until the connection fails, reports Down, waits
@@ -72,7 +76,7 @@ func newTCPClientScanner(cfg config.Scanner) (Scanner, error) {
 func (s *tcpClientScanner) Run(ctx context.Context, emit func(Read), state StateFunc) error {
 	rep := &reporter{fn: state}
 	deb := &debouncer{window: s.debounce}
-	bo := s.backoff
+	bo := s.backoff()
 	d := net.Dialer{Timeout: tcpDialTimeout}
 	for ctx.Err() == nil {
 		conn, err := d.DialContext(ctx, "tcp", s.addr)
@@ -88,13 +92,13 @@ func (s *tcpClientScanner) Run(ctx context.Context, emit func(Read), state State
 		}
 		rep.set(Up, "connected to "+s.addr)
 		opened := s.now()
-		err = readStream(ctx, conn, &codeStream{deb: deb, emit: emit}, s.now)
+		err = readStream(ctx, conn, s.stream(deb, nil, emit), s.now)
 		conn.Close()
 		if err == nil {
 			break
 		}
 		rep.set(Down, err.Error())
-		if s.now().Sub(opened) > backoff.DefaultMax {
+		if s.now().Sub(opened) > bo.Cap() {
 			bo.Reset()
 		}
 		if !bo.Wait(ctx) {
@@ -104,15 +108,17 @@ func (s *tcpClientScanner) Run(ctx context.Context, emit func(Read), state State
 	return nil
 }
 
-// tcpServerScanner listens for scanners that connect to the gateway (driver
+// tcpServerScanner listens for readers that connect to the gateway (driver
 // "tcp-server"). Each connection has its own framer; their codes are emitted
-// one at a time. The device is Up while at least one scanner is connected,
-// Down otherwise (and while the port cannot be listened on).
+// one at a time. At most max readers are connected at once: one more
+// replaces the one connected longest (a reader that was power-cycled comes
+// back on a new connection while its old one may linger half-open). The
+// device is Up while at least one reader is connected, Down otherwise (and
+// while the address cannot be listened on).
 type tcpServerScanner struct {
-	addr     string
-	debounce time.Duration
-	now      func() time.Time
-	backoff  backoff.Backoff
+	addr string
+	max  int
+	scanOpts
 	// listening, when set, is told the bound address (tests listen on :0).
 	listening func(net.Addr)
 }
@@ -120,10 +126,25 @@ type tcpServerScanner struct {
 var _ Scanner = (*tcpServerScanner)(nil)
 
 func newTCPServerScanner(cfg config.Scanner) (Scanner, error) {
-	if err := checkAddress(cfg.Address); err != nil {
+	addr := cfg.Listen
+	if addr == "" {
+		addr = cfg.Address // the deprecated name, in a configuration built in code
+	}
+	if err := checkAddress("listen", addr); err != nil {
 		return nil, err
 	}
-	return &tcpServerScanner{addr: cfg.Address, debounce: cfg.Debounce, now: time.Now}, nil
+	n := cfg.MaxReaders
+	switch {
+	case n == 0:
+		n = config.DefaultMaxReaders
+	case n < 0 || n > maxReaders:
+		return nil, fmt.Errorf("max_readers %d: must be 1..%d", n, maxReaders)
+	}
+	o, err := scanOptions(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &tcpServerScanner{addr: addr, max: n, scanOpts: o}, nil
 }
 
 // Run listens and serves connections until ctx is done, then closes the
@@ -133,7 +154,7 @@ func newTCPServerScanner(cfg config.Scanner) (Scanner, error) {
 func (s *tcpServerScanner) Run(ctx context.Context, emit func(Read), state StateFunc) error {
 	srv := &tcpServer{s: s, rep: &reporter{fn: state}, deb: &debouncer{window: s.debounce}, emit: emit}
 	defer srv.wg.Wait()
-	bo := s.backoff
+	bo := s.backoff()
 	var lc net.ListenConfig
 	for ctx.Err() == nil {
 		ln, err := lc.Listen(ctx, "tcp", s.addr)
@@ -147,7 +168,7 @@ func (s *tcpServerScanner) Run(ctx context.Context, emit func(Read), state State
 			}
 			continue
 		}
-		srv.setUpDown(0) // Down until a scanner connects
+		srv.count(nil, 0) // Down until a reader connects
 		if s.listening != nil {
 			s.listening(ln.Addr())
 		}
@@ -168,19 +189,39 @@ type tcpServer struct {
 	rep  *reporter
 	deb  *debouncer
 	emit func(Read)
-	mu   sync.Mutex // serializes deb and emit across connections; guards n
-	n    int        // open connections
-	wg   sync.WaitGroup
+	emu  sync.Mutex // serializes deb and emit across connections
+	mu   sync.Mutex // guards conns
+	// conns are the open connections, the one connected longest first.
+	conns []net.Conn
+	wg    sync.WaitGroup
 }
 
-func (srv *tcpServer) setUpDown(delta int) {
+// count adds c to the open connections (delta +1) or removes it (-1), and
+// reports the state. Adding one beyond the maximum closes the oldest, whose
+// goroutine then removes it.
+func (srv *tcpServer) count(c net.Conn, delta int) {
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
-	srv.n += delta
-	if srv.n > 0 {
-		srv.rep.set(Up, fmt.Sprintf("%d scanner(s) connected", srv.n))
+	switch delta {
+	case +1:
+		srv.conns = append(srv.conns, c)
+		if len(srv.conns) > srv.s.max {
+			old := srv.conns[0]
+			srv.conns = srv.conns[1:]
+			old.Close()
+		}
+	case -1:
+		for i, o := range srv.conns {
+			if o == c {
+				srv.conns = append(srv.conns[:i], srv.conns[i+1:]...)
+				break
+			}
+		}
+	}
+	if n := len(srv.conns); n > 0 {
+		srv.rep.set(Up, fmt.Sprintf("%d reader(s) connected", n))
 	} else {
-		srv.rep.set(Down, "no scanner connected")
+		srv.rep.set(Down, "no reader connected")
 	}
 }
 
@@ -198,13 +239,13 @@ func (srv *tcpServer) accept(ctx context.Context, ln net.Listener) error {
 			return fmt.Errorf("accept %s: %w", srv.s.addr, err)
 		}
 		srv.wg.Add(1)
-		srv.setUpDown(+1)
+		srv.count(conn, +1)
 		go func() {
 			defer srv.wg.Done()
-			defer srv.setUpDown(-1)
+			defer srv.count(conn, -1)
 			defer conn.Close()
-			cs := &codeStream{deb: srv.deb, mu: &srv.mu, emit: srv.emit}
-			_ = readStream(ctx, conn, cs, srv.s.now) // a lost connection is the scanner's to reopen
+			cs := srv.s.stream(srv.deb, &srv.emu, srv.emit)
+			_ = readStream(ctx, conn, cs, srv.s.now) // a lost connection is the reader's to reopen
 		}()
 	}
 }

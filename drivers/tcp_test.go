@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,9 +82,13 @@ func TestTCPClientScannerRefused(t *testing.T) {
 	stop()
 }
 
-func runServerScanner(t *testing.T, debounce time.Duration) (*recorder, string, func()) {
+func runServerScanner(t *testing.T, cfg config.Scanner) (*recorder, string, func()) {
 	t.Helper()
-	s, err := Default().NewScanner(config.Scanner{Driver: "tcp-server", Address: "127.0.0.1:0", Debounce: debounce})
+	cfg.Driver = "tcp-server"
+	if cfg.Listen == "" && cfg.Address == "" {
+		cfg.Listen = "127.0.0.1:0"
+	}
+	s, err := Default().NewScanner(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +117,7 @@ func dial(t *testing.T, addr string) net.Conn {
 
 func TestTCPServerScanner(t *testing.T) {
 	base := runtime.NumGoroutine()
-	rec, addr, stop := runServerScanner(t, 0)
+	rec, addr, stop := runServerScanner(t, config.Scanner{MaxReaders: 2})
 	rec.expectState(t, Down) // listening, no scanner yet
 
 	c1 := dial(t, addr)
@@ -146,7 +151,7 @@ func TestTCPServerScanner(t *testing.T) {
 }
 
 func TestTCPServerScannerDebounce(t *testing.T) {
-	rec, addr, stop := runServerScanner(t, 1<<62)
+	rec, addr, stop := runServerScanner(t, config.Scanner{Address: "127.0.0.1:0", Debounce: 1 << 62})
 	rec.expectState(t, Down)
 	c := dial(t, addr)
 	rec.expectState(t, Up)
@@ -154,4 +159,58 @@ func TestTCPServerScannerDebounce(t *testing.T) {
 	rec.expectReads(t, "A", "B", "A")
 	stop()
 	rec.noReads(t)
+}
+
+// With max_readers 1 (the default), a reader connecting again replaces its
+// old connection (which may linger half-open after a power cycle): the old
+// one is closed, the device stays up.
+func TestTCPServerScannerReplaces(t *testing.T) {
+	rec, addr, stop := runServerScanner(t, config.Scanner{})
+	rec.expectState(t, Down)
+	c1 := dial(t, addr)
+	rec.expectState(t, Up)
+	send(t, c1, "A\r", "PARTIAL")
+	rec.expectReads(t, "A")
+
+	c2 := dial(t, addr)
+	c1.SetReadDeadline(time.Now().Add(wait))
+	if n, err := c1.Read(make([]byte, 1)); err == nil {
+		t.Fatalf("old connection still open: read %d bytes", n)
+	}
+	send(t, c2, "B\r")
+	rec.expectReads(t, "B") // the partial code died with c1
+	rec.noState(t)
+	stop()
+}
+
+// A listen address in use: down, retried with backoff, up once it is free.
+func TestTCPServerScannerListenRetried(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := busy.Addr().String()
+	s, err := Default().NewScanner(config.Scanner{Driver: "tcp-server", Listen: addr, ReconnectMax: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	listening := make(chan struct{}, 1)
+	s.(*tcpServerScanner).listening = func(net.Addr) { listening <- struct{}{} }
+	rec := newRecorder()
+	stop := start(t, func(ctx context.Context) error { return s.Run(ctx, rec.emit, rec.state) })
+	detail := rec.expectState(t, Down)
+	if !strings.Contains(detail, "listen") {
+		t.Errorf("Down detail %q does not say listen", detail)
+	}
+	busy.Close()
+	select {
+	case <-listening:
+	case <-time.After(wait):
+		t.Fatal("tcp-server never listened again")
+	}
+	c := dial(t, addr)
+	rec.expectState(t, Up)
+	send(t, c, "X\n")
+	rec.expectReads(t, "X")
+	stop()
 }

@@ -17,7 +17,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/creack/pty"
+	"github.com/cargogate/cargogate/internal/pollpty"
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
 	"github.com/mochi-mqtt/server/v2/listeners"
@@ -92,7 +92,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	for _, s := range []struct{ id, role string }{{"arr-1", "arrival"}, {"sort-1", "sort"}, {"gate-1", "gate"}} {
 		ss := &simStation{id: s.id, role: s.role, scanAddr: freeAddr()}
 		if s.role == "gate" {
-			m, sl, err := pty.Open()
+			m, sl, err := pollpty.Open()
 			if err != nil {
 				return fmt.Errorf("gate pty: %w", err)
 			}

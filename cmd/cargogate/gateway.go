@@ -20,6 +20,7 @@ import (
 	"github.com/cargogate/cargogate/config"
 	"github.com/cargogate/cargogate/drivers"
 	"github.com/cargogate/cargogate/gateway/arrival"
+	"github.com/cargogate/cargogate/gateway/audit"
 	"github.com/cargogate/cargogate/gateway/clock"
 	"github.com/cargogate/cargogate/gateway/ident"
 	"github.com/cargogate/cargogate/gateway/journal"
@@ -34,6 +35,7 @@ const (
 	keyFile     = "gateway.key"
 	ordersFile  = "orders.db"
 	journalFile = "events.db"
+	auditFile   = "audit.db"
 )
 
 // gatewayDeps lets the demo swap in simulated devices; zero is production.
@@ -103,11 +105,22 @@ func serve(ctx context.Context, cfg *config.Config, deps gatewayDeps, stdout, st
 		return err
 	}
 	defer st.Close()
-	jr, err := journal.Open(filepath.Join(cfg.DataDir, journalFile), journal.Options{KeepDelivered: true})
+	jr, err := journal.Open(filepath.Join(cfg.DataDir, journalFile), journal.Options{KeepDelivered: true,
+		MaxEvents: cfg.Outbox.MaxEvents, MaxBytes: int64(cfg.Outbox.MaxBytes), AlarmPercent: cfg.Outbox.AlarmPercent, Log: log})
 	if err != nil {
 		return err
 	}
 	defer jr.Close()
+	aud, err := audit.Open(filepath.Join(cfg.DataDir, auditFile), log)
+	if err != nil {
+		return err
+	}
+	defer aud.Close()
+	aud.Add(audit.KindStart, map[string]any{"version": version, "kid": signer.Kid, "config": cfg.Digest()})
+	if created {
+		aud.Add(audit.KindKey, map[string]any{"event": "gateway key made", "kid": signer.Kid, "public_key": envelope.EncodePublicKey(signer.Public())})
+	}
+	aud.Add(audit.KindConfig, map[string]any{"event": "loaded", "digest": cfg.Digest(), "central_kids": sortedKeys(cfg.Central.Keys)})
 	prog, err := st.Progress()
 	if err != nil {
 		return err
@@ -121,7 +134,8 @@ func serve(ctx context.Context, cfg *config.Config, deps gatewayDeps, stdout, st
 	}
 	lk, err := link.New(link.Options{Site: cfg.Site, Gateway: cfg.Gateway, Broker: cfg.Central.Broker,
 		Username: cfg.Central.Username, Password: cfg.Central.Password, TLS: tlsCfg, Keys: keys, Signer: signer,
-		Version: version, GapGrace: cfg.Central.GapGrace, ResyncTimeout: cfg.Central.ResyncTimeout, Log: log}, st, jr, clk)
+		Version: version, GapGrace: cfg.Central.GapGrace, ResyncTimeout: cfg.Central.ResyncTimeout,
+		RedeliverWindow: cfg.Outbox.RedeliverWindow, Log: log}, st, jr, clk)
 	if err != nil {
 		return err
 	}
@@ -131,10 +145,20 @@ func serve(ctx context.Context, cfg *config.Config, deps gatewayDeps, stdout, st
 	}
 
 	var stations []*station.Station
-	hub := screens.New(log, func() any { return statusDoc(cfg, lk, st, clk, stations) })
-	var obs station.Observer = hub
+	met := newMetrics(lk, st.Path(), jr.Path(), aud.Path())
+	ops := &opsAPI{store: st, journal: jr, audit: aud, pub: signer.Public()}
+	hub := screens.New(screens.Options{Log: log, Status: func() any { return statusDoc(cfg, lk, st, clk, stations) },
+		Stations: screenStations(cfg), Inspector: inspector{cls: cls, st: st, lk: lk, clk: clk},
+		AllowedOrigins: cfg.HTTP.AllowedOrigins, Token: cfg.HTTP.Token,
+		Routes: map[string]http.Handler{
+			"GET /metrics": met.handler(),
+			"GET /healthz": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "alive") }),
+			"GET /readyz":  readyz(lk),
+			"GET /api/":    ops.handler(),
+		}})
+	obs := tee{hub, met, auditObserver{aud}}
 	if deps.observer != nil {
-		obs = tee{hub, deps.observer}
+		obs = append(obs, deps.observer)
 	}
 	for _, sc := range cfg.Stations {
 		scanner, err := deps.registry.NewScanner(sc.Scanner)
@@ -159,6 +183,7 @@ func serve(ctx context.Context, cfg *config.Config, deps gatewayDeps, stdout, st
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return lk.Run(gctx) })
+	g.Go(func() error { return checkpoints(gctx, aud, signer, jr, cfg, log) })
 	for _, s := range stations {
 		g.Go(func() error { return s.Run(gctx) })
 	}
@@ -170,6 +195,7 @@ func serve(ctx context.Context, cfg *config.Config, deps gatewayDeps, stdout, st
 		}
 		httpAddr = ln.Addr().String()
 		srv := &http.Server{Handler: hub.Handler(), ReadHeaderTimeout: 5 * time.Second}
+		g.Go(func() error { return hub.Run(gctx) }) // closes the screens' WebSockets at shutdown
 		g.Go(func() error {
 			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 				return err
@@ -199,9 +225,13 @@ type stationStatus struct {
 }
 
 func statusDoc(cfg *config.Config, lk *link.Link, st *store.Store, clk *clock.Clock, stations []*station.Station) any {
+	snap := lk.Snapshot()
 	out := map[string]any{
 		"site": cfg.Site, "gateway": cfg.Gateway, "version": version,
-		"link": lk.Snapshot(), "time_floor": clk.Floor(), "clock_behind_s": clk.Behind().Seconds(),
+		"link": snap, "time_floor": clk.Floor(), "clock_behind_s": clk.Behind().Seconds(),
+		// Readiness and alarms (outbox nearly full, a store that cannot
+		// commit) are the link's view of both stores; see link.Snapshot.
+		"ready": snap.Ready, "store_writable": snap.StoreWritable, "alarms": snap.Alarms,
 	}
 	var ss []stationStatus
 	for _, s := range stations {
@@ -232,4 +262,27 @@ func loadTLS(c config.Central) (*tls.Config, error) {
 		t.Certificates = []tls.Certificate{cert}
 	}
 	return t, nil
+}
+
+// screenStations lists the configured stations for the screens.
+func screenStations(cfg *config.Config) []screens.StationInfo {
+	out := make([]screens.StationInfo, 0, len(cfg.Stations))
+	for _, sc := range cfg.Stations {
+		out = append(out, screens.StationInfo{ID: sc.ID, Role: sc.Role, Gate: sc.Gate != nil && sc.Gate.Driver != "none"})
+	}
+	return out
+}
+
+// inspector answers the lookup screen from the local store (inspectCode).
+type inspector struct {
+	cls *ident.Classifier
+	st  *store.Store
+	lk  *link.Link
+	clk *clock.Clock
+}
+
+var _ screens.Inspector = inspector{}
+
+func (in inspector) Inspect(code string) (screens.Inspection, error) {
+	return inspectCode(in.cls, in.st, in.clk.Now(), in.lk.Watermark(), in.lk.Online(), code)
 }

@@ -49,6 +49,16 @@ Usage:
                                   central, three simulated stations, live page
   cargogate check-config FILE     check a configuration file; prints every problem
   cargogate keys --config FILE    show this gateway's public key and kid
+  cargogate status --config FILE  what the running gateway reports
+  cargogate inspect CODE --config FILE
+                                  a code's decision and why, from the local store (offline too)
+  cargogate export events --since T --config FILE
+                                  journalled events as JSON lines
+  cargogate backup DIR --config FILE
+                                  a consistent hot copy of the stores
+  cargogate audit verify|export --config FILE
+                                  prove the audit log intact, or export it as JSON lines
+  cargogate compact --config FILE reclaim space in the stores (gateway stopped)
   cargogate version               print the version
 
 Examples:
@@ -71,6 +81,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdCheckConfig(args[1:], stdout, stderr)
 	case "keys":
 		return cmdKeys(args[1:], stdout, stderr)
+	case "status":
+		return cmdStatus(ctx, args[1:], stdout, stderr)
+	case "inspect":
+		return cmdInspect(ctx, args[1:], stdout, stderr)
+	case "export":
+		return cmdExport(ctx, args[1:], stdout, stderr)
+	case "backup":
+		return cmdBackup(ctx, args[1:], stdout, stderr)
+	case "audit":
+		return cmdAudit(ctx, args[1:], stdout, stderr)
+	case "compact":
+		return cmdCompact(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "cargogate", version)
 		return nil

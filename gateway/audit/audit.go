@@ -427,3 +427,17 @@ func export(db *bolt.DB, w io.Writer, since time.Time) (int, error) {
 	})
 	return n, err
 }
+
+// Path is the log's file.
+func (l *Log) Path() string { return l.db.Path() }
+
+// Backup writes a consistent copy of the log from one read transaction.
+func (l *Log) Backup(w io.Writer) (int64, error) {
+	var n int64
+	err := l.db.View(func(tx *bolt.Tx) error {
+		var err error
+		n, err = tx.WriteTo(w)
+		return err
+	})
+	return n, err
+}

@@ -313,6 +313,23 @@ type Event struct {
 	Counted       *int      `json:"counted,omitempty"`
 	Missing       []Subject `json:"missing,omitzero"`
 	Extra         []Subject `json:"extra,omitzero"`
+
+	// checkpoint (a v1 extension, docs/protocol.md)
+	Checkpoint *AuditCheckpoint `json:"checkpoint,omitempty"`
+}
+
+// EventCheckpoint is the kind of an audit checkpoint event: the gateway's
+// signed statement of its audit log's size and head, sent at least every
+// minute so that central holds proof of what the log was.
+const EventCheckpoint = "checkpoint"
+
+// AuditCheckpoint is the signed head of a gateway's audit hash chain.
+type AuditCheckpoint struct {
+	Size uint64    `json:"size"`
+	Head string    `json:"head"`
+	At   time.Time `json:"at"`
+	Kid  string    `json:"kid"`
+	Sig  string    `json:"sig"`
 }
 
 // Status is the gateway's retained status and will.

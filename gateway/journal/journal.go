@@ -10,8 +10,11 @@ package journal
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -22,13 +25,18 @@ var (
 	bPending   = []byte("pending")
 	bDelivered = []byte("delivered")
 	bState     = []byte("state")
+	// bPendingAt holds, for every pending event, the time it was appended
+	// (journal seq → u64 BE Unix nanoseconds), written in the same
+	// transaction as the event and removed with it.
+	bPendingAt = []byte("pending_at")
+	// bDeliveredAt holds, for every delivered event, when it was delivered
+	// (journal seq → u64 BE Unix nanoseconds), for Redeliver.
+	bDeliveredAt = []byte("delivered_at")
 )
 
-// ErrFull is returned by Append when the outbox holds its configured limit.
-var ErrFull = errors.New("journal: outbox full")
-
-// ErrClosed is returned after Close.
-var ErrClosed = errors.New("journal: closed")
+// DefaultAlarmPercent is the outbox fill level, in percent of MaxEvents or
+// MaxBytes, from which the journal reports an alarm.
+const DefaultAlarmPercent = 80
 
 // Entry is one journalled event.
 type Entry struct {
@@ -40,10 +48,18 @@ type Entry struct {
 type Options struct {
 	LockTimeout time.Duration // default 1s
 	// MaxEvents and MaxBytes bound the undelivered events; 0: no bound.
+	// Append refuses an event beyond either bound with ErrFull.
 	MaxEvents int
 	MaxBytes  int64
+	// AlarmPercent is the fill level (of MaxEvents or MaxBytes, whichever
+	// is fuller) at which Health reports an alarm and the journal logs a
+	// warning, so that operators hear of a stuck outbox well before it
+	// refuses anything. Default 80; it only applies to a bounded outbox.
+	AlarmPercent int
 	// KeepDelivered keeps delivered events for export and audit.
 	KeepDelivered bool
+	// Log receives the alarm and refusal messages; nil: slog.Default().
+	Log *slog.Logger
 }
 
 // Journal is the outbox.
@@ -55,11 +71,14 @@ type Journal struct {
 	wg   sync.WaitGroup
 	once sync.Once
 
-	mu       sync.Mutex
-	count    int
-	bytes    int64
-	oldestAt time.Time
-	notify   chan struct{}
+	mu      sync.Mutex
+	count   int
+	bytes   int64
+	alarm   bool
+	refused uint64 // appends refused with ErrFull
+	failed  uint64 // appends whose commit failed (disk full, I/O)
+	lastErr string // the last commit error, "" after a good commit
+	notify  chan struct{}
 }
 
 type appendReq struct {
@@ -74,16 +93,23 @@ func Open(path string, opts Options) (*Journal, error) {
 	if opts.LockTimeout == 0 {
 		opts.LockTimeout = time.Second
 	}
+	if opts.AlarmPercent <= 0 || opts.AlarmPercent > 100 {
+		opts.AlarmPercent = DefaultAlarmPercent
+	}
+	if opts.Log == nil {
+		opts.Log = slog.Default()
+	}
+	opts.Log = opts.Log.With("part", "journal")
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout, FreelistType: bolt.FreelistMapType, InitialMmapSize: 256 << 20})
 	if errors.Is(err, bolt.ErrTimeout) {
-		return nil, fmt.Errorf("open %s: in use by another process (is another cargogate running with this data_dir?)", path)
+		return nil, fmt.Errorf("open %s: %w (is another cargogate running with this data_dir?)", path, ErrLocked)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	j := &Journal{db: db, opts: opts, reqs: make(chan *appendReq, 1024), done: make(chan struct{}), notify: make(chan struct{}, 1)}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bPending, bDelivered, bState} {
+		for _, b := range [][]byte{bPending, bDelivered, bState, bPendingAt, bDeliveredAt} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -100,9 +126,11 @@ func Open(path string, opts Options) (*Journal, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	if j.count > 0 {
-		j.oldestAt = time.Now()
 		j.signal()
 	}
+	j.mu.Lock()
+	j.checkAlarm()
+	j.mu.Unlock()
 	j.wg.Add(1)
 	go j.commitLoop()
 	return j, nil
@@ -168,6 +196,12 @@ func (j *Journal) commit(batch []*appendReq) {
 	var accepted []*appendReq
 	for _, r := range batch {
 		if (j.opts.MaxEvents > 0 && count+1 > j.opts.MaxEvents) || (j.opts.MaxBytes > 0 && bytes+int64(len(r.data)) > j.opts.MaxBytes) {
+			j.mu.Lock()
+			j.refused++
+			n := j.refused
+			j.mu.Unlock()
+			j.opts.Log.Error("outbox full: event refused", "events", count, "bytes", bytes,
+				"max_events", j.opts.MaxEvents, "max_bytes", j.opts.MaxBytes, "refused", n)
 			r.err <- ErrFull
 			continue
 		}
@@ -179,7 +213,7 @@ func (j *Journal) commit(batch []*appendReq) {
 		return
 	}
 	err := j.db.Update(func(tx *bolt.Tx) error {
-		p := tx.Bucket(bPending)
+		p, at := tx.Bucket(bPending), tx.Bucket(bPendingAt)
 		for _, r := range accepted {
 			seq, err := p.NextSequence()
 			if err != nil {
@@ -189,22 +223,28 @@ func (j *Journal) commit(batch []*appendReq) {
 			if err := p.Put(key(seq), r.data); err != nil {
 				return err
 			}
+			if err := at.Put(key(seq), key(uint64(r.at.UnixNano()))); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
+	j.mu.Lock()
 	if err == nil {
-		j.mu.Lock()
-		if j.count == 0 {
-			j.oldestAt = accepted[0].at
-		}
 		for _, r := range accepted {
 			j.count++
 			j.bytes += int64(len(r.data))
 		}
-		j.mu.Unlock()
-		j.signal()
+		j.lastErr = ""
+		j.checkAlarm()
 	} else {
 		err = fmt.Errorf("journal: commit: %w", err)
+		j.failed += uint64(len(accepted))
+		j.lastErr = err.Error()
+	}
+	j.mu.Unlock()
+	if err == nil {
+		j.signal()
 	}
 	for _, r := range accepted {
 		r.err <- err
@@ -254,8 +294,9 @@ func (j *Journal) Delivered(entries []Entry) error {
 	}
 	var removed int
 	var freed int64
+	now := key(uint64(time.Now().UnixNano()))
 	err := j.db.Update(func(tx *bolt.Tx) error {
-		p, d := tx.Bucket(bPending), tx.Bucket(bDelivered)
+		p, d, at, dat := tx.Bucket(bPending), tx.Bucket(bDelivered), tx.Bucket(bPendingAt), tx.Bucket(bDeliveredAt)
 		removed, freed = 0, 0
 		for _, e := range entries {
 			k := key(e.Seq)
@@ -269,8 +310,14 @@ func (j *Journal) Delivered(entries []Entry) error {
 				if err := d.Put(k, v); err != nil {
 					return err
 				}
+				if err := dat.Put(k, now); err != nil {
+					return err
+				}
 			}
 			if err := p.Delete(k); err != nil {
+				return err
+			}
+			if err := at.Delete(k); err != nil {
 				return err
 			}
 		}
@@ -282,13 +329,158 @@ func (j *Journal) Delivered(entries []Entry) error {
 	j.mu.Lock()
 	j.count -= removed
 	j.bytes -= freed
-	if j.count > 0 {
-		j.oldestAt = time.Now()
-	} else {
-		j.oldestAt = time.Time{}
-	}
+	j.checkAlarm()
 	j.mu.Unlock()
 	return nil
+}
+
+// Redeliver puts the events delivered at or after since back into the
+// outbox, under their own journal seqs, so that Pending returns them again
+// in decision order among the others; it returns how many. It needs
+// KeepDelivered.
+//
+// It is for a broker that acknowledged events and then lost them before
+// central had them (a broker restarted without persistence loses central's
+// session, and with it what was routed to it): the link calls it after a
+// reconnection, and central drops the copies it already has by id.
+func (j *Journal) Redeliver(since time.Time) (int, error) {
+	if !j.opts.KeepDelivered {
+		return 0, nil
+	}
+	var n int
+	var size int64
+	err := j.db.Update(func(tx *bolt.Tx) error {
+		p, d, at, dat := tx.Bucket(bPending), tx.Bucket(bDelivered), tx.Bucket(bPendingAt), tx.Bucket(bDeliveredAt)
+		n, size = 0, 0
+		floor := uint64(since.UnixNano())
+		// Delivery follows journal order, so the recent deliveries are the
+		// last keys; walk back until one is older than since.
+		var keys [][]byte
+		c := dat.Cursor()
+		for k, v := c.Last(); k != nil; k, v = c.Prev() {
+			if len(v) == 8 && binary.BigEndian.Uint64(v) < floor {
+				break
+			}
+			keys = append(keys, append([]byte(nil), k...))
+		}
+		for _, k := range keys {
+			v := d.Get(k)
+			if v == nil {
+				continue
+			}
+			if err := p.Put(k, append([]byte(nil), v...)); err != nil {
+				return err
+			}
+			if err := at.Put(k, dat.Get(k)); err != nil {
+				return err
+			}
+			if err := d.Delete(k); err != nil {
+				return err
+			}
+			if err := dat.Delete(k); err != nil {
+				return err
+			}
+			n++
+			size += int64(len(v))
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("journal: redeliver: %w", err)
+	}
+	if n > 0 {
+		j.mu.Lock()
+		j.count += n
+		j.bytes += size
+		j.checkAlarm()
+		j.mu.Unlock()
+		j.signal()
+	}
+	return n, nil
+}
+
+// fill is the outbox's fill level in percent of its fuller bound; 0 when
+// unbounded. j.mu held.
+func (j *Journal) fill() float64 {
+	var f float64
+	if j.opts.MaxEvents > 0 {
+		f = 100 * float64(j.count) / float64(j.opts.MaxEvents)
+	}
+	if j.opts.MaxBytes > 0 {
+		f = max(f, 100*float64(j.bytes)/float64(j.opts.MaxBytes))
+	}
+	return f
+}
+
+// checkAlarm raises or clears the alarm, logging each change once. j.mu held.
+func (j *Journal) checkAlarm() {
+	on := j.fill() >= float64(j.opts.AlarmPercent)
+	if on == j.alarm {
+		return
+	}
+	j.alarm = on
+	if on {
+		j.opts.Log.Warn("outbox nearly full: events are not reaching central", "events", j.count, "bytes", j.bytes,
+			"max_events", j.opts.MaxEvents, "max_bytes", j.opts.MaxBytes, "alarm_percent", j.opts.AlarmPercent)
+	} else {
+		j.opts.Log.Info("outbox below its alarm level again", "events", j.count, "bytes", j.bytes)
+	}
+}
+
+// Health is the outbox's state for status pages and readiness.
+type Health struct {
+	Events    int     `json:"events"`     // undelivered events
+	Bytes     int64   `json:"bytes"`      // their JSON bytes
+	MaxEvents int     `json:"max_events"` // 0: no bound
+	MaxBytes  int64   `json:"max_bytes"`  // 0: no bound
+	Fill      float64 `json:"fill_percent"`
+	// Alarm is set while Fill ≥ AlarmPercent: the outbox is nearly full.
+	Alarm        bool `json:"alarm"`
+	AlarmPercent int  `json:"alarm_percent"`
+	// Refused counts appends refused because the outbox was full, and
+	// Failed appends whose commit failed, since the journal was opened.
+	Refused uint64 `json:"refused"`
+	Failed  uint64 `json:"failed"`
+	// Writable is false while the last commit failed; LastError says why.
+	Writable  bool   `json:"writable"`
+	LastError string `json:"last_error,omitempty"`
+}
+
+// Health returns the outbox's counters and alarm.
+func (j *Journal) Health() Health {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return Health{Events: j.count, Bytes: j.bytes, MaxEvents: j.opts.MaxEvents, MaxBytes: j.opts.MaxBytes,
+		Fill: j.fill(), Alarm: j.alarm, AlarmPercent: j.opts.AlarmPercent, Refused: j.refused, Failed: j.failed,
+		Writable: j.lastErr == "", LastError: j.lastErr}
+}
+
+// OldestPending returns when the oldest undelivered event was appended,
+// read from the file each time (so it is right after any delivery), and
+// false when nothing is pending. An event journalled before the append
+// time was kept falls back to its own "at" field.
+func (j *Journal) OldestPending() (time.Time, bool, error) {
+	var at time.Time
+	var ok bool
+	err := j.db.View(func(tx *bolt.Tx) error {
+		k, v := tx.Bucket(bPending).Cursor().First()
+		if k == nil {
+			return nil
+		}
+		ok = true
+		if t := tx.Bucket(bPendingAt).Get(k); len(t) == 8 {
+			at = time.Unix(0, int64(binary.BigEndian.Uint64(t)))
+			return nil
+		}
+		var probe struct {
+			At time.Time `json:"at"`
+		}
+		if json.Unmarshal(v, &probe) == nil {
+			at = probe.At
+		}
+		return nil
+	})
+	return at, ok, err
 }
 
 // Depth is the number and bytes of undelivered events.
@@ -338,4 +530,18 @@ func (j *Journal) PutState(name string, v []byte) error {
 		}
 		return tx.Bucket(bState).Put([]byte(name), v)
 	})
+}
+
+// Path is the journal's file.
+func (j *Journal) Path() string { return j.db.Path() }
+
+// Backup writes a consistent copy of the journal from one read transaction.
+func (j *Journal) Backup(w io.Writer) (int64, error) {
+	var n int64
+	err := j.db.View(func(tx *bolt.Tx) error {
+		var err error
+		n, err = tx.WriteTo(w)
+		return err
+	})
+	return n, err
 }

@@ -1,18 +1,23 @@
-// Package screens serves the gateway's pages and pushes decisions to them
-// live over WebSocket. Files are embedded in the binary, so the pages work
-// offline on the terminal LAN.
+// Package screens serves the gateway's pages (a screen per station, a gate
+// screen, the supervisor overview and the lookup) and pushes decisions to
+// them live over WebSocket. Files are embedded in the binary, so the pages
+// work offline on the terminal LAN with no build step.
+//
+// The scan path only enqueues: Decided and Device hand the outcome to the
+// hub's own loop (Run), which keeps the state the pages need, counts
+// decisions over the last hour and fans each message out to every open
+// screen. A screen that cannot keep up is dropped, never waited for.
 package screens
 
 import (
+	"context"
 	"embed"
 	"encoding/json"
-	"io/fs"
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
-
-	"github.com/gorilla/websocket"
 
 	"github.com/cargogate/cargogate/drivers"
 	"github.com/cargogate/cargogate/gateway/station"
@@ -21,162 +26,408 @@ import (
 //go:embed static
 var static embed.FS
 
-// Hub fans outcomes out to every open screen. A screen that cannot keep up
-// is dropped, never waited for: the scan path only enqueues.
-type Hub struct {
-	log      *slog.Logger
-	snapshot func() any // the status document
+// Defaults of Options.
+const (
+	DefaultMaxClients  = 256
+	DefaultSendBuffer  = 256
+	DefaultOutboxAlarm = 1000
+	DefaultClockAlarm  = 10 * time.Second
+	// recentPerStation is how many scans a station screen lists.
+	recentPerStation = 20
+	// recentAll is how many scans the overview lists, all stations together.
+	recentAll = 20
+	// inBuffer is how many outcomes and device changes may wait for the hub
+	// loop; beyond that they are dropped (counted), never waited for.
+	inBuffer = 4096
+	// overviewEvery is how often the overview is pushed to open screens.
+	overviewEvery = time.Second
+)
 
-	mu      sync.Mutex
-	clients map[*client]struct{}
-	recent  []station.Outcome // the last outcomes, newest last
-	devices map[string]map[string]deviceState
+// StationInfo is a configured station, as the pages list it.
+type StationInfo struct {
+	ID   string `json:"id"`
+	Role string `json:"role"` // arrival, sort or gate
+	Gate bool   `json:"gate"` // a gate controller is configured
 }
 
-type deviceState struct {
+// Options configure a Hub. The zero value of every field is usable.
+type Options struct {
+	// Log receives the hub's own log lines. Nil: discarded.
+	Log *slog.Logger
+	// Status returns the status document served on /api/status; the
+	// overview reads link, clock_behind_s and stations from it. It is
+	// called at most once a second by the hub, plus once per request.
+	// Nil: an empty document.
+	Status func() any
+	// Stations are the configured stations, in configuration order.
+	Stations []StationInfo
+	// Inspector answers the lookup screen. Nil: /api/inspect answers 501.
+	Inspector Inspector
+	// Routes are further handlers (metrics, health, operator API) served
+	// behind the same Host, token and Origin checks, by ServeMux pattern.
+	Routes map[string]http.Handler
+	// AllowedOrigins are origins (scheme://host[:port]) other than the
+	// page's own from which a browser may open the WebSocket; their hosts
+	// are also accepted in the Host header. Empty: same origin only, and a
+	// Host header must name an IP address or localhost.
+	AllowedOrigins []string
+	// Token lets clients that are not on loopback in, given as ?token= (a
+	// cookie is then set), the cookie, or Authorization: Bearer. Empty:
+	// only loopback clients are served.
+	Token string
+	// MaxClients caps the open WebSockets; one more is refused with 503.
+	// Default DefaultMaxClients.
+	MaxClients int
+	// SendBuffer is how many messages may wait for one screen before it is
+	// dropped as too slow. Default DefaultSendBuffer; at least 4.
+	SendBuffer int
+	// OutboxAlarm is the outbox depth, in events, at which the overview
+	// raises "outbox filling". Default DefaultOutboxAlarm.
+	OutboxAlarm int
+	// ClockAlarm is how far the wall clock may lag the time floor before
+	// the overview raises "clock trouble". Default DefaultClockAlarm.
+	ClockAlarm time.Duration
+	// Now is the clock for the last-hour counts and the "since" times.
+	// Default time.Now.
+	Now func() time.Time
+}
+
+// Hub keeps what the screens show and fans outcomes out to them.
+type Hub struct {
+	opt     Options
+	log     *slog.Logger
+	in      chan item
+	guard   *guard
+	dropped atomic.Uint64 // outcomes or device changes lost because in was full
+	slow    atomic.Uint64 // screens dropped for being too slow
+
+	mu       sync.Mutex
+	closed   bool
+	clients  map[*client]struct{}
+	stations map[string]*stationState
+	order    []string          // station ids: configured first, then seen
+	recent   []station.Outcome // newest last, all stations
+	counts   window            // decisions over the last hour
+	record   *Alarm            // the journal refused the last scan
+	overview []byte            // the last overview message pushed
+	scans    map[string]uint64 // scans seen per station, for tests and the overview
+}
+
+// item is one thing the scan path handed to the hub.
+type item struct {
+	outcome *station.Outcome
+	device  *deviceChange
+}
+
+type deviceChange struct {
+	station, device string
+	state           drivers.State
+	detail          string
+}
+
+// DeviceState is a device's last reported state.
+type DeviceState struct {
 	State  drivers.State `json:"state"`
-	Detail string        `json:"detail"`
+	Detail string        `json:"detail,omitempty"`
 	Since  time.Time     `json:"since"`
 }
 
-type client struct {
-	send chan []byte
+// GateState is what the gate controller was last told, or its fault.
+type GateState struct {
+	State string    `json:"state"` // closed, opened, fault or none
+	Since time.Time `json:"since,omitzero"`
 }
 
-const recentMax = 200
+type stationState struct {
+	info    StationInfo
+	recent  []station.Outcome // newest last
+	devices map[string]DeviceState
+	gate    GateState
+}
 
-// New returns a hub; snapshot gives the status document served on /api/status.
-func New(log *slog.Logger, snapshot func() any) *Hub {
-	return &Hub{log: log, snapshot: snapshot, clients: map[*client]struct{}{}, devices: map[string]map[string]deviceState{}}
+// New returns a hub. Run must be running for outcomes to reach the
+// screens.
+func New(opt Options) *Hub {
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.DiscardHandler)
+	}
+	if opt.Status == nil {
+		opt.Status = func() any { return map[string]any{} }
+	}
+	if opt.MaxClients <= 0 {
+		opt.MaxClients = DefaultMaxClients
+	}
+	if opt.SendBuffer <= 0 {
+		opt.SendBuffer = DefaultSendBuffer
+	}
+	opt.SendBuffer = max(opt.SendBuffer, 4) // room for the hello and the first overview
+	if opt.OutboxAlarm <= 0 {
+		opt.OutboxAlarm = DefaultOutboxAlarm
+	}
+	if opt.ClockAlarm <= 0 {
+		opt.ClockAlarm = DefaultClockAlarm
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	h := &Hub{opt: opt, log: opt.Log.With("part", "screens"), in: make(chan item, inBuffer),
+		guard: newGuard(opt.AllowedOrigins, opt.Token), clients: map[*client]struct{}{},
+		stations: map[string]*stationState{}, scans: map[string]uint64{}}
+	for _, si := range opt.Stations {
+		h.stationLocked(si.ID).info = si
+	}
+	return h
 }
 
 var _ station.Observer = (*Hub)(nil)
 
-// Decided records an outcome and pushes it to every screen.
+// Decided hands an outcome to the hub. It never blocks: when the hub is
+// that far behind, the outcome is dropped from the screens (the event is
+// journalled regardless) and counted.
 func (h *Hub) Decided(o station.Outcome) {
-	msg, err := json.Marshal(map[string]any{"type": "decision", "outcome": o})
-	if err != nil {
+	h.enqueue(item{outcome: &o})
+}
+
+// Device hands a device change to the hub. It never blocks.
+func (h *Hub) Device(st, device string, state drivers.State, detail string) {
+	h.enqueue(item{device: &deviceChange{st, device, state, detail}})
+}
+
+func (h *Hub) enqueue(it item) {
+	select {
+	case h.in <- it:
+	default:
+		h.dropped.Add(1)
+	}
+}
+
+// Run applies what the stations report and pushes it, and the overview
+// every second, to the open screens, until ctx is done; it then closes
+// every screen's connection ("going away"), so the pages reconnect to the
+// next gateway, and refuses new ones.
+func (h *Hub) Run(ctx context.Context) error {
+	tick := time.NewTicker(overviewEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			h.closeAll()
+			return nil
+		case it := <-h.in:
+			h.apply(it)
+		case <-tick.C:
+			h.pushOverview()
+		}
+	}
+}
+
+// apply records one item and fans it out.
+func (h *Hub) apply(it item) {
+	now := h.opt.Now().UTC()
+	switch {
+	case it.outcome != nil:
+		o := *it.outcome
+		msg, err := json.Marshal(struct {
+			Type    string          `json:"type"`
+			Outcome station.Outcome `json:"outcome"`
+		}{"decision", o})
+		if err != nil {
+			h.log.Error("encode outcome", "err", err)
+			return
+		}
+		h.mu.Lock()
+		h.recordOutcome(o, now)
+		h.broadcastLocked(msg, o.Station)
+		h.mu.Unlock()
+	case it.device != nil:
+		d := it.device
+		msg, err := json.Marshal(struct {
+			Type    string      `json:"type"`
+			Station string      `json:"station"`
+			Device  string      `json:"device"`
+			State   DeviceState `json:"state"`
+			Gate    *GateState  `json:"gate_state,omitempty"`
+		}{Type: "device", Station: d.station, Device: d.device, State: DeviceState{d.state, d.detail, now}})
+		if err != nil {
+			return
+		}
+		h.mu.Lock()
+		s := h.stationLocked(d.station)
+		prev, seen := s.devices[d.device]
+		if !seen || prev.State != d.state {
+			s.devices[d.device] = DeviceState{State: d.state, Detail: d.detail, Since: now}
+		} else {
+			prev.Detail = d.detail
+			s.devices[d.device] = prev
+		}
+		if d.device == "gate" {
+			s.gateFromDevice(d.state, now)
+		}
+		h.broadcastLocked(msg, d.station)
+		h.mu.Unlock()
+	}
+}
+
+// recordOutcome keeps an outcome in the recent lists and the counts.
+// h.mu is held.
+func (h *Hub) recordOutcome(o station.Outcome, now time.Time) {
+	s := h.stationLocked(o.Station)
+	s.recent = appendCapped(s.recent, o, recentPerStation)
+	h.recent = appendCapped(h.recent, o, recentAll)
+	if !isDecision(o) {
 		return
 	}
-	h.mu.Lock()
-	h.recent = append(h.recent, o)
-	if len(h.recent) > recentMax {
-		h.recent = append(h.recent[:0], h.recent[len(h.recent)-recentMax:]...)
+	h.scans[o.Station]++
+	h.counts.add(now, o.Station, o.Pass, o.Reason)
+	switch o.Gate {
+	case "opened", "closed", "fault":
+		// Since is the last signal: each PASS opens the gate anew.
+		s.gate = GateState{State: o.Gate, Since: now}
 	}
-	h.mu.Unlock()
-	h.broadcast(msg)
+	if isRecordFailure(o) {
+		if h.record == nil {
+			h.record = &Alarm{Kind: AlarmStoreNotWritable, Station: o.Station, Device: "events", Since: now, Detail: o.Problem}
+		}
+	} else {
+		h.record = nil
+	}
 }
 
-// Device records a device change and pushes it to every screen.
-func (h *Hub) Device(st, device string, state drivers.State, detail string) {
-	h.mu.Lock()
-	if h.devices[st] == nil {
-		h.devices[st] = map[string]deviceState{}
+// gateFromDevice folds the gate device's state into the gate state: a gate
+// that is down or in fault is shown as fault until it answers again.
+func (s *stationState) gateFromDevice(st drivers.State, now time.Time) {
+	switch st {
+	case drivers.Down, drivers.Fault:
+		if s.gate.State != "fault" {
+			s.gate = GateState{State: "fault", Since: now}
+		}
+	case drivers.Up:
+		if s.gate.State == "fault" || s.gate.State == "none" || s.gate.State == "" {
+			// Nothing told since it came back: it stays closed (§8).
+			s.gate = GateState{State: "closed", Since: now}
+		}
 	}
-	h.devices[st][device] = deviceState{State: state, Detail: detail, Since: time.Now().UTC()}
-	h.mu.Unlock()
-	msg, _ := json.Marshal(map[string]any{"type": "device", "station": st, "device": device, "state": state, "detail": detail})
-	h.broadcast(msg)
 }
 
-func (h *Hub) broadcast(msg []byte) {
+// isDecision reports whether o is a decided scan (not a seal scan nor an
+// arrival closing).
+func isDecision(o station.Outcome) bool { return o.Kind == "" || o.Kind == "scan" }
+
+// stationLocked returns the state of a station, made on first sight.
+func (h *Hub) stationLocked(id string) *stationState {
+	s := h.stations[id]
+	if s == nil {
+		s = &stationState{info: StationInfo{ID: id}, devices: map[string]DeviceState{}, gate: GateState{State: "none"}}
+		h.stations[id] = s
+		h.order = append(h.order, id)
+	}
+	if s.info.Gate && s.gate.State == "none" {
+		s.gate = GateState{State: "closed"}
+	}
+	return s
+}
+
+func appendCapped(list []station.Outcome, o station.Outcome, n int) []station.Outcome {
+	list = append(list, o)
+	if len(list) > n {
+		list = append(list[:0], list[len(list)-n:]...)
+	}
+	return list
+}
+
+// knownStation reports whether id is a configured or seen station.
+func (h *Hub) knownStation(id string) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for c := range h.clients {
-		select {
-		case c.send <- msg:
-		default:
-			// Too slow: drop it rather than slow the gateway.
-			delete(h.clients, c)
-			close(c.send)
+	_, ok := h.stations[id]
+	return ok
+}
+
+// Handler serves the pages, the JSON API and the WebSocket, behind the
+// Host, token and Origin checks.
+func (h *Hub) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /static/", http.FileServerFS(static))
+	mux.HandleFunc("GET /{$}", h.page("index.html"))
+	mux.HandleFunc("GET /supervisor", h.page("supervisor.html"))
+	mux.HandleFunc("GET /lookup", h.page("lookup.html"))
+	mux.HandleFunc("GET /station/{id}", h.stationPage("station.html"))
+	mux.HandleFunc("GET /gate/{id}", h.stationPage("gate.html"))
+	mux.HandleFunc("GET /api/status", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, h.opt.Status())
+	})
+	mux.HandleFunc("GET /api/overview", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, h.Overview())
+	})
+	mux.HandleFunc("GET /api/recent", h.serveRecent)
+	mux.HandleFunc("GET /api/inspect", h.serveInspect)
+	mux.HandleFunc("GET /ws", h.serveWS)
+	for pattern, handler := range h.opt.Routes {
+		mux.Handle(pattern, handler)
+	}
+	return h.guard.wrap(mux)
+}
+
+// page serves one embedded HTML file.
+func (h *Hub) page(name string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		b, err := static.ReadFile("static/" + name)
+		if err != nil {
+			http.Error(w, "page missing from the build", http.StatusInternalServerError)
+			return
 		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-cache")
+		w.Write(b)
 	}
 }
 
-// Handler serves the pages, /api/status, /api/recent and /ws.
-func (h *Hub) Handler() http.Handler {
-	mux := http.NewServeMux()
-	sub, _ := fs.Sub(static, "static")
-	mux.Handle("GET /", http.FileServerFS(sub))
-	mux.HandleFunc("GET /api/status", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, h.snapshot())
-	})
-	mux.HandleFunc("GET /api/recent", func(w http.ResponseWriter, r *http.Request) {
-		h.mu.Lock()
-		out := append([]station.Outcome(nil), h.recent...)
-		devs := map[string]map[string]deviceState{}
-		for s, m := range h.devices {
-			devs[s] = map[string]deviceState{}
-			for d, v := range m {
-				devs[s][d] = v
-			}
+// stationPage serves a page about one station, 404 for a station the
+// gateway does not have.
+func (h *Hub) stationPage(name string) http.HandlerFunc {
+	serve := h.page(name)
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !h.knownStation(r.PathValue("id")) {
+			http.Error(w, "no such station on this gateway", http.StatusNotFound)
+			return
 		}
-		h.mu.Unlock()
-		writeJSON(w, map[string]any{"recent": out, "devices": devs})
-	})
-	mux.HandleFunc("GET /ws", h.serveWS)
-	return mux
+		serve(w, r)
+	}
 }
 
-func writeJSON(w http.ResponseWriter, v any) {
+// serveRecent answers the last scans and the devices, of one station with
+// ?station=, else of all.
+func (h *Hub) serveRecent(w http.ResponseWriter, r *http.Request) {
+	id := r.URL.Query().Get("station")
+	h.mu.Lock()
+	out := struct {
+		Recent  []station.Outcome                 `json:"recent"`
+		Devices map[string]map[string]DeviceState `json:"devices"`
+	}{Devices: map[string]map[string]DeviceState{}}
+	if s := h.stations[id]; s != nil {
+		out.Recent = append(out.Recent, s.recent...)
+	} else if id == "" {
+		out.Recent = append(out.Recent, h.recent...)
+	}
+	for sid, s := range h.stations {
+		if id != "" && sid != id {
+			continue
+		}
+		m := map[string]DeviceState{}
+		for d, v := range s.devices {
+			m[d] = v
+		}
+		out.Devices[sid] = m
+	}
+	h.mu.Unlock()
+	writeJSON(w, http.StatusOK, out)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.Encode(v)
-}
-
-var upgrader = websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 4096}
-
-func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
-	conn, err := upgrader.Upgrade(w, r, nil)
-	if err != nil {
-		return
-	}
-	c := &client{send: make(chan []byte, 64)}
-	h.mu.Lock()
-	h.clients[c] = struct{}{}
-	h.mu.Unlock()
-	conn.SetReadLimit(1024)
-	conn.SetReadDeadline(time.Now().Add(60 * time.Second))
-	conn.SetPongHandler(func(string) error { return conn.SetReadDeadline(time.Now().Add(60 * time.Second)) })
-	// Reader: only to see pongs and the close.
-	go func() {
-		defer conn.Close()
-		for {
-			if _, _, err := conn.ReadMessage(); err != nil {
-				h.mu.Lock()
-				if _, ok := h.clients[c]; ok {
-					delete(h.clients, c)
-					close(c.send)
-				}
-				h.mu.Unlock()
-				return
-			}
-		}
-	}()
-	// The one writer of this connection.
-	ping := time.NewTicker(20 * time.Second)
-	defer ping.Stop()
-	for {
-		select {
-		case msg, ok := <-c.send:
-			conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
-			if !ok {
-				conn.WriteMessage(websocket.CloseMessage, nil)
-				conn.Close()
-				return
-			}
-			if err := conn.WriteMessage(websocket.TextMessage, msg); err != nil {
-				conn.Close()
-				return
-			}
-		case <-ping.C:
-			conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
-			if err := conn.WriteMessage(websocket.PingMessage, nil); err != nil {
-				conn.Close()
-				return
-			}
-		}
-	}
 }

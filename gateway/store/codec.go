@@ -15,8 +15,28 @@ var kindByte = map[customs.Kind]byte{customs.Parcel: 'p', customs.Bag: 'b', cust
 var byteKind = map[byte]customs.Kind{'p': customs.Parcel, 'b': customs.Bag, 'u': customs.ULD, 'a': customs.AWB, 't': customs.Transit}
 
 func subjectKey(s customs.Subject) []byte {
-	k := make([]byte, 0, 1+len(s.ID))
-	k = append(k, kindByte[s.Kind])
+	return appendSubjectKey(make([]byte, 0, 1+len(s.ID)), s)
+}
+
+// appendSubjectKey appends s's key to k, for lookups that keep the key on
+// the stack.
+func appendSubjectKey(k []byte, s customs.Subject) []byte {
+	var kind byte
+	switch s.Kind {
+	case customs.Parcel:
+		kind = 'p'
+	case customs.Bag:
+		kind = 'b'
+	case customs.ULD:
+		kind = 'u'
+	case customs.AWB:
+		kind = 'a'
+	case customs.Transit:
+		kind = 't'
+	default:
+		kind = kindByte[s.Kind] // 0, as the map gives for an unknown kind
+	}
+	k = append(k, kind)
 	return append(k, s.ID...)
 }
 

@@ -15,7 +15,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
+	"strconv"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -53,6 +55,10 @@ type Options struct {
 	InitialMmapSize int
 	// NoSync skips fsync: benchmarks of the B-tree only, never production.
 	NoSync bool
+	// ReadOnly opens an existing store for reading (operator commands on a
+	// stopped gateway). A running gateway holds the lock, so this fails
+	// with ErrLocked then.
+	ReadOnly bool
 }
 
 // Open opens or creates the store at path.
@@ -68,12 +74,16 @@ func Open(path string, opts Options) (*Store, error) {
 		InitialMmapSize: opts.InitialMmapSize,
 		FreelistType:    bolt.FreelistMapType,
 		NoSync:          opts.NoSync,
+		ReadOnly:        opts.ReadOnly,
 	})
 	if errors.Is(err, bolt.ErrTimeout) {
 		return nil, fmt.Errorf("open %s: %w (is another cargogate running with this data_dir?)", path, ErrLocked)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if opts.ReadOnly {
+		return &Store{db: db}, nil
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bMeta, bSeqs, bSubj, bUp, bDown} {
@@ -99,6 +109,10 @@ func (s *Store) Path() string { return s.db.Path() }
 // Batch is what one commit applies.
 type Batch struct {
 	Orders []customs.Order
+	// Raw, when not nil, holds each order's JSON as received, index for
+	// index with Orders; the seq log stores it as it is instead of
+	// marshalling the order again. Raw[i] must decode to Orders[i].
+	Raw [][]byte
 	// Head, if above the stored head, is stored with the batch.
 	Head uint64
 	// Floor, if after the stored time floor, is stored with the batch.
@@ -123,31 +137,57 @@ type Result struct {
 }
 
 // fingerprint covers the fields whose difference makes a conflict (§3).
+// The bytes hashed are fixed: fingerprints are stored in the seq log and
+// compared across versions (fingerprintRef in the tests is the reference).
+// It is built with appends, not fmt, because Apply calls it for every order.
 func fingerprint(o *customs.Order) [16]byte {
-	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00", o.Action, o.Subject.Kind, o.Subject.ID, o.HoldID)
+	var stack [256]byte
+	b := stack[:0]
+	b = append(b, o.Action...)
+	b = append(b, 0)
+	b = append(b, o.Subject.Kind...)
+	b = append(b, 0)
+	b = append(b, o.Subject.ID...)
+	b = append(b, 0)
+	b = append(b, o.HoldID...)
+	b = append(b, 0)
 	if !o.ExpiresAt.IsZero() {
-		fmt.Fprintf(h, "%d.%09d", o.ExpiresAt.Unix(), o.ExpiresAt.Nanosecond())
+		b = strconv.AppendInt(b, o.ExpiresAt.Unix(), 10)
+		b = append(b, '.')
+		ns := o.ExpiresAt.Nanosecond()
+		var d [9]byte
+		for i := 8; i >= 0; i-- {
+			d[i] = byte('0' + ns%10)
+			ns /= 10
+		}
+		b = append(b, d[:]...)
 	}
-	h.Write([]byte{0})
+	b = append(b, 0)
 	// Children and seals are sets: the same ones in another order are the
 	// same order.
-	kids := make([]string, 0, len(o.Children))
-	for _, c := range o.Children {
-		kids = append(kids, string(c.Kind)+":"+c.ID)
+	if len(o.Children) > 0 {
+		kids := make([]string, 0, len(o.Children))
+		for _, c := range o.Children {
+			kids = append(kids, string(c.Kind)+":"+c.ID)
+		}
+		slices.Sort(kids)
+		for _, k := range kids {
+			b = append(b, k...)
+			b = append(b, ',')
+		}
 	}
-	slices.Sort(kids)
-	for _, k := range kids {
-		fmt.Fprintf(h, "%s,", k)
+	b = append(b, 0)
+	if len(o.Seals) > 0 {
+		seals := slices.Clone(o.Seals)
+		slices.Sort(seals)
+		for _, s := range seals {
+			b = append(b, s...)
+			b = append(b, ',')
+		}
 	}
-	h.Write([]byte{0})
-	seals := slices.Clone(o.Seals)
-	slices.Sort(seals)
-	for _, s := range seals {
-		fmt.Fprintf(h, "%s,", s)
-	}
+	sum := sha256.Sum256(b)
 	var fp [16]byte
-	copy(fp[:], h.Sum(nil))
+	copy(fp[:], sum[:16])
 	return fp
 }
 
@@ -180,19 +220,33 @@ func apply(tx *bolt.Tx, b Batch) (Result, error) {
 
 	// Orders in seq order, so each seq's first occurrence in the batch wins
 	// in the same way as across batches.
-	orders := make([]*customs.Order, 0, len(b.Orders))
-	for i := range b.Orders {
-		orders = append(orders, &b.Orders[i])
+	if b.Raw != nil && len(b.Raw) != len(b.Orders) {
+		return res, fmt.Errorf("batch: %d raw orders for %d orders", len(b.Raw), len(b.Orders))
 	}
-	slices.SortStableFunc(orders, func(x, y *customs.Order) int {
+	type ref struct {
+		o   *customs.Order
+		raw []byte
+	}
+	orders := make([]ref, 0, len(b.Orders))
+	for i := range b.Orders {
+		r := ref{o: &b.Orders[i]}
+		if b.Raw != nil {
+			r.raw = b.Raw[i]
+		}
+		orders = append(orders, r)
+	}
+	slices.SortStableFunc(orders, func(x, y ref) int {
 		switch {
-		case x.Seq < y.Seq:
+		case x.o.Seq < y.o.Seq:
 			return -1
-		case x.Seq > y.Seq:
+		case x.o.Seq > y.o.Seq:
 			return 1
 		}
 		return 0
 	})
+	// The seq log only ever grows at its end: full pages halve its size
+	// and the pages a commit writes.
+	seqs.FillPercent = 1.0
 
 	states := map[string]*rules.State{}
 	getState := func(sub customs.Subject) (*rules.State, error) {
@@ -221,11 +275,14 @@ func apply(tx *bolt.Tx, b Batch) (Result, error) {
 	}
 	inBatch := map[uint64]seen{}
 
-	for _, o := range orders {
+	for _, r := range orders {
+		o, raw := r.o, r.raw
 		fp := fingerprint(o)
-		raw, err := json.Marshal(o)
-		if err != nil {
-			return res, err
+		if raw == nil {
+			var err error
+			if raw, err = json.Marshal(o); err != nil {
+				return res, err
+			}
 		}
 		prev, dup := inBatch[o.Seq]
 		prevFP, prevRaw := prev.fp, prev.raw
@@ -442,7 +499,7 @@ func (s *Store) Order(seq uint64) (customs.Order, bool, error) {
 // View runs fn with a read-only view of the store. Keep fn short: a long
 // read transaction holds pages the writer cannot reuse.
 func (s *Store) View(fn func(v rules.View) error) error {
-	return s.db.View(func(tx *bolt.Tx) error { return fn(txView{tx}) })
+	return s.db.View(func(tx *bolt.Tx) error { return fn(newTxView(tx)) })
 }
 
 // Decide decides a scan of subj at now from the store. Any error decides
@@ -459,12 +516,20 @@ func (s *Store) Decide(subj customs.Subject, now time.Time) rules.Decision {
 	return d
 }
 
-type txView struct{ tx *bolt.Tx }
+// txView reads one transaction. Its buckets are looked up once: a ULD's
+// decision reads thousands of states, and each tx.Bucket is a lookup of
+// its own.
+type txView struct{ subj, up, down *bolt.Bucket }
+
+func newTxView(tx *bolt.Tx) txView {
+	return txView{subj: tx.Bucket(bSubj), up: tx.Bucket(bUp), down: tx.Bucket(bDown)}
+}
 
 var _ rules.View = txView{}
 
 func (v txView) State(sub customs.Subject) (*rules.State, error) {
-	val := v.tx.Bucket(bSubj).Get(subjectKey(sub))
+	var kb [64]byte
+	val := v.subj.Get(appendSubjectKey(kb[:0], sub))
 	if val == nil {
 		return nil, nil
 	}
@@ -475,9 +540,10 @@ func (v txView) State(sub customs.Subject) (*rules.State, error) {
 	return st, nil
 }
 
-func (v txView) related(b []byte, sub customs.Subject) ([]customs.Subject, error) {
-	prefix := append(subjectKey(sub), 0)
-	c := v.tx.Bucket(b).Cursor()
+func (v txView) related(b *bolt.Bucket, sub customs.Subject) ([]customs.Subject, error) {
+	var kb [64]byte
+	prefix := append(appendSubjectKey(kb[:0], sub), 0)
+	c := b.Cursor()
 	var out []customs.Subject
 	for k, val := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, val = c.Next() {
 		l, err := decodeLink(val)
@@ -497,11 +563,11 @@ func (v txView) related(b []byte, sub customs.Subject) ([]customs.Subject, error
 }
 
 func (v txView) Parents(sub customs.Subject) ([]customs.Subject, error) {
-	return v.related(bUp, sub)
+	return v.related(v.up, sub)
 }
 
 func (v txView) Children(sub customs.Subject) ([]customs.Subject, error) {
-	return v.related(bDown, sub)
+	return v.related(v.down, sub)
 }
 
 // Stats are the store's counts, for status and metrics.
@@ -510,17 +576,34 @@ type Stats struct {
 	Orders    int
 	Links     int
 	SizeBytes int64
+	// SubjectBytes is what the subject bucket's B-tree pages hold in use
+	// (branch and leaf), headers included.
+	SubjectBytes int64
 }
 
 // Stats counts the buckets' keys.
 func (s *Store) Stats() (Stats, error) {
 	var st Stats
 	err := s.db.View(func(tx *bolt.Tx) error {
-		st.Subjects = tx.Bucket(bSubj).Stats().KeyN
+		ss := tx.Bucket(bSubj).Stats()
+		st.Subjects = ss.KeyN
+		st.SubjectBytes = int64(ss.BranchInuse + ss.LeafInuse)
 		st.Orders = tx.Bucket(bSeqs).Stats().KeyN
 		st.Links = tx.Bucket(bDown).Stats().KeyN
 		st.SizeBytes = tx.Size()
 		return nil
 	})
 	return st, err
+}
+
+// Backup writes a consistent copy of the store from one read transaction,
+// while the gateway runs.
+func (s *Store) Backup(w io.Writer) (int64, error) {
+	var n int64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		n, err = tx.WriteTo(w)
+		return err
+	})
+	return n, err
 }

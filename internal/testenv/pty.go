@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/creack/pty"
+	"github.com/cargogate/cargogate/internal/pollpty"
 	"golang.org/x/sys/unix"
 )
 
@@ -23,7 +23,7 @@ type Pty struct {
 // NewPty opens a pseudo-terminal in raw mode.
 func NewPty(t testing.TB) *Pty {
 	t.Helper()
-	m, s, err := pty.Open()
+	m, s, err := pollpty.Open()
 	if err != nil {
 		t.Fatalf("no pseudo-terminal: %v", err)
 	}
@@ -90,4 +90,10 @@ func (p *Pty) Drain() {
 			return
 		}
 	}
+}
+
+// FlushInput discards what was written as the device and not yet read by
+// the gateway (tcflush TCIFLUSH), as if it never reached a dead process.
+func (p *Pty) FlushInput() error {
+	return unix.IoctlSetInt(int(p.Slave.Fd()), unix.TCFLSH, unix.TCIFLUSH)
 }

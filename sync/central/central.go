@@ -67,6 +67,10 @@ type Options struct {
 	// MaxOrdersPerMessage caps the orders in one published orders message
 	// (a message is also kept under 1 MiB). Default 1000, at most 10,000.
 	MaxOrdersPerMessage int
+	// ReplayOrdersPerMessage caps the orders in one replay message (resync
+	// answers), which may be larger than live ones to fill a gap faster.
+	// Default MaxOrdersPerMessage, at most 10,000.
+	ReplayOrdersPerMessage int
 	// PublishTimeout bounds the wait for one publish token. Default 10s.
 	PublishTimeout time.Duration
 	// Now is the clock for issued_at and head.at. Default time.Now.
@@ -85,6 +89,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.MaxOrdersPerMessage <= 0 {
 		o.MaxOrdersPerMessage = DefaultMaxOrdersPerMessage
+	}
+	if o.ReplayOrdersPerMessage <= 0 {
+		o.ReplayOrdersPerMessage = o.MaxOrdersPerMessage
 	}
 	if o.PublishTimeout <= 0 {
 		o.PublishTimeout = DefaultPublishTimeout
@@ -112,6 +119,9 @@ func (o *Options) validate() error {
 	}
 	if o.MaxOrdersPerMessage > customs.MaxOrders {
 		errs = append(errs, fmt.Errorf("max orders per message %d: at most %d", o.MaxOrdersPerMessage, customs.MaxOrders))
+	}
+	if o.ReplayOrdersPerMessage > customs.MaxOrders {
+		errs = append(errs, fmt.Errorf("replay orders per message %d: at most %d", o.ReplayOrdersPerMessage, customs.MaxOrders))
 	}
 	return errors.Join(errs...)
 }

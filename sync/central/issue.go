@@ -31,6 +31,19 @@ type ordersDoc struct {
 // orders by resync. Issues are serialized, so orders reach the broker in seq
 // order.
 func (c *Central) Issue(ctx context.Context, orders []customs.Order) (first, last uint64, err error) {
+	return c.issue(ctx, orders, true)
+}
+
+// Record is Issue without publishing: the orders are numbered and committed
+// to the ledger, and neither they nor the head go out. Gateways learn of
+// them by lookup, or by resync once a later head shows the gap. It stands
+// for an orders message the broker dropped, and for declarations made for
+// another site (异地申报), which only a lookup brings.
+func (c *Central) Record(ctx context.Context, orders []customs.Order) (first, last uint64, err error) {
+	return c.issue(ctx, orders, false)
+}
+
+func (c *Central) issue(ctx context.Context, orders []customs.Order, publish bool) (first, last uint64, err error) {
 	if len(orders) == 0 {
 		return 0, 0, ErrNoOrders
 	}
@@ -64,6 +77,10 @@ func (c *Central) Issue(ctx context.Context, orders []customs.Order) (first, las
 		c.idx.add(o)
 	}
 	first, last = own[0].Seq, own[len(own)-1].Seq
+	if !publish {
+		c.log.Info("orders recorded, not published", "first", first, "last", last)
+		return first, last, nil
+	}
 	c.log.Info("orders issued", "first", first, "last", last)
 
 	if err := c.publishOrders(ctx, customs.OrdersTopic(c.opts.Site), "", raws, c.opts.MaxOrdersPerMessage); err != nil {

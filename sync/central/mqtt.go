@@ -288,14 +288,14 @@ func (c *Central) answerResync(ctx context.Context, gw string, r customs.Resync)
 	log.Info("resync", "from_seq", r.FromSeq, "to_seq", r.ToSeq, "up_to", upTo)
 	topic := customs.GatewayTopic(c.opts.Site, gw, customs.LeafReplay)
 	for from <= upTo {
-		raws, err := c.led.orderRange(from, upTo, c.opts.MaxOrdersPerMessage)
+		raws, err := c.led.orderRange(from, upTo, c.opts.ReplayOrdersPerMessage)
 		if err != nil {
 			return fmt.Errorf("resync: %w", err)
 		}
 		if len(raws) == 0 {
 			return fmt.Errorf("resync: ledger has no seq %d below head %d", from, head)
 		}
-		if err := c.publishOrders(ctx, topic, r.RequestID, raws, c.opts.MaxOrdersPerMessage); err != nil {
+		if err := c.publishOrders(ctx, topic, r.RequestID, raws, c.opts.ReplayOrdersPerMessage); err != nil {
 			log.Warn("replay interrupted", "at_seq", from, "err", err)
 			return nil
 		}

@@ -63,6 +63,11 @@ type Options struct {
 	ResyncTimeout time.Duration // default 30s
 	// MaxBatch is the most orders one commit takes. Default 20000.
 	MaxBatch int
+	// RedeliverWindow: after the events connection comes back, the events
+	// delivered in this window before it was lost are sent again at once,
+	// and those delivered in this window after it came back are sent again
+	// when it has passed (see deliver). 0: 30s; negative: never.
+	RedeliverWindow time.Duration
 	Log      *slog.Logger
 }
 
@@ -101,6 +106,12 @@ type Link struct {
 	head      atomic.Uint64
 	maxSeq    atomic.Uint64
 	since     atomic.Int64 // unix nanos of the last online/offline change
+	gapSince  atomic.Int64 // unix nanos since a gap is open, 0: none (control)
+	resyncAt  atomic.Int64 // unix nanos of the outstanding resync, 0: none (control)
+	// redeliverAt is when the deliveries since redeliverSince are sent
+	// again, 0: none due (deliver).
+	redeliverAt    atomic.Int64
+	redeliverSince atomic.Int64
 
 	mu          sync.Mutex
 	lookups     map[string]chan struct{}
@@ -123,6 +134,9 @@ func New(opts Options, st Store, ob Outbox, clk Clock) (*Link, error) {
 	if opts.MaxBatch == 0 {
 		opts.MaxBatch = 20000
 	}
+	if opts.RedeliverWindow == 0 {
+		opts.RedeliverWindow = 30 * time.Second
+	}
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
@@ -130,6 +144,7 @@ func New(opts Options, st Store, ob Outbox, clk Clock) (*Link, error) {
 	if err != nil {
 		return nil, fmt.Errorf("link: read progress: %w", err)
 	}
+	st = &watchedStore{Store: st} // for store_writable in Snapshot
 	l := &Link{opts: opts, store: st, outbox: ob, clock: clk, log: opts.Log.With("part", "link"),
 		in: make(chan mqtt.Message, 4096), connected: make(chan struct{}, 1), committed: make(chan store.Result, 64),
 		doneReq: make(chan string, 16), statusDue: make(chan struct{}, 1),
@@ -172,6 +187,26 @@ type Snapshot struct {
 	Resyncing    bool              `json:"resyncing"`
 	EventsSent   uint64            `json:"events_sent"`
 	BrokerClient string            `json:"client_id"`
+	// GapSince is when the open gap (Lag > 0) was first seen; ResyncSent
+	// when the outstanding resync went out.
+	GapSince   *time.Time `json:"gap_since,omitempty"`
+	ResyncSent *time.Time `json:"resync_sent,omitempty"`
+	// StoreWritable is false while the order store fails to commit (disk
+	// full, I/O error): orders are then not acknowledged.
+	StoreWritable bool   `json:"store_writable"`
+	StoreError    string `json:"store_error,omitempty"`
+	// OutboxWritable is false while the outbox fails to commit.
+	OutboxWritable bool            `json:"outbox_writable"`
+	OutboxHealth   *journal.Health `json:"outbox_health,omitempty"`
+	// OutboxOldest is the age in seconds of the oldest undelivered event.
+	OutboxOldest float64 `json:"outbox_oldest_s"`
+	// Ready: both stores commit. Deciding goes on when not ready, but
+	// orders are not taken and scans may be decided STOP (error).
+	Ready  bool     `json:"ready"`
+	Alarms []string `json:"alarms,omitempty"`
+	// RedeliverDue: events delivered since the events connection came back
+	// will be sent again (see Options.RedeliverWindow).
+	RedeliverDue bool `json:"redeliver_due"`
 }
 
 // Snapshot returns the link's state.
@@ -194,6 +229,16 @@ func (l *Link) Snapshot() Snapshot {
 	s.LastReject = l.lastReject
 	s.Resyncing = l.outstanding != ""
 	l.mu.Unlock()
+	if n := l.gapSince.Load(); n != 0 {
+		t := time.Unix(0, n).UTC()
+		s.GapSince = &t
+	}
+	if n := l.resyncAt.Load(); n != 0 && s.Resyncing {
+		t := time.Unix(0, n).UTC()
+		s.ResyncSent = &t
+	}
+	l.health(&s)
+	s.RedeliverDue = l.redeliverAt.Load() != 0
 	return s
 }
 
@@ -259,9 +304,14 @@ func (l *Link) subscribe(c mqtt.Client) {
 	t := c.SubscribeMultiple(subs, l.handoff)
 	if !t.WaitTimeout(10*time.Second) || t.Error() != nil {
 		l.log.Error("subscribe failed; reconnecting", "err", t.Error())
-		// Without subscriptions the link would sit deaf: drop the
-		// connection so auto-reconnect tries again.
-		go c.Disconnect(0)
+		// Without subscriptions the link would sit deaf. Disconnect ends
+		// paho's automatic reconnection for good, so connect again here
+		// (as the batcher does after a failed commit).
+		go func() {
+			c.Disconnect(0)
+			time.Sleep(time.Second)
+			c.Connect()
+		}()
 		return
 	}
 	l.setOnline(true)
@@ -287,6 +337,7 @@ func (l *Link) handoff(_ mqtt.Client, m mqtt.Message) { l.in <- m }
 type item struct {
 	msg  mqtt.Message
 	done chan struct{}
+	size int64 // payload bytes, held against ingestBudget until acked
 
 	typ       string
 	orders    []customs.Order
@@ -316,21 +367,48 @@ func (l *Link) ingest(ctx context.Context) error {
 	}
 	defer wg.Wait()
 	defer close(work)
+	// Payload bytes taken in and not yet acked are bounded, so a queue of
+	// large messages (1,000 orders ≈ 200 KB each, a broker window of
+	// 20,000) waits in the broker, not in the heap; paho's router then
+	// blocks on l.in, which is the backpressure.
+	var held atomic.Int64
+	freed := make(chan struct{}, 1)
+	release := func(n int64) {
+		held.Add(-n)
+		select {
+		case freed <- struct{}{}:
+		default:
+		}
+	}
 	batchDone := make(chan error, 1)
-	go func() { batchDone <- l.batcher(ctx, ordered) }()
+	go func() { batchDone <- l.batcher(ctx, ordered, release) }()
 	for {
+		for held.Load() >= ingestBudget {
+			select {
+			case <-ctx.Done():
+			case <-freed:
+				continue
+			}
+			break
+		}
 		select {
 		case <-ctx.Done():
 			close(ordered)
 			<-batchDone
 			return nil
 		case m := <-l.in:
-			it := &item{msg: m, done: make(chan struct{})}
+			it := &item{msg: m, done: make(chan struct{}), size: int64(len(m.Payload()))}
+			held.Add(it.size)
 			work <- it
 			ordered <- it
 		}
 	}
 }
+
+// ingestBudget bounds the payload bytes between the handoff and the ack.
+// 16 MiB holds 80 messages of 1,000 orders (four full batches) or 30,000
+// messages of one order, so batches still fill up to MaxBatch.
+const ingestBudget = 16 << 20
 
 func (l *Link) reject(it *item, reason string, err error) {
 	it.reject, it.rejectErr = reason, err
@@ -344,22 +422,33 @@ func (l *Link) verify(it *item) {
 		return
 	}
 	_ = kid
-	probe, err := customs.ReadProbe(payload)
-	if err != nil {
-		l.reject(it, "malformed", err)
-		return
+	// One decode for the common case: every document type's fields at
+	// once. Where that fails, the documents are read one field set at a
+	// time as before, so the outcome (and the rejection reason) is the same.
+	var doc anyDoc
+	decoded := json.Unmarshal(payload, &doc) == nil
+	probe := customs.Probe{Type: doc.Type, Site: doc.Site}
+	if !decoded {
+		if probe, err = customs.ReadProbe(payload); err != nil {
+			l.reject(it, "malformed", err)
+			return
+		}
 	}
 	if probe.Site != l.opts.Site {
 		l.reject(it, "wrong_site", fmt.Errorf("site %q is not %q", probe.Site, l.opts.Site))
 		return
 	}
 	topic := it.msg.Topic()
-	want := map[string]string{
-		customs.OrdersTopic(l.opts.Site): customs.TypeOrders,
-		customs.HeadTopic(l.opts.Site):   customs.TypeHead,
-		l.topic(customs.LeafLookupReply): customs.TypeOrders,
+	var allowed string
+	known := true
+	switch topic {
+	case customs.OrdersTopic(l.opts.Site), l.topic(customs.LeafLookupReply):
+		allowed = customs.TypeOrders
+	case customs.HeadTopic(l.opts.Site):
+		allowed = customs.TypeHead
+	default:
+		known = false
 	}
-	allowed, known := want[topic]
 	switch {
 	case topic == l.topic(customs.LeafReplay):
 		known = probe.Type == customs.TypeOrders || probe.Type == customs.TypeReplayDone
@@ -373,10 +462,12 @@ func (l *Link) verify(it *item) {
 	it.typ = probe.Type
 	switch probe.Type {
 	case customs.TypeOrders:
-		var doc customs.Orders
-		if err := json.Unmarshal(payload, &doc); err != nil {
-			l.reject(it, "malformed", err)
-			return
+		doc := customs.Orders{Type: doc.Type, Site: doc.Site, RequestID: doc.RequestID, Orders: doc.Orders}
+		if !decoded {
+			if err := json.Unmarshal(payload, &doc); err != nil {
+				l.reject(it, "malformed", err)
+				return
+			}
 		}
 		if len(doc.Orders) > customs.MaxOrders {
 			l.reject(it, "too_many_orders", fmt.Errorf("%d orders", len(doc.Orders)))
@@ -395,24 +486,42 @@ func (l *Link) verify(it *item) {
 			}
 		}
 	case customs.TypeHead:
-		var doc customs.Head
-		if err := json.Unmarshal(payload, &doc); err != nil {
-			l.reject(it, "malformed", err)
-			return
+		doc := customs.Head{Type: doc.Type, Site: doc.Site, Seq: doc.Seq, At: doc.At}
+		if !decoded {
+			if err := json.Unmarshal(payload, &doc); err != nil {
+				l.reject(it, "malformed", err)
+				return
+			}
 		}
 		it.head, it.at = doc.Seq, doc.At
 	case customs.TypeReplayDone:
-		var doc customs.ReplayDone
-		if err := json.Unmarshal(payload, &doc); err != nil {
-			l.reject(it, "malformed", err)
-			return
+		doc := customs.ReplayDone{Type: doc.Type, Site: doc.Site, RequestID: doc.RequestID, UpTo: doc.UpTo}
+		if !decoded {
+			if err := json.Unmarshal(payload, &doc); err != nil {
+				l.reject(it, "malformed", err)
+				return
+			}
 		}
 		it.requestID, it.upTo = doc.RequestID, doc.UpTo
 	}
 }
 
+// anyDoc has the fields of every document the order path takes (orders,
+// head, replay_done), each under the same name and type as in its own
+// document, so a payload that decodes into anyDoc decodes the same way
+// into its own type.
+type anyDoc struct {
+	Type      string          `json:"type"`
+	Site      string          `json:"site"`
+	RequestID string          `json:"request_id"`
+	Orders    []customs.Order `json:"orders"`
+	Seq       uint64          `json:"seq"`
+	At        time.Time       `json:"at"`
+	UpTo      uint64          `json:"up_to"`
+}
+
 // batcher commits verified messages in arrival order.
-func (l *Link) batcher(ctx context.Context, ordered <-chan *item) error {
+func (l *Link) batcher(ctx context.Context, ordered <-chan *item, release func(n int64)) error {
 	var batch []*item
 	for {
 		it, ok := <-ordered
@@ -436,7 +545,13 @@ func (l *Link) batcher(ctx context.Context, ordered <-chan *item) error {
 				break greedy
 			}
 		}
-		if err := l.commit(batch); err != nil {
+		err := l.commit(batch)
+		var size int64
+		for _, it := range batch {
+			size += it.size
+		}
+		release(size)
+		if err != nil {
 			// Not acked: the broker keeps the messages and redelivers them
 			// on the next connection. Drop the connection so it does.
 			l.log.Error("commit failed; orders not acknowledged, reconnecting", "err", err)
@@ -455,6 +570,11 @@ func (l *Link) batcher(ctx context.Context, ordered <-chan *item) error {
 func (l *Link) commit(batch []*item) error {
 	var b store.Batch
 	var newest time.Time
+	n := 0
+	for _, it := range batch {
+		n += len(it.orders)
+	}
+	b.Orders = make([]customs.Order, 0, n)
 	for _, it := range batch {
 		l.C.Messages.Add(1)
 		if it.reject != "" {
@@ -520,7 +640,16 @@ func (l *Link) commit(batch []*item) error {
 	return nil
 }
 
-// control runs resync (§5.3) and the status publisher.
+// control runs resync (§5.3) and the status publisher. Resync:
+//
+//   - at every (re)connection, resync(W+1, 0), retried on every tick until
+//     it is sent, replacing any outstanding one;
+//   - a gap (head or a seq beyond W) open for gap_grace, or a message
+//     rejected gap_grace ago (its seqs are unknown), with no resync
+//     outstanding: resync(W+1, highest seq seen), or (W+1, 0) for a
+//     rejection;
+//   - at most one outstanding; repeated as resync(W+1, 0) after
+//     resync_timeout without its replay_done.
 func (l *Link) control(ctx context.Context) error {
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
@@ -530,29 +659,40 @@ func (l *Link) control(ctx context.Context) error {
 		lastStatus time.Time
 		statusWant bool
 		lastSent   customs.Status
+		// onConnect: a (re)connection's resync is still to be sent.
+		onConnect bool
+		// rejected is the rejection count last seen; rejectedAt when a new
+		// rejection was first seen and not yet covered by a resync.
+		rejected   = l.C.Rejected.Load()
+		rejectedAt time.Time
 	)
-	send := func(from, to uint64) {
+	defer l.gapSince.Store(0)
+	defer l.resyncAt.Store(0)
+	send := func(from, to uint64) bool {
 		id := ulid.Make().String()
 		doc := customs.Resync{Type: customs.TypeResync, Site: l.opts.Site, Gateway: l.opts.Gateway,
 			RequestID: id, FromSeq: from, ToSeq: to}
 		if err := l.publish(ctx, l.topic(customs.LeafResync), doc, false); err != nil {
-			l.log.Warn("resync not sent", "err", err)
-			return
+			l.log.Warn("resync not sent; trying again", "err", err)
+			return false
 		}
 		l.mu.Lock()
 		l.outstanding = id
 		l.mu.Unlock()
 		sentAt = time.Now()
+		l.resyncAt.Store(sentAt.UnixNano())
 		l.C.Resyncs.Add(1)
 		l.log.Info("resync sent", "from_seq", from, "to_seq", to, "request_id", id)
+		return true
 	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-l.connected:
-			// Every (re)connection: from W+1 up to central's head (§5.3).
-			send(l.watermark.Load()+1, 0)
+			// Every (re)connection: from W+1 up to central's head (§5.3);
+			// sent below, and again on each tick until it went out.
+			onConnect = true
 			statusWant = true
 		case id := <-l.doneReq:
 			l.mu.Lock()
@@ -571,26 +711,48 @@ func (l *Link) control(ctx context.Context) error {
 		case <-tick.C:
 		}
 		now := time.Now()
+		if r := l.C.Rejected.Load(); r != rejected {
+			rejected = r
+			if rejectedAt.IsZero() {
+				rejectedAt = now
+			}
+		}
 		w := l.watermark.Load()
 		top := max(l.head.Load(), l.maxSeq.Load())
 		if top > w {
 			if gapSince.IsZero() {
 				gapSince = now
+				l.gapSince.Store(now.UnixNano())
 			}
 		} else {
 			gapSince = time.Time{}
+			l.gapSince.Store(0)
 		}
 		if l.online.Load() {
 			l.mu.Lock()
 			outstanding := l.outstanding != ""
 			l.mu.Unlock()
 			switch {
+			case onConnect:
+				if send(w+1, 0) {
+					onConnect, rejectedAt = false, time.Time{}
+				}
 			case outstanding && now.Sub(sentAt) > l.opts.ResyncTimeout:
 				l.log.Warn("no replay_done in time; asking again", "timeout", l.opts.ResyncTimeout)
-				send(w+1, 0)
-			case !outstanding && !gapSince.IsZero() && now.Sub(gapSince) >= l.opts.GapGrace:
+				if send(w+1, 0) {
+					rejectedAt = time.Time{}
+				}
+			case outstanding:
+			case !gapSince.IsZero() && now.Sub(gapSince) >= l.opts.GapGrace:
+				l.log.Info("gap open longer than gap_grace", "applied_seq", w, "top_seq", top, "gap_grace", l.opts.GapGrace)
 				send(w+1, top)
 				gapSince = now
+			case !rejectedAt.IsZero() && now.Sub(rejectedAt) >= l.opts.GapGrace:
+				// A rejected message may have held orders we now lack: ask
+				// for everything above W.
+				if send(w+1, 0) {
+					rejectedAt = time.Time{}
+				}
 			}
 			st := l.status("online")
 			changed := st.AppliedSeq != lastSent.AppliedSeq || st.HeadSeq != lastSent.HeadSeq || st.Outbox != lastSent.Outbox || lastSent.State != "online"
@@ -683,8 +845,17 @@ type eventsDoc struct {
 // automatic reconnect, so a lost connection fails the token instead of
 // completing it on a re-send, and an event leaves the outbox only after a
 // PUBACK that really happened (§5.4).
+//
+// A PUBACK is the broker's, not central's: a broker that dies (or restarts
+// without persistence) loses central's session and what it had routed to
+// it, and until central has subscribed again the new broker routes events
+// to no one. So after the connection comes back, deliver sends again, with
+// the same ids, the events delivered in RedeliverWindow before it was lost,
+// and, RedeliverWindow later, those delivered since it came back. Central
+// drops the copies by id; events still leave in decision order.
 func (l *Link) deliver(ctx context.Context) error {
 	backoff := 100 * time.Millisecond
+	var lostAt time.Time // when the last events connection ended
 	for ctx.Err() == nil {
 		lost := make(chan struct{})
 		o := mqtt.NewClientOptions().AddBroker(l.opts.Broker).SetClientID(l.clientID() + "-pub").
@@ -707,9 +878,18 @@ func (l *Link) deliver(ctx context.Context) error {
 			continue
 		}
 		backoff = 100 * time.Millisecond
+		if !lostAt.IsZero() {
+			l.redeliver(lostAt.Add(-l.opts.RedeliverWindow), "events connection back")
+			if l.opts.RedeliverWindow > 0 {
+				now := time.Now()
+				l.redeliverSince.Store(now.UnixNano())
+				l.redeliverAt.Store(now.Add(l.opts.RedeliverWindow).UnixNano())
+			}
+		}
 		l.pubOnline.Store(true)
 		err := l.drain(ctx, c, lost)
 		l.pubOnline.Store(false)
+		lostAt = time.Now()
 		c.Disconnect(100)
 		if err != nil && ctx.Err() == nil {
 			l.log.Warn("events connection dropped; events stay in the outbox", "err", err)
@@ -719,9 +899,37 @@ func (l *Link) deliver(ctx context.Context) error {
 	return nil
 }
 
+// Redeliverer is the optional ability of an Outbox to put delivered events
+// back (journal.Journal has it).
+type Redeliverer interface {
+	Redeliver(since time.Time) (int, error)
+}
+
+var _ Redeliverer = (*journal.Journal)(nil)
+
+// redeliver puts the events delivered since back into the outbox.
+func (l *Link) redeliver(since time.Time, why string) {
+	rd, ok := l.outbox.(Redeliverer)
+	if !ok || l.opts.RedeliverWindow <= 0 {
+		return
+	}
+	n, err := rd.Redeliver(since)
+	if err != nil {
+		l.log.Error("events not put back for redelivery", "err", err)
+		return
+	}
+	if n > 0 {
+		l.log.Info("sending delivered events again; central drops the copies it has", "events", n, "since", since, "why", why)
+	}
+}
+
 func (l *Link) drain(ctx context.Context, c mqtt.Client, lost <-chan struct{}) error {
 	topic := l.topic(customs.LeafEvents)
 	for {
+		if due := l.redeliverAt.Load(); due != 0 && time.Now().UnixNano() >= due {
+			l.redeliver(time.Unix(0, l.redeliverSince.Load()), "window after reconnection passed")
+			l.redeliverAt.Store(0)
+		}
 		entries, err := l.outbox.Pending(customs.MaxEvents, 600<<10)
 		if err != nil {
 			return err

@@ -9,10 +9,11 @@ import (
 	"time"
 )
 
-// Defaults used by the drivers: 100ms doubling up to 5s, ±20% jitter.
+// Defaults used by the drivers: 100ms doubling up to 10s (config key
+// reconnect_max), ±20% jitter.
 const (
 	DefaultMin    = 100 * time.Millisecond
-	DefaultMax    = 5 * time.Second
+	DefaultMax    = 10 * time.Second
 	DefaultJitter = 0.2
 )
 
@@ -28,6 +29,22 @@ type Backoff struct {
 	Rand func() float64
 
 	cur time.Duration // base of the next delay; 0: Min
+}
+
+// Capped returns the drivers' backoff with the cap max (0: DefaultMax). A
+// cap below DefaultMin lowers the first delay to it, so that a test may
+// reconnect every few milliseconds.
+func Capped(max time.Duration) Backoff {
+	if max <= 0 {
+		max = DefaultMax
+	}
+	return Backoff{Min: min(DefaultMin, max), Max: max}
+}
+
+// Cap is the longest delay b yields.
+func (b *Backoff) Cap() time.Duration {
+	_, hi, _ := b.limits()
+	return hi
 }
 
 func (b *Backoff) limits() (lo, hi time.Duration, j float64) {

@@ -72,3 +72,26 @@ func TestWaitCancelled(t *testing.T) {
 		t.Fatal("Wait on a done context reported a full delay")
 	}
 }
+
+func TestCapped(t *testing.T) {
+	for _, tc := range []struct {
+		max, wantMin, wantCap time.Duration
+	}{
+		{0, DefaultMin, DefaultMax},
+		{30 * time.Second, DefaultMin, 30 * time.Second},
+		{time.Millisecond, time.Millisecond, time.Millisecond},
+	} {
+		b := Capped(tc.max)
+		if b.Cap() != tc.wantCap {
+			t.Errorf("Capped(%v).Cap() = %v, want %v", tc.max, b.Cap(), tc.wantCap)
+		}
+		for range 10 {
+			if d := b.Next(); d > tc.wantCap {
+				t.Errorf("Capped(%v): delay %v above the cap", tc.max, d)
+			}
+		}
+		if b.Min != tc.wantMin {
+			t.Errorf("Capped(%v).Min = %v, want %v", tc.max, b.Min, tc.wantMin)
+		}
+	}
+}

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"net/http"
+	"os"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/cargogate/cargogate/drivers"
+	"github.com/cargogate/cargogate/gateway/station"
+	"github.com/cargogate/cargogate/sync/link"
+)
+
+// metrics is the gateway's Prometheus exposition: the link's and outbox's
+// state read at scrape time, and decisions counted as they happen.
+type metrics struct {
+	reg       *prometheus.Registry
+	decisions *prometheus.CounterVec
+	latency   *prometheus.HistogramVec
+	devices   *prometheus.GaugeVec
+}
+
+var _ station.Observer = (*metrics)(nil)
+
+func newMetrics(lk *link.Link, storePath string, files ...string) *metrics {
+	m := &metrics{reg: prometheus.NewRegistry()}
+	m.decisions = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "cargogate_decisions_total", Help: "Scans decided, by station, decision and reason.",
+	}, []string{"station", "decision", "reason"})
+	m.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "cargogate_scan_to_gate_seconds", Help: "From the scanner line read to the gate told, event journalled first.",
+		Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .3, 1},
+	}, []string{"station"})
+	m.devices = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "cargogate_device_up", Help: "1 while a device is up, 0 while down or faulty.",
+	}, []string{"station", "device"})
+	m.reg.MustRegister(m.decisions, m.latency, m.devices, linkCollector{lk},
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		fileCollector(append([]string{storePath}, files...)))
+	return m
+}
+
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+func (m *metrics) Decided(o station.Outcome) {
+	if o.Kind != "" && o.Kind != "scan" {
+		return
+	}
+	d := "stop"
+	if o.Pass {
+		d = "pass"
+	}
+	m.decisions.WithLabelValues(o.Station, d, o.Reason).Inc()
+	m.latency.WithLabelValues(o.Station).Observe(o.Latency.Seconds())
+}
+
+func (m *metrics) Device(st, dev string, state drivers.State, _ string) {
+	v := 0.0
+	if state == drivers.Up {
+		v = 1
+	}
+	m.devices.WithLabelValues(st, dev).Set(v)
+}
+
+var (
+	descOnline    = prometheus.NewDesc("cargogate_link_online", "1 while the order connection to the broker is up.", nil, nil)
+	descWatermark = prometheus.NewDesc("cargogate_applied_seq", "The applied watermark: every seq up to it is applied.", nil, nil)
+	descHead      = prometheus.NewDesc("cargogate_head_seq", "Central's highest seq as last heard.", nil, nil)
+	descLag       = prometheus.NewDesc("cargogate_lag_orders", "Head (or highest seq seen) minus the watermark.", nil, nil)
+	descApplied   = prometheus.NewDesc("cargogate_orders_applied_total", "Orders applied (new to the store).", nil, nil)
+	descDup       = prometheus.NewDesc("cargogate_orders_duplicate_total", "Orders received again with the same content.", nil, nil)
+	descConflict  = prometheus.NewDesc("cargogate_orders_conflict_total", "Orders under a seq already applied with other content.", nil, nil)
+	descRejected  = prometheus.NewDesc("cargogate_messages_rejected_total", "Messages rejected (§2), by reason.", []string{"reason"}, nil)
+	descResyncs   = prometheus.NewDesc("cargogate_resyncs_total", "Resync requests sent.", nil, nil)
+	descOutbox    = prometheus.NewDesc("cargogate_outbox_events", "Events waiting for central's PUBACK.", nil, nil)
+	descOutboxB   = prometheus.NewDesc("cargogate_outbox_bytes", "Bytes of events waiting.", nil, nil)
+	descOldest    = prometheus.NewDesc("cargogate_outbox_oldest_seconds", "Age of the oldest undelivered event.", nil, nil)
+	descSent      = prometheus.NewDesc("cargogate_events_delivered_total", "Events delivered to central's broker.", nil, nil)
+	descStoreOK   = prometheus.NewDesc("cargogate_store_writable", "1 while the order store takes commits.", nil, nil)
+	descReady     = prometheus.NewDesc("cargogate_ready", "1 while the gateway is ready (store writable, config valid).", nil, nil)
+	descFileSize  = prometheus.NewDesc("cargogate_file_bytes", "Size of the gateway's data files.", []string{"file"}, nil)
+)
+
+type linkCollector struct{ lk *link.Link }
+
+func (c linkCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descOnline, descWatermark, descHead, descLag, descApplied, descDup, descConflict,
+		descRejected, descResyncs, descOutbox, descOutboxB, descOldest, descSent, descStoreOK, descReady} {
+		ch <- d
+	}
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func (c linkCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.lk.Snapshot()
+	g := func(d *prometheus.Desc, v float64) { ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v) }
+	k := func(d *prometheus.Desc, v float64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v)
+	}
+	g(descOnline, b2f(s.Online))
+	g(descWatermark, float64(s.Watermark))
+	g(descHead, float64(s.Head))
+	g(descLag, float64(s.Lag))
+	k(descApplied, float64(s.Applied))
+	k(descDup, float64(s.Duplicates))
+	k(descConflict, float64(s.Conflicts))
+	for r, n := range s.RejectedBy {
+		ch <- prometheus.MustNewConstMetric(descRejected, prometheus.CounterValue, float64(n), r)
+	}
+	k(descResyncs, float64(s.Resyncs))
+	g(descOutbox, float64(s.Outbox))
+	g(descOutboxB, float64(s.OutboxBytes))
+	g(descOldest, s.OutboxOldest)
+	k(descSent, float64(s.EventsSent))
+	g(descStoreOK, b2f(s.StoreWritable))
+	g(descReady, b2f(s.Ready))
+}
+
+type fileCollector []string
+
+func (f fileCollector) Describe(ch chan<- *prometheus.Desc) { ch <- descFileSize }
+
+func (f fileCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, p := range f {
+		if fi, err := os.Stat(p); err == nil {
+			ch <- prometheus.MustNewConstMetric(descFileSize, prometheus.GaugeValue, float64(fi.Size()), fi.Name())
+		}
+	}
+}

@@ -1,0 +1,14 @@
+package journal
+
+import "errors"
+
+var (
+	// ErrFull is returned by Append when the outbox holds its configured
+	// limit of events or bytes. The event is not recorded.
+	ErrFull = errors.New("journal: outbox full")
+	// ErrClosed is returned after Close.
+	ErrClosed = errors.New("journal: closed")
+	// ErrLocked is returned by Open when another process holds the file
+	// (another gateway on the same data_dir).
+	ErrLocked = errors.New("journal: file locked by another process")
+)

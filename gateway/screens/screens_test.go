@@ -1,0 +1,455 @@
+package screens
+
+import (
+	"context"
+	"encoding/json"
+	"go/build"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/cargogate/cargogate/drivers"
+	"github.com/cargogate/cargogate/gateway/customs"
+	"github.com/cargogate/cargogate/gateway/rules"
+	"github.com/cargogate/cargogate/gateway/station"
+)
+
+// startHub runs a hub over a real loopback HTTP server until the test ends.
+func startHub(t testing.TB, opt Options) (*Hub, *httptest.Server) {
+	t.Helper()
+	if opt.Stations == nil {
+		opt.Stations = []StationInfo{{ID: "gate-3", Role: "gate", Gate: true}, {ID: "sort-1", Role: "sort"}}
+	}
+	h := New(opt)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { h.Run(ctx); close(done) }()
+	srv := httptest.NewServer(h.Handler())
+	t.Cleanup(func() { cancel(); <-done; srv.Close() })
+	return h, srv
+}
+
+func wsURL(srv *httptest.Server, query string) string {
+	return "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws" + query
+}
+
+// dial opens a screen's WebSocket and reads its hello and first overview.
+func dial(t testing.TB, srv *httptest.Server, query string, hdr http.Header) *websocket.Conn {
+	t.Helper()
+	c, resp, err := websocket.DefaultDialer.Dial(wsURL(srv, query), hdr)
+	if err != nil {
+		code := 0
+		if resp != nil {
+			code = resp.StatusCode
+		}
+		t.Fatalf("dial %s: %v (HTTP %d)", query, err, code)
+	}
+	t.Cleanup(func() { c.Close() })
+	for _, want := range []string{"hello", "overview"} {
+		if m := readMsg(t, c); m.Type != want {
+			t.Fatalf("message %q, want %q", m.Type, want)
+		}
+	}
+	return c
+}
+
+type msg struct {
+	Type     string          `json:"type"`
+	Outcome  station.Outcome `json:"outcome"`
+	Station  json.RawMessage `json:"station"` // an id, or in a hello the station
+	Device   string          `json:"device"`
+	Overview Overview        `json:"overview"`
+	Recent   []station.Outcome
+}
+
+func readMsg(t testing.TB, c *websocket.Conn) msg {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, b, err := c.ReadMessage()
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	var m msg
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatalf("decode %s: %v", b, err)
+	}
+	return m
+}
+
+// next reads until a message of type typ.
+func next(t testing.TB, c *websocket.Conn, typ string) msg {
+	t.Helper()
+	for {
+		if m := readMsg(t, c); m.Type == typ {
+			return m
+		}
+	}
+}
+
+func TestGuard(t *testing.T) {
+	const token = "0123456789abcdef-token"
+	cases := []struct {
+		name, target, remote, host, cookie, bearer string
+		token                                      string
+		want                                       int
+	}{
+		{name: "loopback", target: "/", remote: "127.0.0.1:5000", want: 200},
+		{name: "loopback v6", target: "/api/status", remote: "[::1]:5000", want: 200},
+		{name: "rebinding host", target: "/", remote: "127.0.0.1:5000", host: "evil.example:8080", want: 421},
+		{name: "allowed origin host", target: "/", remote: "127.0.0.1:5000", host: "screens.lan:8080", want: 200},
+		{name: "ip host", target: "/supervisor", remote: "127.0.0.1:5000", host: "10.1.2.3:8080", want: 200},
+		{name: "lan, no token configured", target: "/", remote: "10.0.0.9:5000", want: 403},
+		{name: "lan, no token given", target: "/", remote: "10.0.0.9:5000", token: token, want: 401},
+		{name: "lan, wrong token", target: "/?token=nope", remote: "10.0.0.9:5000", token: token, want: 401},
+		{name: "lan, token in url: cookie and redirect", target: "/station/gate-3?token=" + token, remote: "10.0.0.9:5000", token: token, want: 303},
+		{name: "lan, token in url for the api", target: "/api/status?token=" + token, remote: "10.0.0.9:5000", token: token, want: 200},
+		{name: "lan, cookie", target: "/station/gate-3", remote: "10.0.0.9:5000", token: token, cookie: token, want: 200},
+		{name: "lan, wrong cookie", target: "/", remote: "10.0.0.9:5000", token: token, cookie: "x", want: 401},
+		{name: "lan, bearer", target: "/api/overview", remote: "10.0.0.9:5000", token: token, bearer: token, want: 200},
+		{name: "unknown station", target: "/station/nope", remote: "127.0.0.1:5000", want: 404},
+		{name: "static", target: "/static/app.js", remote: "127.0.0.1:5000", want: 200},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			h := New(Options{Token: c.token, AllowedOrigins: []string{"http://screens.lan:8080"},
+				Stations: []StationInfo{{ID: "gate-3", Role: "gate", Gate: true}}})
+			r := httptest.NewRequest("GET", c.target, nil)
+			r.RemoteAddr = c.remote
+			r.Host = "127.0.0.1:8080"
+			if c.host != "" {
+				r.Host = c.host
+			}
+			if c.cookie != "" {
+				r.AddCookie(&http.Cookie{Name: tokenCookie, Value: c.cookie})
+			}
+			if c.bearer != "" {
+				r.Header.Set("Authorization", "Bearer "+c.bearer)
+			}
+			w := httptest.NewRecorder()
+			h.Handler().ServeHTTP(w, r)
+			if w.Code != c.want {
+				t.Fatalf("%s: HTTP %d, want %d: %s", c.target, w.Code, c.want, w.Body)
+			}
+			if w.Code == 303 {
+				if loc := w.Header().Get("Location"); loc != "/station/gate-3" {
+					t.Errorf("redirect to %q keeps the token or loses the page", loc)
+				}
+				ck := w.Result().Cookies()
+				if len(ck) != 1 || ck[0].Value != c.token || !ck[0].HttpOnly || ck[0].SameSite != http.SameSiteStrictMode {
+					t.Errorf("cookie %+v", ck)
+				}
+			}
+			if csp := w.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'self'") {
+				t.Errorf("no CSP: %q", csp)
+			}
+		})
+	}
+}
+
+func TestWebSocketOrigin(t *testing.T) {
+	_, srv := startHub(t, Options{AllowedOrigins: []string{"https://ops.pvg-w.lan"}})
+	u, _ := url.Parse(srv.URL)
+	cases := []struct {
+		origin string
+		ok     bool
+	}{
+		{"", true}, // not a browser
+		{"http://" + u.Host, true},
+		{"https://ops.pvg-w.lan", true},
+		{"https://OPS.pvg-w.lan/", true},
+		{"http://evil.example", false},
+		{"http://" + u.Hostname() + ":1", false}, // another port is another origin
+		{"null", false},
+		{"file://", false},
+	}
+	for _, c := range cases {
+		hdr := http.Header{}
+		if c.origin != "" {
+			hdr.Set("Origin", c.origin)
+		}
+		conn, resp, err := websocket.DefaultDialer.Dial(wsURL(srv, ""), hdr)
+		if c.ok {
+			if err != nil {
+				t.Errorf("origin %q refused: %v", c.origin, err)
+				continue
+			}
+			conn.Close()
+			continue
+		}
+		if err == nil {
+			conn.Close()
+			t.Errorf("origin %q: cross-origin WebSocket accepted", c.origin)
+			continue
+		}
+		if resp == nil || resp.StatusCode != http.StatusForbidden {
+			t.Errorf("origin %q: %v, want HTTP 403", c.origin, err)
+		}
+	}
+}
+
+func outcome(st, code string, pass bool, reason string) station.Outcome {
+	return station.Outcome{Kind: "scan", Station: st, Role: "gate", At: time.Now().UTC(), Code: code,
+		Subject: &customs.Subject{Kind: customs.Parcel, ID: code}, Pass: pass, Reason: reason, Gate: map[bool]string{true: "opened", false: "closed"}[pass]}
+}
+
+func TestFanOutAndFilter(t *testing.T) {
+	h, srv := startHub(t, Options{})
+	h.Decided(outcome("gate-3", "RR000000001CN", true, "released")) // before anyone connects
+	waitFor(t, func() bool { return h.Overview().Counts.Pass == 1 })
+
+	gate := dial(t, srv, "?station=gate-3", nil)
+	all := dial(t, srv, "", nil)
+	// A screen that connects late gets the recent scans in its hello.
+	c, _, err := websocket.DefaultDialer.Dial(wsURL(srv, "?station=gate-3"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if m := readMsg(t, c); m.Type != "hello" || len(m.Recent) != 1 || m.Recent[0].Code != "RR000000001CN" {
+		t.Fatalf("hello %+v", m)
+	}
+
+	h.Decided(outcome("sort-1", "RR000000002CN", false, "unknown"))
+	h.Decided(outcome("gate-3", "RR000000003CN", false, "held:inspection"))
+	if m := next(t, gate, "decision"); m.Outcome.Code != "RR000000003CN" || m.Outcome.Pass {
+		t.Fatalf("station screen got %+v, want only its own station's scan", m.Outcome)
+	}
+	var got []string
+	for len(got) < 2 {
+		got = append(got, next(t, all, "decision").Outcome.Code)
+	}
+	if !slices.Equal(got, []string{"RR000000002CN", "RR000000003CN"}) {
+		t.Fatalf("all-stations screen got %v", got)
+	}
+	h.Device("gate-3", "gate", drivers.Fault, "no ack")
+	if m := next(t, gate, "device"); m.Device != "gate" {
+		t.Fatalf("device %+v", m)
+	}
+	ov := next(t, all, "overview").Overview
+	if ov.Counts.Pass != 1 || ov.Counts.Stop != 2 || ov.Counts.ByReason["held:inspection"] != 1 {
+		t.Errorf("counts %+v", ov.Counts)
+	}
+	if ov.Stations[0].Gate.State != "fault" {
+		t.Errorf("gate state %+v, want fault", ov.Stations[0].Gate)
+	}
+	if !slices.ContainsFunc(ov.Alarms, func(a Alarm) bool { return a.Kind == AlarmDeviceDown && a.Station == "gate-3" }) {
+		t.Errorf("alarms %+v", ov.Alarms)
+	}
+}
+
+func waitFor(t testing.TB, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatal("condition not met within 5s")
+}
+
+// A screen that does not keep up is dropped; the others and the hub go on.
+func TestSlowScreenDropped(t *testing.T) {
+	h := New(Options{SendBuffer: 2})
+	stuck := &client{send: make(chan []byte, 2)}
+	ok := &client{send: make(chan []byte, 100)}
+	h.clients[stuck], h.clients[ok] = struct{}{}, struct{}{}
+	for i := range 5 {
+		h.apply(item{outcome: &station.Outcome{Station: "gate-3", Code: string(rune('A' + i))}})
+	}
+	if _, in := h.clients[stuck]; in {
+		t.Fatal("a screen with a full queue is still registered")
+	}
+	if _, open := <-stuck.send; !open {
+		t.Fatal("queue closed before its messages were read")
+	}
+	<-stuck.send
+	if _, open := <-stuck.send; open {
+		t.Fatal("a dropped screen's queue is not closed")
+	}
+	if stuck.code != websocket.CloseTryAgainLater {
+		t.Errorf("close code %d", stuck.code)
+	}
+	if len(ok.send) != 5 || h.slow.Load() != 1 {
+		t.Errorf("healthy screen has %d messages, slow count %d", len(ok.send), h.slow.Load())
+	}
+}
+
+// Decided never blocks, even with no hub loop running.
+func TestDecidedNeverBlocks(t *testing.T) {
+	h := New(Options{})
+	done := make(chan struct{})
+	go func() {
+		for range inBuffer + 100 {
+			h.Decided(station.Outcome{Station: "x"})
+		}
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Decided blocked")
+	}
+	if h.dropped.Load() != 100 {
+		t.Errorf("dropped %d, want 100", h.dropped.Load())
+	}
+}
+
+func TestShutdownClosesScreens(t *testing.T) {
+	h := New(Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { h.Run(ctx); close(done) }()
+	srv := httptest.NewServer(h.Handler())
+	defer srv.Close()
+	c := dial(t, srv, "", nil)
+	cancel()
+	<-done
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		_, _, err := c.ReadMessage()
+		if err == nil {
+			continue
+		}
+		if !websocket.IsCloseError(err, websocket.CloseGoingAway) {
+			t.Fatalf("closed with %v, want going away", err)
+		}
+		break
+	}
+	if _, resp, err := websocket.DefaultDialer.Dial(wsURL(srv, ""), nil); err == nil || resp.StatusCode != 503 {
+		t.Fatalf("a stopped hub accepted a screen: %v", err)
+	}
+}
+
+func TestConnectionCap(t *testing.T) {
+	_, srv := startHub(t, Options{MaxClients: 2})
+	dial(t, srv, "", nil)
+	dial(t, srv, "", nil)
+	if _, resp, err := websocket.DefaultDialer.Dial(wsURL(srv, ""), nil); err == nil || resp.StatusCode != 503 {
+		t.Fatalf("third screen over a cap of 2: %v", err)
+	}
+}
+
+func TestReadLimit(t *testing.T) {
+	h, srv := startHub(t, Options{})
+	c := dial(t, srv, "", nil)
+	c.WriteMessage(websocket.TextMessage, []byte(strings.Repeat("x", 4096)))
+	waitFor(t, func() bool { return h.Overview().Screens == 0 })
+}
+
+func TestCountsOverTheLastHour(t *testing.T) {
+	now := time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)
+	var w window
+	w.add(now.Add(-90*time.Minute), "a", true, "released") // too old
+	w.add(now.Add(-59*time.Minute), "a", false, "unknown")
+	w.add(now.Add(-time.Minute), "a", true, "released")
+	w.add(now, "b", false, "held:inspection")
+	w.add(now, "b", false, "held:inspection")
+	c, per := w.sum(now)
+	if c.Pass != 1 || c.Stop != 3 || c.ByReason["held:inspection"] != 2 || c.ByReason["unknown"] != 1 || c.ByReason["released"] != 1 {
+		t.Errorf("counts %+v", c)
+	}
+	if per["a"] != [2]int{1, 1} || per["b"] != [2]int{0, 2} {
+		t.Errorf("per station %v", per)
+	}
+	c, _ = w.sum(now.Add(61 * time.Minute))
+	if c.Pass+c.Stop != 0 {
+		t.Errorf("an hour later: %+v", c)
+	}
+}
+
+func TestOverviewAlarms(t *testing.T) {
+	status := map[string]any{
+		"clock_behind_s": 42.0,
+		"link": map[string]any{"online": false, "since": "2026-11-27T07:00:00Z", "outbox": 5000,
+			"store_writable": false, "store_error": "disk full", "outbox_writable": true},
+	}
+	h := New(Options{Status: func() any { return status }, Stations: []StationInfo{{ID: "gate-3", Gate: true}}})
+	h.apply(item{device: &deviceChange{"gate-3", "scanner", drivers.Down, "no such device"}})
+	ov := h.Overview()
+	var kinds []string
+	for _, a := range ov.Alarms {
+		kinds = append(kinds, a.Kind)
+	}
+	slices.Sort(kinds)
+	want := []string{AlarmClockTrouble, AlarmDeviceDown, AlarmLinkOffline, AlarmOutboxFilling, AlarmStoreNotWritable}
+	if !slices.Equal(kinds, want) {
+		t.Fatalf("alarms %v, want %v", kinds, want)
+	}
+
+	// A scan the journal refused raises store_not_writable from the
+	// outcomes alone, and the next recorded scan clears it.
+	h = New(Options{})
+	h.apply(item{outcome: &station.Outcome{Station: "s", Reason: "error", Problem: "cannot record the decision: disk full"}})
+	if a := h.Overview().Alarms; len(a) != 1 || a[0].Kind != AlarmStoreNotWritable {
+		t.Fatalf("alarms %+v", a)
+	}
+	h.apply(item{outcome: &station.Outcome{Station: "s", Pass: true, Reason: "released"}})
+	if a := h.Overview().Alarms; len(a) != 0 {
+		t.Fatalf("alarms after a recorded scan %+v", a)
+	}
+}
+
+type fakeInspector struct {
+	mu   sync.Mutex
+	code string
+}
+
+func (f *fakeInspector) Inspect(code string) (Inspection, error) {
+	f.mu.Lock()
+	f.code = code
+	f.mu.Unlock()
+	s := customs.Subject{Kind: customs.Parcel, ID: code}
+	o := customs.Order{Seq: 7, Action: customs.Hold, Subject: s, HoldID: "h1", Reason: "inspection"}
+	return Inspection{Code: code, Subject: &s, Reason: "held:inspection", BasisSeq: 7,
+		Chain: []Step{{Step: rules.Step{Subject: s, Seq: 7, What: "hold h1 (inspection)"}, Order: &o}}}, nil
+}
+
+func TestInspect(t *testing.T) {
+	f := &fakeInspector{}
+	_, srv := startHub(t, Options{Inspector: f})
+	r, err := http.Get(srv.URL + "/api/inspect?code=" + url.QueryEscape("]C0RR000000001CN"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Body.Close()
+	var ins Inspection
+	if err := json.NewDecoder(r.Body).Decode(&ins); err != nil || r.StatusCode != 200 {
+		t.Fatalf("HTTP %d %v", r.StatusCode, err)
+	}
+	if f.code != "]C0RR000000001CN" || len(ins.Chain) != 1 || ins.Chain[0].Seq != 7 || ins.Chain[0].Order.HoldID != "h1" {
+		t.Fatalf("inspection %+v", ins)
+	}
+	for _, q := range []string{"", "?code=", "?code=" + strings.Repeat("9", 700)} {
+		r, err := http.Get(srv.URL + "/api/inspect" + q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Body.Close()
+		if r.StatusCode != 400 {
+			t.Errorf("%q: HTTP %d, want 400", q, r.StatusCode)
+		}
+	}
+}
+
+// The screens sit inside gateway/: no MQTT, no store file, no serial port,
+// no link, and nothing of cmd.
+func TestImports(t *testing.T) {
+	pkg, err := build.ImportDir(".", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, imp := range pkg.Imports {
+		for _, bad := range []string{"paho", "bbolt", "serial", "/sync/", "/cmd/", "gateway/store", "gateway/journal"} {
+			if strings.Contains(imp, bad) {
+				t.Errorf("gateway/screens imports %s", imp)
+			}
+		}
+	}
+}

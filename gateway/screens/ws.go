@@ -1,0 +1,190 @@
+package screens
+
+import (
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/cargogate/cargogate/gateway/station"
+)
+
+// WebSocket timing and limits.
+const (
+	writeWait = 2 * time.Second  // one message to one screen; slower is dropped
+	pongWait  = 30 * time.Second // a screen silent this long (no pong) is gone
+	pingEvery = 10 * time.Second
+	readLimit = 512 // the pages send nothing but control frames
+)
+
+// client is one open screen. The hub writes to send; the connection's own
+// writer (serveWS) is the only goroutine that writes to the connection.
+type client struct {
+	station string // "" = every station (supervisor, lookup, index)
+	send    chan []byte
+	// code and reason are the close frame sent when the hub drops the
+	// client; set before send is closed.
+	code   int
+	reason string
+}
+
+// broadcastLocked queues msg for every screen showing st ("" = all). A
+// screen whose queue is full is dropped. h.mu is held.
+func (h *Hub) broadcastLocked(msg []byte, st string) {
+	for c := range h.clients {
+		if st != "" && c.station != "" && c.station != st {
+			continue
+		}
+		select {
+		case c.send <- msg:
+		default:
+			h.slow.Add(1)
+			h.log.Warn("screen too slow: dropped", "station", c.station)
+			h.dropLocked(c, websocket.CloseTryAgainLater, "too slow")
+		}
+	}
+}
+
+// dropLocked unregisters c and tells its writer to close. h.mu is held.
+func (h *Hub) dropLocked(c *client, code int, reason string) {
+	if _, ok := h.clients[c]; !ok {
+		return
+	}
+	delete(h.clients, c)
+	c.code, c.reason = code, reason
+	close(c.send)
+}
+
+func (h *Hub) remove(c *client) {
+	h.mu.Lock()
+	h.dropLocked(c, websocket.CloseNormalClosure, "")
+	h.mu.Unlock()
+}
+
+// closeAll closes every screen ("going away") and refuses new ones.
+func (h *Hub) closeAll() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.closed = true
+	for c := range h.clients {
+		h.dropLocked(c, websocket.CloseGoingAway, "gateway stopping")
+	}
+}
+
+// hello is the first message on a connection: what the screen shows
+// before the next scan, so a page that reconnects misses nothing.
+type hello struct {
+	Type     string                 `json:"type"`
+	Station  *StationInfo           `json:"station,omitempty"`
+	Stations []StationInfo          `json:"stations"`
+	Recent   []station.Outcome      `json:"recent"` // newest last
+	Devices  map[string]DeviceState `json:"devices,omitempty"`
+	Gate     *GateState             `json:"gate_state,omitempty"`
+}
+
+func (h *Hub) helloLocked(st string) []byte {
+	m := hello{Type: "hello", Stations: []StationInfo{}, Recent: []station.Outcome{}}
+	for _, id := range h.order {
+		m.Stations = append(m.Stations, h.stations[id].info)
+	}
+	if s := h.stations[st]; s != nil {
+		info, gate := s.info, s.gate
+		m.Station, m.Gate = &info, &gate
+		m.Recent = append(m.Recent, s.recent...)
+		m.Devices = map[string]DeviceState{}
+		for d, v := range s.devices {
+			m.Devices[d] = v
+		}
+	} else {
+		m.Recent = append(m.Recent, h.recent...)
+	}
+	b, _ := json.Marshal(m)
+	return b
+}
+
+// serveWS upgrades a screen's connection (?station=ID to follow one
+// station) once its Origin is allowed, then owns writing to it: queued
+// messages, pings every pingEvery, and the close frame.
+func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
+	st := r.URL.Query().Get("station")
+	if st != "" && !h.knownStation(st) {
+		http.Error(w, "no such station on this gateway", http.StatusNotFound)
+		return
+	}
+	if !h.guard.originOK(r) {
+		h.log.Warn("websocket refused: origin not allowed", "origin", r.Header.Get("Origin"), "host", r.Host, "remote", r.RemoteAddr)
+		http.Error(w, "origin not allowed", http.StatusForbidden)
+		return
+	}
+	h.mu.Lock()
+	full, closed := len(h.clients) >= h.opt.MaxClients, h.closed
+	h.mu.Unlock()
+	if full || closed {
+		http.Error(w, "too many screens open", http.StatusServiceUnavailable)
+		return
+	}
+	first := h.Overview()
+	first.Screens++ // this one
+	ov, err := json.Marshal(struct {
+		Type     string   `json:"type"`
+		Overview Overview `json:"overview"`
+	}{"overview", first})
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	up := websocket.Upgrader{ReadBufferSize: readLimit, WriteBufferSize: 8192, HandshakeTimeout: 5 * time.Second,
+		CheckOrigin: func(*http.Request) bool { return true }} // checked above, with the allow-list
+	conn, err := up.Upgrade(w, r, nil)
+	if err != nil {
+		return // Upgrade answered the client
+	}
+	defer conn.Close()
+	c := &client{station: st, send: make(chan []byte, h.opt.SendBuffer)}
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "gateway stopping"), time.Now().Add(writeWait))
+		return
+	}
+	h.clients[c] = struct{}{}
+	c.send <- h.helloLocked(st)
+	c.send <- ov
+	h.mu.Unlock()
+
+	conn.SetReadLimit(readLimit)
+	conn.SetReadDeadline(time.Now().Add(pongWait))
+	conn.SetPongHandler(func(string) error { return conn.SetReadDeadline(time.Now().Add(pongWait)) })
+	go func() {
+		// The reader: sees pongs and the close; anything else is ignored.
+		for {
+			if _, _, err := conn.NextReader(); err != nil {
+				h.remove(c)
+				return
+			}
+		}
+	}()
+	ping := time.NewTicker(pingEvery)
+	defer ping.Stop()
+	for {
+		select {
+		case msg, ok := <-c.send:
+			conn.SetWriteDeadline(time.Now().Add(writeWait))
+			if !ok {
+				conn.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(c.code, c.reason))
+				return
+			}
+			if err := conn.WriteMessage(websocket.TextMessage, msg); err != nil {
+				h.remove(c)
+				return
+			}
+		case <-ping.C:
+			conn.SetWriteDeadline(time.Now().Add(writeWait))
+			if err := conn.WriteMessage(websocket.PingMessage, nil); err != nil {
+				h.remove(c)
+				return
+			}
+		}
+	}
+}

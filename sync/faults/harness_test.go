@@ -1,0 +1,594 @@
+package faults
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cargogate/cargogate/gateway/customs"
+	"github.com/cargogate/cargogate/gateway/journal"
+	"github.com/cargogate/cargogate/internal/testenv"
+	"github.com/cargogate/cargogate/sync/central"
+	"github.com/cargogate/cargogate/sync/envelope"
+)
+
+var longFlag = flag.Bool("long", false, "run the long form of the fault suite (also CARGOGATE_FAULTS_LONG=1)")
+
+// long reports whether the long form runs.
+func long() bool { return *longFlag || os.Getenv("CARGOGATE_FAULTS_LONG") == "1" }
+
+// size picks the short or the long form's figure.
+func size(short, lng int) int {
+	if long() {
+		return lng
+	}
+	return short
+}
+
+// cargogateBin is the gateway binary, built once.
+var cargogateBin string
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		fmt.Println("faults: skipped in -short mode")
+		os.Exit(0)
+	}
+	dir, err := os.MkdirTemp("", "cargogate-faults")
+	if err != nil {
+		panic(err)
+	}
+	bins, err := testenv.Build(dir, "./cmd/cargogate")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	cargogateBin = bins["cargogate"]
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+const (
+	siteName = "PVG-W"
+	gwName   = "g07"
+	// settle bounds every wait for the site to converge. It is a bound on a
+	// failure, never a figure: tests assert on outcomes, not on wall time.
+	settle = 3 * time.Minute
+)
+
+// siteOpts shape one test site.
+type siteOpts struct {
+	brokerConf    []string // extra mosquitto.conf lines
+	proxy         bool     // the gateway reaches the broker through a fault proxy
+	dataDir       string   // default: a temporary directory
+	gapGrace      string   // default 500ms
+	resyncTimeout string   // default 5s
+	lookupTimeout string   // default 2s (generous under -race)
+	outbox        string   // the outbox: YAML mapping; default {redeliver_window: 10s}
+	perMessage    int      // central's orders per live message; default 100
+	replayBatch   int      // central's orders per replay message; default 1000
+	headInterval  time.Duration
+}
+
+// site is mosquitto, the reference central (in-process, on a durable
+// ledger), and one gateway process with a gate station on two ptys.
+type site struct {
+	t      testing.TB
+	o      siteOpts
+	dir    string
+	broker *testenv.Mosquitto
+	proxy  *testenv.Proxy
+	signer envelope.Signer
+	gwPub  ed25519.PublicKey
+
+	cmu        sync.Mutex
+	central    *central.Central
+	centralLog *os.File
+	stopC      context.CancelFunc
+	centralRun chan error
+
+	cfgPath string
+	gwHTTP  string
+	scanner *testenv.Pty
+	gate    *testenv.Pty
+	gw      *testenv.Proc
+	starts  int
+
+	// scans records every scan written: code → frame seen ("" if none).
+	smu   sync.Mutex
+	scans []scanRec
+}
+
+type scanRec struct {
+	code  string
+	frame string // PASS, STOP or "" when the gateway died first
+}
+
+func newSite(t testing.TB, o siteOpts) *site {
+	t.Helper()
+	if o.gapGrace == "" {
+		o.gapGrace = "500ms"
+	}
+	if o.resyncTimeout == "" {
+		o.resyncTimeout = "5s"
+	}
+	if o.lookupTimeout == "" {
+		o.lookupTimeout = "2s"
+	}
+	if o.perMessage == 0 {
+		o.perMessage = 100
+	}
+	if o.replayBatch == 0 {
+		o.replayBatch = 1000
+	}
+	if o.headInterval == 0 {
+		o.headInterval = 2 * time.Second
+	}
+	if o.outbox == "" {
+		// Long enough for central to be back on a restarted broker (its
+		// reconnect backoff starts at 1 s), short enough for the suite.
+		o.outbox = "{redeliver_window: 10s}"
+	}
+	s := &site{t: t, o: o, dir: t.TempDir()}
+	if o.dataDir == "" {
+		s.o.dataDir = filepath.Join(s.dir, "gw")
+	}
+	s.broker = testenv.NewMosquitto(t, o.brokerConf...)
+	brokerURL := s.broker.URL()
+	if o.proxy {
+		s.proxy = testenv.NewProxy(t, s.broker.Addr())
+		brokerURL = s.proxy.URL()
+	}
+	s.scanner, s.gate = testenv.NewPty(t), testenv.NewPty(t)
+	s.gwHTTP = freeAddr(t)
+	s.signer = envelope.Signer{Kid: "central-faults", Key: ed25519.NewKeyFromSeed(bytes.Repeat([]byte{42}, 32))}
+	s.cfgPath = filepath.Join(s.dir, "cargogate.yaml")
+	outbox := ""
+	if o.outbox != "" {
+		outbox = "outbox: " + o.outbox + "\n"
+	}
+	cfg := fmt.Sprintf(`site: %s
+gateway: %s
+data_dir: %s
+central:
+  broker: %s
+  keys:
+    %s: %q
+  gap_grace: %s
+  resync_timeout: %s
+  lookup_timeout: %s
+http:
+  listen: %s
+log:
+  level: info
+%sstations:
+  - id: gate-1
+    role: gate
+    scanner: {driver: serial, port: %s, baud: 9600}
+    gate:    {driver: serial, port: %s, baud: 9600}
+`, siteName, gwName, s.o.dataDir, brokerURL, s.signer.Kid, envelope.EncodePublicKey(s.signer.Public()),
+		o.gapGrace, o.resyncTimeout, o.lookupTimeout, s.gwHTTP, outbox, s.scanner.Path, s.gate.Path)
+	if err := os.WriteFile(s.cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(cargogateBin, "keys", "--config", s.cfgPath).CombinedOutput()
+	if err != nil {
+		t.Fatalf("cargogate keys: %v\n%s", err, out)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if v, ok := strings.CutPrefix(line, "public_key: "); ok {
+			if s.gwPub, err = envelope.ParsePublicKey(strings.TrimSpace(v)); err != nil {
+				t.Fatalf("gateway key %q: %v", v, err)
+			}
+		}
+	}
+	if s.gwPub == nil {
+		t.Fatalf("cargogate keys printed no public key: %s", out)
+	}
+	if s.centralLog, err = os.Create(filepath.Join(s.dir, "central.log")); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		s.stopCentral()
+		s.closeCentral()
+		if t.Failed() {
+			b, _ := os.ReadFile(s.centralLog.Name())
+			t.Logf("--- central log (tail) ---\n%s", tail(string(b), 8000))
+		}
+		s.centralLog.Close()
+	})
+	s.openCentral()
+	s.runCentral()
+	s.startGateway()
+	return s
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
+}
+
+func freeAddr(t testing.TB) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// openCentral opens the ledger (again, after closeCentral).
+func (s *site) openCentral() {
+	s.t.Helper()
+	c, err := central.New(central.Options{
+		Site: siteName, Broker: s.broker.URL(), Signer: s.signer,
+		GatewayKeys: envelope.Keyring{siteName + "/" + gwName: s.gwPub},
+		DBPath:      filepath.Join(s.dir, "central.db"),
+		// The same id on every restart: the broker keeps central's
+		// session, and the events sent meanwhile, across a restart.
+		ClientID:            "customs-faults",
+		Logger:              slog.New(slog.NewTextHandler(s.centralLog, &slog.HandlerOptions{Level: slog.LevelInfo})),
+		HeadInterval:        s.o.headInterval,
+		MaxOrdersPerMessage: s.o.perMessage, ReplayOrdersPerMessage: s.o.replayBatch,
+	})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.cmu.Lock()
+	s.central = c
+	s.cmu.Unlock()
+}
+
+// runCentral connects central to the broker; stopCentral disconnects it
+// (the ledger stays open: Issue and Record still work).
+func (s *site) runCentral() {
+	s.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	c := s.c()
+	go func() { done <- c.Run(ctx) }()
+	s.cmu.Lock()
+	s.stopC, s.centralRun = cancel, done
+	s.cmu.Unlock()
+	wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
+	defer wcancel()
+	if err := c.WaitConnected(wctx); err != nil {
+		s.t.Fatalf("central not connected: %v", err)
+	}
+}
+
+func (s *site) stopCentral() {
+	s.cmu.Lock()
+	cancel, done := s.stopC, s.centralRun
+	s.stopC, s.centralRun = nil, nil
+	s.cmu.Unlock()
+	if cancel == nil {
+		return
+	}
+	cancel()
+	if err := <-done; err != nil {
+		s.t.Errorf("central: %v", err)
+	}
+}
+
+func (s *site) closeCentral() {
+	s.cmu.Lock()
+	c := s.central
+	s.central = nil
+	s.cmu.Unlock()
+	if c != nil {
+		c.Close()
+	}
+}
+
+// restartCentral reopens central on its ledger and connects it again (a
+// Central runs once).
+func (s *site) restartCentral() {
+	s.stopCentral()
+	s.closeCentral()
+	s.openCentral()
+	s.runCentral()
+}
+
+func (s *site) c() *central.Central {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	return s.central
+}
+
+func (s *site) startGateway() {
+	s.t.Helper()
+	s.starts++
+	s.gw = testenv.Start(s.t, fmt.Sprintf("cargogate#%d", s.starts), cargogateBin, "run", "--config", s.cfgPath)
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if r, err := http.Get("http://" + s.gwHTTP + "/api/status"); err == nil {
+			r.Body.Close()
+			if r.StatusCode == 200 {
+				return
+			}
+		}
+		if s.gw.Exited() {
+			s.t.Fatalf("gateway exited at start:\n%s", tail(s.gw.Output(), 4000))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	s.t.Fatalf("gateway not answering on %s", s.gwHTTP)
+}
+
+// gwStatus is the part of /api/status the suite reads.
+type gwStatus struct {
+	Ready         bool     `json:"ready"`
+	StoreWritable bool     `json:"store_writable"`
+	Alarms        []string `json:"alarms"`
+	Link          struct {
+		Online     bool    `json:"online"`
+		PubOnline  bool    `json:"events_online"`
+		Applied    uint64  `json:"applied_seq"`
+		Head       uint64  `json:"head_seq"`
+		Lag        uint64  `json:"lag"`
+		Outbox     int     `json:"outbox"`
+		Rejected   uint64  `json:"rejected"`
+		Duplicates uint64  `json:"orders_duplicate"`
+		Conflicts  uint64  `json:"orders_conflict"`
+		Resyncs    uint64  `json:"resyncs"`
+		Oldest     float64 `json:"outbox_oldest_s"`
+		Redeliver  bool    `json:"redeliver_due"`
+		OutboxH    *struct {
+			Alarm   bool   `json:"alarm"`
+			Refused uint64 `json:"refused"`
+			Failed  uint64 `json:"failed"`
+		} `json:"outbox_health"`
+	} `json:"link"`
+}
+
+// status reads /api/status; ok is false when the gateway does not answer.
+func (s *site) status() (gwStatus, bool) {
+	var st gwStatus
+	cl := http.Client{Timeout: 5 * time.Second}
+	r, err := cl.Get("http://" + s.gwHTTP + "/api/status")
+	if err != nil {
+		return st, false
+	}
+	defer r.Body.Close()
+	b, _ := io.ReadAll(r.Body)
+	if r.StatusCode != 200 || json.Unmarshal(b, &st) != nil {
+		return st, false
+	}
+	return st, true
+}
+
+// waitFor polls the gateway's status until cond holds, failing after
+// settle.
+func (s *site) waitFor(what string, cond func(gwStatus) bool) gwStatus {
+	s.t.Helper()
+	deadline := time.Now().Add(settle)
+	var st gwStatus
+	for time.Now().Before(deadline) {
+		var ok bool
+		if st, ok = s.status(); ok && cond(st) {
+			return st
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	s.t.Fatalf("%s: not reached within %v; last status %+v; central head %d", what, settle, st, s.c().Head())
+	return st
+}
+
+// converge waits until the gateway applied every order of the ledger and
+// delivered its outbox, and returns how long that took. It then waits for
+// any redelivery after a reconnection (outbox.redeliver_window) to be done,
+// which the figure leaves out.
+func (s *site) converge() (time.Duration, gwStatus) {
+	s.t.Helper()
+	start := time.Now()
+	head := s.c().Head()
+	s.waitFor(fmt.Sprintf("applied_seq = head %d, outbox empty", head), func(st gwStatus) bool {
+		return st.Link.Applied >= head && st.Link.Outbox == 0 && st.Link.Online
+	})
+	took := time.Since(start)
+	st := s.waitFor("redelivery done", func(st gwStatus) bool {
+		return st.Link.Applied >= head && st.Link.Outbox == 0 && st.Link.Online && !st.Link.Redeliver
+	})
+	return took, st
+}
+
+// scan writes a code as the scanner and waits for the gate's frame.
+func (s *site) scan(code string) string {
+	s.t.Helper()
+	s.scanner.Write(s.t, code+"\r\n")
+	f := strings.TrimSpace(s.gate.ReadFrame(20*time.Second, "PASS\r\n", "STOP\r\n"))
+	s.smu.Lock()
+	s.scans = append(s.scans, scanRec{code: code, frame: f})
+	s.smu.Unlock()
+	if f == "" {
+		s.t.Fatalf("scan %q: no gate frame", code)
+	}
+	return f
+}
+
+// issue issues orders through central and returns the last seq.
+func (s *site) issue(orders ...customs.Order) uint64 {
+	s.t.Helper()
+	_, last, err := s.c().Issue(context.Background(), orders)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return last
+}
+
+func parcel(n int) customs.Subject {
+	return customs.Subject{Kind: customs.Parcel, ID: central.ParcelID(n)}
+}
+
+func release(sj customs.Subject) customs.Order {
+	return customs.Order{Action: customs.Release, Subject: sj, ExpiresAt: time.Now().Add(72 * time.Hour)}
+}
+
+// subjectsOf returns the distinct subjects of the ledger's orders from..to.
+func (s *site) subjectsOf(from, to uint64) []customs.Subject {
+	s.t.Helper()
+	orders, err := s.c().Orders(from, to)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	seen := map[customs.Subject]bool{}
+	var out []customs.Subject
+	for _, o := range orders {
+		if !seen[o.Subject] {
+			seen[o.Subject] = true
+			out = append(out, o.Subject)
+		}
+	}
+	return out
+}
+
+// report is what a scenario's final check measured.
+type report struct {
+	Orders     uint64 // ledger head = orders applied
+	Events     int    // events in the gateway's journal = received by central
+	Scans      int    // scans written by the test
+	Passes     int
+	Lost       int    // journalled events central never received
+	DupIDs     uint64 // duplicates central dropped by id
+	DupScans   int    // a scan recorded twice under different ids
+	Violations int    // PASS scans the ledger did not release
+}
+
+func (r report) String() string {
+	return fmt.Sprintf("orders %d applied; events %d received exactly once (lost %d, duplicates dropped by id %d, duplicates under another id %d); scans %d (%d PASS), PASS not released by the ledger %d",
+		r.Orders, r.Events, r.Lost, r.DupIDs, r.DupScans, r.Scans, r.Passes, r.Violations)
+}
+
+// finalCheck ends a scenario: the gateway converges, is stopped, and its
+// journal and status are compared with central's ledger and events.
+//   - every order of the ledger is applied (applied_seq = head);
+//   - every event the gateway journalled reached central exactly once
+//     after de-duplication by id, and central has no other;
+//   - every scan whose gate frame was seen is recorded once, with that
+//     decision; a scan is never recorded twice under two ids;
+//   - every PASS scan is one the ledger released at its basis_seq.
+func (s *site) finalCheck() report { return s.check(false) }
+
+// finalCheckAllowConflicts is finalCheck for a scenario that forged
+// conflicting orders on purpose.
+func (s *site) finalCheckAllowConflicts() report { return s.check(true) }
+
+func (s *site) check(conflictsOK bool) report {
+	s.t.Helper()
+	_, st := s.converge()
+	c := s.c()
+	r := report{Orders: c.Head()}
+	if st.Link.Applied != r.Orders || (st.Link.Conflicts != 0 && !conflictsOK) {
+		s.t.Errorf("applied_seq %d, ledger head %d, conflicts %d", st.Link.Applied, r.Orders, st.Link.Conflicts)
+	}
+	s.gw.Stop(10 * time.Second)
+	j, err := journal.Open(filepath.Join(s.o.dataDir, "events.db"), journal.Options{LockTimeout: 5 * time.Second})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	journalled := map[string]bool{}
+	pending := 0
+	err = j.ForEach(func(e journal.Entry, delivered bool) error {
+		var ev customs.Event
+		if err := json.Unmarshal(e.Data, &ev); err != nil {
+			return err
+		}
+		journalled[ev.ID] = true
+		if !delivered {
+			pending++
+		}
+		return nil
+	})
+	j.Close()
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if pending != 0 {
+		s.t.Errorf("%d events still pending after the outbox showed empty", pending)
+	}
+	received := map[string]customs.Event{}
+	byCode := map[string][]customs.Event{}
+	for _, e := range c.Events(gwName) {
+		if _, dup := received[e.ID]; dup {
+			s.t.Errorf("central holds event %s twice", e.ID)
+		}
+		received[e.ID] = e
+		if e.Kind == customs.EventScan {
+			byCode[e.Code] = append(byCode[e.Code], e)
+		}
+	}
+	r.Events = len(received)
+	for id := range journalled {
+		if _, ok := received[id]; !ok {
+			r.Lost++
+			if r.Lost <= 10 {
+				s.t.Errorf("event %s journalled, never received by central", id)
+			}
+		}
+	}
+	for id := range received {
+		if !journalled[id] {
+			s.t.Errorf("central received event %s the gateway never journalled", id)
+		}
+	}
+	s.smu.Lock()
+	scans := append([]scanRec(nil), s.scans...)
+	s.smu.Unlock()
+	r.Scans = len(scans)
+	codes := map[string]int{}
+	for _, sc := range scans {
+		codes[sc.code]++
+	}
+	for _, sc := range scans {
+		evs := byCode[sc.code]
+		if codes[sc.code] > 1 {
+			continue // scanned twice on purpose: counted below as a whole
+		}
+		switch {
+		case len(evs) > 1:
+			r.DupScans++
+			s.t.Errorf("scan %q recorded %d times under different ids", sc.code, len(evs))
+		case sc.frame != "" && len(evs) == 0:
+			r.Lost++
+			s.t.Errorf("scan %q: gate told %s, no event at central", sc.code, sc.frame)
+		case sc.frame != "" && evs[0].Decision != strings.ToLower(sc.frame):
+			s.t.Errorf("scan %q: gate told %s, event says %s", sc.code, sc.frame, evs[0].Decision)
+		}
+	}
+	for code, n := range codes {
+		if n > 1 && len(byCode[code]) > n {
+			r.DupScans++
+			s.t.Errorf("code %q scanned %d times, recorded %d times", code, n, len(byCode[code]))
+		}
+	}
+	a, err := c.Audit(gwName)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	r.Passes, r.DupIDs, r.Violations = a.Passes, a.DuplicatesDropped, len(a.Violations)
+	for i, v := range a.Violations {
+		if i < 10 {
+			s.t.Errorf("ledger check: %s", v)
+		}
+	}
+	s.t.Logf("final check: %s", r)
+	return r
+}

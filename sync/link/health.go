@@ -1,0 +1,83 @@
+package link
+
+import (
+	"sync"
+	"time"
+
+	"github.com/cargogate/cargogate/gateway/journal"
+	"github.com/cargogate/cargogate/gateway/store"
+)
+
+// OutboxHealth is the optional ability of an Outbox to report its bounds,
+// alarm and refusals (journal.Journal has it).
+type OutboxHealth interface {
+	Health() journal.Health
+	OldestPending() (time.Time, bool, error)
+}
+
+var _ OutboxHealth = (*journal.Journal)(nil)
+
+// watchedStore records whether the store can still commit, for status and
+// readiness. A failed Apply marks it not writable; a later Apply that
+// commits orders marks it writable again. An Apply without orders (a head)
+// that commits proves little on a full disk, so it clears nothing.
+type watchedStore struct {
+	Store
+	mu      sync.Mutex
+	lastErr string
+	since   time.Time // when the store stopped being writable
+}
+
+func (w *watchedStore) Apply(b store.Batch) (store.Result, error) {
+	res, err := w.Store.Apply(b)
+	w.mu.Lock()
+	switch {
+	case err != nil:
+		if w.lastErr == "" {
+			w.since = time.Now()
+		}
+		w.lastErr = err.Error()
+	case len(b.Orders) > 0:
+		w.lastErr = ""
+	}
+	w.mu.Unlock()
+	return res, err
+}
+
+func (w *watchedStore) writable() (ok bool, lastErr string, since time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.lastErr == "", w.lastErr, w.since
+}
+
+// health fills the snapshot's readiness and alarms.
+func (l *Link) health(s *Snapshot) {
+	s.StoreWritable = true
+	if w, ok := l.store.(*watchedStore); ok {
+		var since time.Time
+		s.StoreWritable, s.StoreError, since = w.writable()
+		if !s.StoreWritable {
+			s.Alarms = append(s.Alarms, "order store not writable since "+since.UTC().Format(time.RFC3339)+
+				": orders are not acknowledged and stay with the broker or central ("+s.StoreError+")")
+		}
+	}
+	s.OutboxWritable = true
+	if h, ok := l.outbox.(OutboxHealth); ok {
+		oh := h.Health()
+		s.OutboxHealth = &oh
+		s.OutboxWritable = oh.Writable
+		if at, ok, err := h.OldestPending(); err == nil && ok && !at.IsZero() {
+			s.OutboxOldest = max(0, time.Since(at).Seconds())
+		}
+		if oh.Alarm {
+			s.Alarms = append(s.Alarms, "outbox nearly full: events are not reaching central")
+		}
+		if oh.Refused > 0 {
+			s.Alarms = append(s.Alarms, "outbox was full: scans were decided STOP (error) because their events could not be kept")
+		}
+		if !oh.Writable {
+			s.Alarms = append(s.Alarms, "outbox not writable: scans are decided STOP (error) ("+oh.LastError+")")
+		}
+	}
+	s.Ready = s.StoreWritable && s.OutboxWritable
+}
