@@ -6,7 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 
 	"github.com/cargogate/cargogate/config"
 	"github.com/cargogate/cargogate/sync/envelope"
@@ -96,5 +99,22 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		printProblems(stderr, err)
 		return usageError{"bad configuration"}
 	}
-	return serve(ctx, cfg, gatewayDeps{}, stdout, stderr)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	reload := make(chan struct{}, 1)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				select {
+				case reload <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}()
+	return serve(ctx, cfg, gatewayDeps{reload: reload, configPath: *path}, stdout, stderr)
 }

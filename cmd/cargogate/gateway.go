@@ -13,13 +13,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cargogate/cargogate/config"
 	"github.com/cargogate/cargogate/drivers"
-	"github.com/cargogate/cargogate/gateway/arrival"
 	"github.com/cargogate/cargogate/gateway/audit"
 	"github.com/cargogate/cargogate/gateway/clock"
 	"github.com/cargogate/cargogate/gateway/ident"
@@ -45,6 +45,10 @@ type gatewayDeps struct {
 	ready func(httpAddr string, gw *gatewayParts)
 	// observer hears every outcome besides the screens.
 	observer station.Observer
+	// reload asks for the configuration at configPath to be loaded again
+	// (SIGHUP); nil: no reloads.
+	reload     <-chan struct{}
+	configPath string
 }
 
 // tee passes outcomes to several observers.
@@ -144,11 +148,13 @@ func serve(ctx context.Context, cfg *config.Config, deps gatewayDeps, stdout, st
 		return fmt.Errorf("identifiers: %w", err)
 	}
 
-	var stations []*station.Station
+	set := &stationSet{deps: deps, st: st, jr: jr, lk: lk, clk: clk, log: log, running: map[string]*runningStation{}}
 	met := newMetrics(lk, st.Path(), jr.Path(), aud.Path())
 	ops := &opsAPI{store: st, journal: jr, audit: aud, pub: signer.Public()}
-	hub := screens.New(screens.Options{Log: log, Status: func() any { return statusDoc(cfg, lk, st, clk, stations) },
-		Stations: screenStations(cfg), Inspector: inspector{cls: cls, st: st, lk: lk, clk: clk},
+	insp := &inspector{st: st, lk: lk, clk: clk}
+	insp.cls.Store(cls)
+	hub := screens.New(screens.Options{Log: log, Status: func() any { return statusDoc(set.config(), lk, st, clk, set.list()) },
+		Stations: screenStations(cfg), Inspector: insp,
 		AllowedOrigins: cfg.HTTP.AllowedOrigins, Token: cfg.HTTP.Token,
 		Routes: map[string]http.Handler{
 			"GET /metrics": met.handler(),
@@ -156,36 +162,28 @@ func serve(ctx context.Context, cfg *config.Config, deps gatewayDeps, stdout, st
 			"GET /readyz":  readyz(lk),
 			"GET /api/":    ops.handler(),
 		}})
-	obs := tee{hub, met, auditObserver{aud}}
+	set.obs = tee{hub, met, auditObserver{aud}}
 	if deps.observer != nil {
-		obs = append(obs, deps.observer)
-	}
-	for _, sc := range cfg.Stations {
-		scanner, err := deps.registry.NewScanner(sc.Scanner)
-		if err != nil {
-			return fmt.Errorf("station %q: scanner: %w", sc.ID, err)
-		}
-		var gate drivers.Gate
-		if sc.Gate != nil {
-			if gate, err = deps.registry.NewGate(*sc.Gate); err != nil {
-				return fmt.Errorf("station %q: gate: %w", sc.ID, err)
-			}
-		}
-		var arr *arrival.Tracker
-		if sc.Role == config.RoleArrival {
-			if arr, err = arrival.New(sc.ID, sc.CloseAfter, jr, st); err != nil {
-				return err
-			}
-		}
-		stations = append(stations, station.New(station.Config{ID: sc.ID, Role: sc.Role, Classifier: cls,
-			Scanner: scanner, Gate: gate, LookupTimeout: cfg.Central.LookupTimeout, Arrival: arr}, st, jr, lk, clk, obs, log))
+		set.obs = append(set.obs, deps.observer)
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return lk.Run(gctx) })
 	g.Go(func() error { return checkpoints(gctx, aud, signer, jr, cfg, log) })
-	for _, s := range stations {
-		g.Go(func() error { return s.Run(gctx) })
+	if err := set.apply(gctx, g, cfg, cls); err != nil {
+		return err
+	}
+	if deps.reload != nil {
+		g.Go(func() error {
+			for {
+				select {
+				case <-gctx.Done():
+					return nil
+				case <-deps.reload:
+					reload(gctx, g, deps.configPath, set, lk, insp, aud, log)
+				}
+			}
+		})
 	}
 	httpAddr := ""
 	if cfg.HTTP.Listen != "" {
@@ -209,7 +207,7 @@ func serve(ctx context.Context, cfg *config.Config, deps gatewayDeps, stdout, st
 			return srv.Shutdown(sctx)
 		})
 	}
-	log.Info("gateway started", "version", version, "stations", len(stations), "http", httpAddr,
+	log.Info("gateway started", "version", version, "stations", len(cfg.Stations), "http", httpAddr,
 		"applied_seq", prog.Watermark, "head_seq", prog.Head, "broker", cfg.Central.Broker)
 	if deps.ready != nil {
 		deps.ready(httpAddr, &gatewayParts{signer: signer, link: lk, store: st})
@@ -275,14 +273,14 @@ func screenStations(cfg *config.Config) []screens.StationInfo {
 
 // inspector answers the lookup screen from the local store (inspectCode).
 type inspector struct {
-	cls *ident.Classifier
+	cls atomic.Pointer[ident.Classifier]
 	st  *store.Store
 	lk  *link.Link
 	clk *clock.Clock
 }
 
-var _ screens.Inspector = inspector{}
+var _ screens.Inspector = (*inspector)(nil)
 
-func (in inspector) Inspect(code string) (screens.Inspection, error) {
-	return inspectCode(in.cls, in.st, in.clk.Now(), in.lk.Watermark(), in.lk.Online(), code)
+func (in *inspector) Inspect(code string) (screens.Inspection, error) {
+	return inspectCode(in.cls.Load(), in.st, in.clk.Now(), in.lk.Watermark(), in.lk.Online(), code)
 }

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -109,6 +110,8 @@ type Station struct {
 
 	mu      sync.Mutex
 	devices map[string]drivers.State
+
+	cls atomic.Pointer[ident.Classifier] // set by SetClassifier; nil: cfg.Classifier
 }
 
 // New wires a station. link and obs may be nil.
@@ -234,7 +237,7 @@ func (s *Station) Handle(ctx context.Context, r drivers.Read) Outcome {
 		d = rules.Decision{Reason: customs.ReasonInvalidCode}
 		out.Problem = "code longer than 512 bytes"
 	} else {
-		res := s.cfg.Classifier.Classify(r.Line, s.cfg.Role == "arrival")
+		res := s.classifier().Classify(r.Line, s.cfg.Role == "arrival")
 		out.Code = res.Code
 		switch res.Kind {
 		case ident.KindSubject:
@@ -397,4 +400,15 @@ func printable(b []byte) string {
 		}
 		return r
 	}, string(b)) + "…"
+}
+
+// SetClassifier swaps the identifier patterns (config reload) without
+// stopping the station.
+func (s *Station) SetClassifier(c *ident.Classifier) { s.cls.Store(c) }
+
+func (s *Station) classifier() *ident.Classifier {
+	if c := s.cls.Load(); c != nil {
+		return c
+	}
+	return s.cfg.Classifier
 }

@@ -120,3 +120,6 @@ func (p *Proc) Exited() bool {
 		return false
 	}
 }
+
+// Signal sends sig to the process.
+func (p *Proc) Signal(sig os.Signal) error { return p.cmd.Process.Signal(sig) }

@@ -68,7 +68,7 @@ type Options struct {
 	// and those delivered in this window after it came back are sent again
 	// when it has passed (see deliver). 0: 30s; negative: never.
 	RedeliverWindow time.Duration
-	Log      *slog.Logger
+	Log             *slog.Logger
 }
 
 // Counters are the link's running counts.
@@ -118,6 +118,8 @@ type Link struct {
 	rejectedBy  map[string]uint64
 	lastReject  string
 	outstanding string
+
+	keysMu sync.RWMutex // guards opts.Keys, swapped by SetKeys
 }
 
 // New makes a link. Run starts it.
@@ -416,7 +418,7 @@ func (l *Link) reject(it *item, reason string, err error) {
 
 // verify checks one message (§2) and decodes it. It never touches state.
 func (l *Link) verify(it *item) {
-	payload, kid, err := l.opts.Keys.Open(it.msg.Payload())
+	payload, kid, err := l.keyring().Open(it.msg.Payload())
 	if err != nil {
 		l.reject(it, envelope.Reason(err), err)
 		return
@@ -983,4 +985,18 @@ func sleep(ctx context.Context, d time.Duration) {
 	case <-ctx.Done():
 	case <-time.After(d):
 	}
+}
+
+// SetKeys replaces the trusted central keys (config reload). A key no
+// longer listed is no longer trusted from the next message on.
+func (l *Link) SetKeys(k envelope.Keyring) {
+	l.keysMu.Lock()
+	l.opts.Keys = k
+	l.keysMu.Unlock()
+}
+
+func (l *Link) keyring() envelope.Keyring {
+	l.keysMu.RLock()
+	defer l.keysMu.RUnlock()
+	return l.opts.Keys
 }
