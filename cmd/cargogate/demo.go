@@ -105,7 +105,8 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	cfg := &config.Config{Site: site, Gateway: gw, DataDir: filepath.Join(dir, "gateway"),
 		Central: config.Central{Broker: brokerURL, Keys: map[string]string{"central-demo": envelope.EncodePublicKey(cen.PublicKey())}},
 		HTTP:    config.HTTP{Listen: *listen}, Log: config.Log{Level: "info", Format: "text"},
-		Ident: config.Identifiers{ParcelPatterns: []string{`^LP\d{14}$`}}}
+		Ident: config.Identifiers{ParcelPatterns: []string{`^LP\d{14}$`},
+			TransitPatterns: []string{`^TR\d{10}$`}, SealPatterns: []string{`^SH-\d{6}$`}}}
 	if !*verbose {
 		cfg.Log.Level = "error"
 	}
@@ -151,6 +152,10 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	g.Go(func() error { return w.issue(gctx, cen, say) })
 	g.Go(func() error { return forger(gctx, cen, site, say) })
 	for _, s := range sims {
+		if s.role == "arrival" {
+			g.Go(func() error { return w.truckLoop(gctx, cen, s.id, s.scanAddr, *pace, say) })
+			continue
+		}
 		g.Go(func() error { return w.scanLoop(gctx, s.id, s.scanAddr, *pace) })
 		if s.gate != nil {
 			g.Go(func() error { return gateWatch(gctx, s.id, s.gate, say) })
@@ -297,6 +302,90 @@ func (w *world) scanLoop(ctx context.Context, id, addr string, pace time.Duratio
 	}
 }
 
+// truckLoop plays the arrival station: central issues a transit (its seals
+// and its bags), the truck arrives, and the station scans the transit, its
+// seals and its bags, then the transit again to close it. Every other truck
+// has one bag missing and a foreign seal, as happens on a real dock.
+func (w *world) truckLoop(ctx context.Context, cen *central.Central, id, addr string, pace time.Duration, say func(string, ...any)) error {
+	var conn net.Conn
+	defer func() {
+		if conn != nil {
+			conn.Close()
+		}
+	}()
+	send := func(code string) bool {
+		for conn == nil {
+			c, err := net.DialTimeout("tcp", addr, time.Second)
+			if err == nil {
+				conn = c
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return false
+			case <-time.After(pace):
+			}
+		}
+		if _, err := conn.Write([]byte(code + "\r\n")); err != nil {
+			conn.Close()
+			conn = nil
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(pace):
+			return true
+		}
+	}
+	for truck := 1; ; truck++ {
+		tr := customs.Subject{Kind: customs.Transit, ID: fmt.Sprintf("TR%010d", truck)}
+		seals := []string{fmt.Sprintf("SH-%06d", 2*truck-1), fmt.Sprintf("SH-%06d", 2*truck)}
+		var bags []customs.Subject
+		var orders []customs.Order
+		for b := 0; b < 4; b++ {
+			bag := customs.Subject{Kind: customs.Bag, ID: central.SSCC(900000 + truck*10 + b)}
+			bags = append(bags, bag)
+			orders = append(orders, customs.Order{Action: customs.Release, Subject: bag, ExpiresAt: time.Now().Add(72 * time.Hour), Office: "2305"})
+		}
+		orders = append(orders,
+			customs.Order{Action: customs.Seal, Subject: tr, Seals: seals, Office: "2305", Note: "sealed at the inland office (Suzhou)"},
+			customs.Order{Action: customs.Link, Subject: tr, Children: bags, Office: "2305"})
+		if _, _, err := cen.Issue(ctx, orders); err != nil {
+			return nil
+		}
+		odd := truck%2 == 1
+		if odd {
+			say("truck    transit %s arriving from Suzhou: seals %v, 4 bags; one bag will be missing and one seal is not the one put on", tr.ID, seals)
+		} else {
+			say("truck    transit %s arriving from Suzhou: seals %v, 4 bags", tr.ID, seals)
+		}
+		codes := []string{tr.ID, seals[0]}
+		if odd {
+			codes = append(codes, "SH-999999")
+		} else {
+			codes = append(codes, seals[1])
+		}
+		for i, b := range bags {
+			if odd && i == 3 {
+				continue
+			}
+			codes = append(codes, b.ID)
+		}
+		codes = append(codes, tr.ID)
+		for _, c := range codes {
+			if !send(c) {
+				return nil
+			}
+		}
+		// A pause between trucks, with some ordinary scans.
+		for range 6 {
+			if !send(w.pick()) {
+				return nil
+			}
+		}
+	}
+}
+
 // gateWatch plays the gate controller: it reads the frames the gateway
 // writes to the pty.
 func gateWatch(ctx context.Context, id string, m *os.File, say func(string, ...any)) error {
@@ -371,6 +460,16 @@ func narrate(ctx context.Context, p *gatewayParts, say func(string, ...any)) err
 type demoObserver struct{ say func(string, ...any) }
 
 func (d demoObserver) Decided(o station.Outcome) {
+	switch o.Kind {
+	case "seal":
+		d.say("station  %-6s seal %s seen", o.Station, o.Seal)
+		return
+	case "arrival":
+		a := o.Arrival
+		d.say("arrival  %-6s transit %s closed: seals ok %v (expected %v, seen %v), %d of %d bags counted, missing %v, extra %v",
+			o.Station, a.Transit.ID, *a.SealsOK, a.SealsExpected, a.SealsSeen, *a.Counted, *a.Expected, a.Missing, a.Extra)
+		return
+	}
 	verdict := "STOP"
 	if o.Pass {
 		verdict = "PASS"
