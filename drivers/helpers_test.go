@@ -47,6 +47,17 @@ func newPty(t *testing.T) *testPty {
 	if err := unix.IoctlSetTermios(fd, unix.TCSETS, tio); err != nil {
 		t.Fatal(err)
 	}
+	// pty.Open leaves the master blocking, where read deadlines do not
+	// work; a non-blocking copy goes through the poller and honours them.
+	mfd, err := unix.Dup(int(m.Fd()))
+	m.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.SetNonblock(mfd, true); err != nil {
+		t.Fatal(err)
+	}
+	m = os.NewFile(uintptr(mfd), "/dev/ptmx")
 	p := &testPty{Master: m, Slave: s, Path: s.Name()}
 	t.Cleanup(func() { p.Close() })
 	return p

@@ -111,7 +111,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		cfg.Log.Level = "error"
 	}
 	for _, s := range sims {
-		st := config.Station{ID: s.id, Role: s.role, Scanner: config.Scanner{Driver: "tcp-server", Address: s.scanAddr}}
+		st := config.Station{ID: s.id, Role: s.role, Scanner: config.Scanner{Driver: "tcp-server", Listen: s.scanAddr}}
 		if s.gate != nil {
 			st.Gate = &config.Gate{Driver: "serial", Port: s.gatePath, Baud: 9600, Pass: "PASS\r\n", Stop: "STOP\r\n"}
 		}
@@ -461,6 +461,8 @@ type demoObserver struct{ say func(string, ...any) }
 
 func (d demoObserver) Decided(o station.Outcome) {
 	switch o.Kind {
+	case "transit":
+		return
 	case "seal":
 		d.say("station  %-6s seal %s seen", o.Station, o.Seal)
 		return

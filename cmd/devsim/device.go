@@ -65,6 +65,19 @@ func openPty(link string) (*simPty, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pty: %w", err)
 	}
+	// pty.Open leaves the master in blocking mode, where a read cannot be
+	// interrupted; a non-blocking copy goes through the runtime's poller
+	// and honours deadlines.
+	fd, err := unix.Dup(int(m.Fd()))
+	m.Close()
+	if err == nil {
+		err = unix.SetNonblock(fd, true)
+	}
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("pty: %w", err)
+	}
+	m = os.NewFile(uintptr(fd), "/dev/ptmx")
 	p := &simPty{Master: m, slave: s, Path: s.Name(), link: link}
 	if err := rawMode(int(s.Fd())); err != nil {
 		p.Close()

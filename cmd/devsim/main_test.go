@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -210,7 +211,8 @@ func TestModbus(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- g.Run(ctx, func(s drivers.State, _ string) { states <- s }) }()
-	defer func() { cancel(); <-done }()
+	stop := sync.OnceFunc(func() { cancel(); <-done })
+	defer stop()
 	if s := <-states; s != drivers.Up {
 		t.Fatalf("gate %s", s)
 	}
@@ -229,8 +231,7 @@ func TestModbus(t *testing.T) {
 
 	// The gateway dies (its heartbeat stops): the module's watchdog drops
 	// its outputs.
-	cancel()
-	<-done
+	stop()
 	out.expect(t, "watchdog: no request")
 }
 

@@ -72,7 +72,6 @@ func runScanner(ctx context.Context, args []string, out *printer, stderr io.Writ
 		codes = replay(ctx, list, *pace, *loop)
 	} else {
 		codes = typed(ctx, stdin, out)
-		out.printf("scanner: type a code and Enter to send it (escapes: \\r \\n \\xHH)")
 	}
 
 	var s sink
@@ -89,6 +88,9 @@ func runScanner(ctx context.Context, args []string, out *printer, stderr io.Writ
 		return err
 	}
 	defer s.close()
+	if *file == "" {
+		out.printf("scanner: type a code and Enter to send it (escapes: \\r \\n \\xHH)")
+	}
 
 	var sendErr error
 	err = codes(func(code string) bool {

@@ -15,6 +15,10 @@ type Clock struct {
 
 	mu    sync.Mutex
 	floor time.Time
+	// seen is the latest wall clock reading, kept in memory only: a wall
+	// clock set back while the gateway runs cannot revive a release it
+	// already saw expire, even with no central time since.
+	seen time.Time
 }
 
 // New returns a clock over wall (time.Now when nil) with a starting floor
@@ -29,15 +33,19 @@ func New(wall func() time.Time, floor time.Time) *Clock {
 // Wall is the wall clock.
 func (c *Clock) Wall() time.Time { return c.wall() }
 
-// Now is the later of the wall clock and the floor.
+// Now is the latest of the wall clock, the floor and the latest wall
+// clock reading seen since the start.
 func (c *Clock) Now() time.Time {
-	w := c.wall()
+	w := c.wall().Round(0) // wall time: a monotonic reading would hide a set-back
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.floor.After(w) {
+	if w.After(c.seen) {
+		c.seen = w
+	}
+	if c.floor.After(c.seen) {
 		return c.floor
 	}
-	return w
+	return c.seen
 }
 
 // Observe raises the floor to t, a timestamp central vouched for. It
@@ -59,9 +67,11 @@ func (c *Clock) Floor() time.Time {
 	return c.floor
 }
 
-// Behind reports how far the wall clock is behind the floor (0 if not).
+// Behind reports how far the wall clock is behind Now (0 if not): behind
+// the floor, or set back since a later reading.
 func (c *Clock) Behind() time.Duration {
-	d := c.Floor().Sub(c.wall())
+	w := c.wall().Round(0)
+	d := c.Now().Sub(w)
 	if d < 0 {
 		return 0
 	}

@@ -55,6 +55,8 @@ type StationView struct {
 	Last    *station.Outcome       `json:"last,omitempty"`
 	Pass    int                    `json:"pass"` // over the last hour
 	Stop    int                    `json:"stop"`
+	// Transit is the open transit of an arrival station; nil when none.
+	Transit *TransitBrief `json:"transit,omitempty"`
 }
 
 // Counts are decisions over the last hour.
@@ -173,17 +175,21 @@ func (h *Hub) Overview() Overview {
 	o.Screens = len(h.clients)
 	o.Recent = make([]station.Outcome, 0, len(h.recent))
 	for _, r := range h.recent {
-		r.Chain, r.Blocking, r.Transit = nil, nil, nil // the overview lists scans; the chains are on the other screens
+		r.Chain, r.Blocking = nil, nil // the overview lists scans; the chains are on the other screens
 		o.Recent = append(o.Recent, r)
 	}
 	for _, id := range h.order {
 		s := h.stations[id]
 		v := StationView{StationInfo: s.info, Devices: maps.Clone(s.devices), Gate: s.gate,
-			Pass: per[id][0], Stop: per[id][1]}
-		if n := len(s.recent); n > 0 {
-			last := s.recent[n-1]
-			last.Chain, last.Blocking, last.Transit = nil, nil, nil
-			v.Last = &last
+			Pass: per[id][0], Stop: per[id][1], Transit: s.brief()}
+		// The last decision: a seal scan or a transit closing is not one.
+		for i := len(s.recent) - 1; i >= 0; i-- {
+			if isDecision(s.recent[i]) {
+				last := s.recent[i]
+				last.Chain, last.Blocking = nil, nil
+				v.Last = &last
+				break
+			}
 		}
 		o.Stations = append(o.Stations, v)
 		devs := make([]string, 0, len(s.devices))

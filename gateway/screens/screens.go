@@ -1,6 +1,6 @@
 // Package screens serves the gateway's pages (a screen per station, a gate
-// screen, the supervisor overview and the lookup) and pushes decisions to
-// them live over WebSocket. Files are embedded in the binary, so the pages
+// screen, an arrival screen per arrival station, the supervisor overview
+// and the lookup) and pushes decisions to them live over WebSocket. Files are embedded in the binary, so the pages
 // work offline on the terminal LAN with no build step.
 //
 // The scan path only enqueues: Decided and Device hand the outcome to the
@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/cargogate/cargogate/drivers"
+	"github.com/cargogate/cargogate/gateway/arrival"
 	"github.com/cargogate/cargogate/gateway/station"
 )
 
@@ -143,6 +144,10 @@ type stationState struct {
 	recent  []station.Outcome // newest last
 	devices map[string]DeviceState
 	gate    GateState
+	// At arrival stations (transit.go).
+	transit *arrival.View
+	stopped []StoppedItem
+	arrival *ArrivalResult
 }
 
 // New returns a hub. Run must be running for outcomes to reach the
@@ -236,8 +241,14 @@ func (h *Hub) apply(it item) {
 			return
 		}
 		h.mu.Lock()
-		h.recordOutcome(o, now)
-		h.broadcastLocked(msg, o.Station)
+		// The arrival state first, so that an arrival screen has the
+		// transit (its foreign seals) when the scan's row arrives.
+		if h.recordOutcome(o, now) {
+			h.broadcastTransitLocked(o.Station)
+		}
+		if listed(o) {
+			h.broadcastLocked(msg, o.Station)
+		}
 		h.mu.Unlock()
 	case it.device != nil:
 		d := it.device
@@ -268,14 +279,21 @@ func (h *Hub) apply(it item) {
 	}
 }
 
-// recordOutcome keeps an outcome in the recent lists and the counts.
-// h.mu is held.
-func (h *Hub) recordOutcome(o station.Outcome, now time.Time) {
+// recordOutcome keeps an outcome in the recent lists, the counts and the
+// arrival state, and reports whether the arrival state changed. Only
+// decided scans count, set the gate or raise alarms: a seal scan (not
+// decided, Pass false) and a transit closing are listed, never counted as
+// STOP. h.mu is held.
+func (h *Hub) recordOutcome(o station.Outcome, now time.Time) (transitChanged bool) {
 	s := h.stationLocked(o.Station)
-	s.recent = appendCapped(s.recent, o, recentPerStation)
-	h.recent = appendCapped(h.recent, o, recentAll)
+	transitChanged = s.applyTransit(o)
+	if !listed(o) {
+		return transitChanged
+	}
+	s.recent = appendCapped(s.recent, forList(o), recentPerStation)
+	h.recent = appendCapped(h.recent, forList(o), recentAll)
 	if !isDecision(o) {
-		return
+		return transitChanged
 	}
 	h.scans[o.Station]++
 	h.counts.add(now, o.Station, o.Pass, o.Reason)
@@ -291,6 +309,7 @@ func (h *Hub) recordOutcome(o station.Outcome, now time.Time) {
 	} else {
 		h.record = nil
 	}
+	return transitChanged
 }
 
 // gateFromDevice folds the gate device's state into the gate state: a gate
@@ -312,6 +331,10 @@ func (s *stationState) gateFromDevice(st drivers.State, now time.Time) {
 // isDecision reports whether o is a decided scan (not a seal scan nor an
 // arrival closing).
 func isDecision(o station.Outcome) bool { return o.Kind == "" || o.Kind == "scan" }
+
+// listed reports whether o belongs in the lists of scans: decisions, seal
+// scans and transits closing. Other kinds only update the state they carry.
+func listed(o station.Outcome) bool { return isDecision(o) || o.Kind == "seal" || o.Kind == "arrival" }
 
 // stationLocked returns the state of a station, made on first sight.
 func (h *Hub) stationLocked(id string) *stationState {
@@ -353,6 +376,7 @@ func (h *Hub) Handler() http.Handler {
 	mux.HandleFunc("GET /lookup", h.page("lookup.html"))
 	mux.HandleFunc("GET /station/{id}", h.stationPage("station.html"))
 	mux.HandleFunc("GET /gate/{id}", h.stationPage("gate.html"))
+	mux.HandleFunc("GET /arrival/{id}", h.stationPage("arrival.html"))
 	mux.HandleFunc("GET /api/status", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, h.opt.Status())
 	})

@@ -36,12 +36,42 @@ func (h *Hub) broadcastLocked(msg []byte, st string) {
 		if st != "" && c.station != "" && c.station != st {
 			continue
 		}
-		select {
-		case c.send <- msg:
-		default:
-			h.slow.Add(1)
-			h.log.Warn("screen too slow: dropped", "station", c.station)
-			h.dropLocked(c, websocket.CloseTryAgainLater, "too slow")
+		h.sendLocked(c, msg)
+	}
+}
+
+// sendLocked queues msg for c, or drops c when its queue is full. h.mu is
+// held.
+func (h *Hub) sendLocked(c *client, msg []byte) {
+	select {
+	case c.send <- msg:
+	default:
+		h.slow.Add(1)
+		h.log.Warn("screen too slow: dropped", "station", c.station)
+		h.dropLocked(c, websocket.CloseTryAgainLater, "too slow")
+	}
+}
+
+// broadcastTransitLocked queues the arrival state of st for the screens
+// of that station (the all-stations screens read the overview's brief).
+// h.mu is held.
+func (h *Hub) broadcastTransitLocked(st string) {
+	s := h.stations[st]
+	if s == nil {
+		return
+	}
+	msg, err := json.Marshal(struct {
+		Type    string `json:"type"`
+		Station string `json:"station"`
+		TransitState
+	}{"transit", st, s.transitStateLocked()})
+	if err != nil {
+		h.log.Error("encode transit", "err", err)
+		return
+	}
+	for c := range h.clients {
+		if c.station == st {
+			h.sendLocked(c, msg)
 		}
 	}
 }
@@ -81,6 +111,9 @@ type hello struct {
 	Recent   []station.Outcome      `json:"recent"` // newest last
 	Devices  map[string]DeviceState `json:"devices,omitempty"`
 	Gate     *GateState             `json:"gate_state,omitempty"`
+	// Arrival is the station's arrival state (open transit, stopped
+	// items, last closed transit), for the screens of one station.
+	Arrival *TransitState `json:"arrival,omitempty"`
 }
 
 func (h *Hub) helloLocked(st string) []byte {
@@ -96,6 +129,8 @@ func (h *Hub) helloLocked(st string) []byte {
 		for d, v := range s.devices {
 			m.Devices[d] = v
 		}
+		ts := s.transitStateLocked()
+		m.Arrival = &ts
 	} else {
 		m.Recent = append(m.Recent, h.recent...)
 	}

@@ -60,7 +60,7 @@ type Observer interface {
 // station a seal scan (Kind "seal") is not decided, and a closing transit
 // makes an outcome of Kind "arrival" carrying its event.
 type Outcome struct {
-	Kind     string           `json:"kind"` // "scan", "seal" or "arrival"
+	Kind     string           `json:"kind"` // "scan", "seal", "arrival" or "transit" (an open transit shown again after a restart)
 	Station  string           `json:"station"`
 	Role     string           `json:"role"`
 	EventID  string           `json:"event_id"`
@@ -141,6 +141,12 @@ func (s *Station) Run(ctx context.Context) error {
 	})
 	if s.cfg.Gate != nil {
 		g.Go(func() error { return s.cfg.Gate.Run(ctx, s.stateFunc(ctx, changes, "gate")) })
+	}
+	if a := s.cfg.Arrival; a != nil && a.Current() != nil && s.obs != nil {
+		// A transit left open by a restart: show it on the screens again.
+		if v, err := a.View(); err == nil {
+			s.obs.Decided(Outcome{Kind: "transit", Station: s.cfg.ID, Role: s.cfg.Role, At: time.Now().UTC(), Gate: "none", Transit: v})
+		}
 	}
 	g.Go(func() error {
 		tick := time.NewTicker(time.Second)
@@ -274,8 +280,13 @@ func (s *Station) Handle(ctx context.Context, r drivers.Read) Outcome {
 	}
 	// At an arrival station the count is committed before anyone is told,
 	// like the event: a restart right after the gate frame must not lose it.
-	if s.cfg.Arrival != nil && subj != nil {
-		s.arrivalScan(ctx, *subj, &out)
+	if a := s.cfg.Arrival; a != nil {
+		if subj != nil {
+			s.arrivalScan(ctx, *subj, &out)
+		} else if err := a.Touch(time.Now()); err != nil {
+			// close_after counts from the last line read, readable or not.
+			s.log.Error("arrival", "err", err)
+		}
 	}
 	if s.cfg.Gate != nil {
 		out.Gate = s.tellGate(ctx, out.Pass)

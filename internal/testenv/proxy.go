@@ -24,6 +24,8 @@ type Proxy struct {
 // (host:port). It is stopped at test cleanup.
 func NewProxy(t testing.TB, upstream string) *Proxy {
 	t.Helper()
+	// Toxics log through zerolog's global logger; keep the test log quiet.
+	zerolog.SetGlobalLevel(zerolog.Disabled)
 	srv := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop())
 	p := toxiproxy.NewProxy(srv, "faults", "127.0.0.1:0", upstream)
 	if err := p.Start(); err != nil {

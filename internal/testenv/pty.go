@@ -41,6 +41,19 @@ func NewPty(t testing.TB) *Pty {
 	if err := unix.IoctlSetTermios(fd, unix.TCSETS, tio); err != nil {
 		t.Fatal(err)
 	}
+	// A master in non-blocking mode, known to Go's poller, so that read
+	// deadlines work: ReadFrame must return when a dead gateway sends
+	// nothing.
+	mfd, err := unix.Dup(int(m.Fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.SetNonblock(mfd, true); err != nil {
+		t.Fatal(err)
+	}
+	name := m.Name()
+	m.Close()
+	m = os.NewFile(uintptr(mfd), name)
 	p := &Pty{Master: m, Slave: s, Path: s.Name()}
 	t.Cleanup(func() { m.Close(); s.Close() })
 	return p

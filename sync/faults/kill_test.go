@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cargogate/cargogate/gateway/customs"
 )
 
 // TestGatewayKill kills the gateway with SIGKILL while it ingests orders
@@ -17,6 +19,15 @@ func TestGatewayKill(t *testing.T) {
 	cycles := size(5, 100)
 	s := newSite(t, siteOpts{proxy: true})
 	s.waitFor("online", func(st gwStatus) bool { return st.Link.Online })
+	// Most scanned parcels are released, so that PASS decisions are
+	// killed mid-way too; every fifth is unknown.
+	var rel []customs.Order
+	for i := 1; i <= cycles*(2+size(15, 40)+1); i++ {
+		if i%5 != 0 {
+			rel = append(rel, release(parcel(900000+i)))
+		}
+	}
+	s.issue(rel...)
 	stop := s.traffic(500)
 	seed := uint64(time.Now().UnixNano())
 	rng := rand.New(rand.NewPCG(seed, 17))

@@ -35,6 +35,8 @@ const CG = (() => {
       issued: "签发", expires: "有效至", note: "备注", lookupNote: (seq, on) => `按本地订单库判定（已应用至序号 ${seq}），${on ? "链路在线" : "链路离线"}；查询不会开闸，也不询问中心。`,
       notFound: "本地无此订单记录", error: "查询失败", screensTitle: "屏幕", stationScreen: "站点屏", gateScreen: "闸口屏",
       openScreens: "打开屏幕", decidedAt: "判定时间", dropped: "屏幕漏收",
+      arrivalScreen: "运抵屏", arrivalRow: (e) => `运抵 · 实到 ${e.counted}/${e.expected} · ${e.seals_ok ? "关锁完好" : "关锁异常"}`,
+      transitBrief: (b) => `转关 ${b.transit.id} · 已清点 ${b.counted}/${b.expected}`,
     },
     en: {
       brand: "cargogate customs gate", pass: "PASS", stop: "STOP", waiting: "Waiting for a scan",
@@ -60,6 +62,8 @@ const CG = (() => {
       issued: "issued", expires: "expires", note: "note", lookupNote: (seq, on) => `Decided from the local store (applied up to seq ${seq}), link ${on ? "online" : "offline"}; a lookup opens no gate and does not ask central.`,
       notFound: "order not in the local store", error: "lookup failed", screensTitle: "Screens", stationScreen: "station screen", gateScreen: "gate screen",
       openScreens: "Open a screen", decidedAt: "decided at", dropped: "missed by screens",
+      arrivalScreen: "arrival screen", arrivalRow: (e) => `arrival · counted ${e.counted}/${e.expected} · seals ${e.seals_ok ? "OK" : "NOT OK"}`,
+      transitBrief: (b) => `transit ${b.transit.id} · counted ${b.counted}/${b.expected}`,
     },
   };
   const t = (k, ...a) => { const v = T[lang][k]; return typeof v === "function" ? v(...a) : v; };
@@ -132,7 +136,7 @@ const CG = (() => {
       else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
       else e.setAttribute(k, v);
     }
-    for (const c of kids.flat()) if (c !== null && c !== undefined && c !== false) e.append(c instanceof Node ? c : String(c));
+    for (const c of kids.flat(Infinity)) if (c !== null && c !== undefined && c !== false) e.append(c instanceof Node ? c : String(c));
     return e;
   }
   const $ = (sel) => document.querySelector(sel);
@@ -176,6 +180,10 @@ const CG = (() => {
     closed: '<rect x="8" y="30" width="18" height="66" rx="3" fill="#fff"/><rect x="4" y="90" width="26" height="8" fill="#fff"/><rect x="22" y="34" width="74" height="14" rx="4" fill="#fff"/><rect x="40" y="34" width="12" height="14" fill="#c43d00"/><rect x="68" y="34" width="12" height="14" fill="#c43d00"/>',
     opened: '<rect x="8" y="30" width="18" height="66" rx="3" fill="#7fe0c4"/><rect x="4" y="90" width="26" height="8" fill="#7fe0c4"/><rect x="22" y="2" width="14" height="40" rx="4" fill="#7fe0c4"/>',
     fault: '<polygon points="50,6 96,92 4,92" fill="#000"/><rect x="45" y="34" width="10" height="32" fill="#e69f00"/><rect x="45" y="72" width="10" height="10" fill="#e69f00"/>',
+    // Arrival screen: a warning triangle (a foreign seal, an extra item)
+    // and a dashed empty square (not seen, not counted).
+    warnSmall: '<polygon points="50,3 98,94 2,94" fill="#e69f00" stroke="#000" stroke-width="5" stroke-linejoin="round"/><rect x="44" y="32" width="12" height="34" fill="#000"/><rect x="44" y="73" width="12" height="12" fill="#000"/>',
+    pendingSmall: '<rect x="9" y="9" width="82" height="82" rx="12" fill="none" stroke="#fff" stroke-width="10" stroke-dasharray="18 11"/>',
   };
   const shape = (k) => svg(SHAPES[k] || SHAPES.none);
 
@@ -209,15 +217,22 @@ const CG = (() => {
   }
 
   // A row of a list of scans.
+  // A seal scan (not decided) and a transit closing (Kind "seal" and
+  // "arrival") are listed without a verdict: they are never a STOP.
   function scanRow(o, compact) {
     const v = o.kind === "seal" ? "seal" : o.kind === "arrival" ? "arrival" : o.pass ? "pass" : "stop";
-    const [what] = o.kind === "seal" ? [kind("seal")] : o.kind === "arrival" ? [t("roles").arrival] : reason(o.reason);
+    let code = o.code || o.seal || "", what;
+    if (v === "seal") what = kind("seal");
+    else if (v === "arrival") {
+      code = (o.subject && o.subject.id) || code;
+      what = o.arrival ? t("arrivalRow", o.arrival) : t("roles").arrival;
+    } else what = reason(o.reason)[0];
     const word = v === "pass" || v === "stop" ? t(v) : "·";
     const icon = v === "pass" ? shape("passSmall") : v === "stop" ? shape("stopSmall") : null;
     const kids = [h("span", { class: "t" }, hms(o.at)), h("span", { class: "v" }, icon, word)];
     if (compact) kids.push(h("span", { class: "c" }, o.station || ""));
-    kids.push(h("span", { class: "c" }, o.code || o.seal || "", h("small", {}, what)));
-    return h("li", { class: v, dataset: { event: o.event_id || "" } }, ...kids);
+    kids.push(h("span", { class: "c" }, code, h("small", {}, what)));
+    return h("li", { class: v, dataset: { event: o.event_id || "", code } }, ...kids);
   }
 
   // ---- sound --------------------------------------------------------------

@@ -9,6 +9,7 @@
     const cards = [card("/supervisor", t("supervisor"), t("alarms") + " · " + t("link")), card("/lookup", t("lookup"), t("lookupHint"))];
     for (const s of stations) {
       cards.push(card(`/station/${encodeURIComponent(s.id)}`, s.id, `${t("stationScreen")} · ${t("roles")[s.role] || s.role || ""}`));
+      if (s.role === "arrival") cards.push(card(`/arrival/${encodeURIComponent(s.id)}`, `${CG.kind("transit")} ${s.id}`, t("arrivalScreen")));
       if (s.gate) cards.push(card(`/gate/${encodeURIComponent(s.id)}`, `${t("gate")} ${s.id}`, t("gateScreen")));
     }
     box.replaceChildren(...cards);

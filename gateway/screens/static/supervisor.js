@@ -90,8 +90,11 @@
         ? h("td", {}, h("span", { class: "vs " + (o.pass ? "pass" : "stop") }, CG.shape(o.pass ? "passSmall" : "stopSmall"), o.pass ? t("pass") : t("stop")), ` ${o.code} · ${reason(o.reason)[0]}`, h("small", {}, ` ${hms(o.at)}`))
         : h("td", {}, "—");
       const links = h("td", {}, h("a", { href: `/station/${encodeURIComponent(s.id)}` }, t("stationScreen")),
-        s.gate ? [" · ", h("a", { href: `/gate/${encodeURIComponent(s.id)}` }, t("gateScreen"))] : null);
-      return h("tr", { dataset: { station: s.id } }, h("td", {}, h("b", {}, s.id), h("br"), h("small", {}, t("roles")[s.role] || s.role || "")),
+        s.gate ? [" · ", h("a", { href: `/gate/${encodeURIComponent(s.id)}` }, t("gateScreen"))] : null,
+        s.role === "arrival" ? [" · ", h("a", { href: `/arrival/${encodeURIComponent(s.id)}` }, t("arrivalScreen"))] : null);
+      // An arrival station's open transit: its id and counted/expected.
+      const tr = s.transit ? h("div", { class: "trbrief", dataset: { transit: s.transit.transit.id } }, t("transitBrief", s.transit)) : null;
+      return h("tr", { dataset: { station: s.id } }, h("td", {}, h("b", {}, s.id), h("br"), h("small", {}, t("roles")[s.role] || s.role || ""), tr),
         h("td", {}, dev("scanner")), gateCell, lastCell, h("td", {}, `${s.pass} / ${s.stop}`), links);
     });
     box.replaceChildren(h("h2", {}, t("stations")), h("table", { class: "grid" }, head, ...rows));
