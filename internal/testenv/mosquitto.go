@@ -58,6 +58,10 @@ func NewMosquitto(t testing.TB, extraConf ...string) *Mosquitto {
 		bin = p
 	}
 	if _, err := os.Stat(bin); err != nil {
+		// In CI a missing broker is a failure, never a silent skip.
+		if os.Getenv("CI") != "" {
+			t.Fatalf("mosquitto not available at %s (set MOSQUITTO; .ci/run installs it): %v", bin, err)
+		}
 		t.Skipf("mosquitto not available at %s (set MOSQUITTO): %v", bin, err)
 	}
 	dir := t.TempDir()
