@@ -12,12 +12,13 @@ type Config struct {
 	// Gateway is this gateway's name within the site, e.g. "g07".
 	Gateway string `yaml:"gateway"`
 	// DataDir holds the stores and the gateway's signing key.
-	DataDir string      `yaml:"data_dir"`
-	Central Central     `yaml:"central"`
-	HTTP    HTTP        `yaml:"http"`
-	Log     Log         `yaml:"log"`
-	Outbox  Outbox      `yaml:"outbox"`
-	Ident   Identifiers `yaml:"identifiers"`
+	DataDir   string      `yaml:"data_dir"`
+	Central   Central     `yaml:"central"`
+	HTTP      HTTP        `yaml:"http"`
+	Log       Log         `yaml:"log"`
+	Outbox    Outbox      `yaml:"outbox"`
+	Retention Retention   `yaml:"retention"`
+	Ident     Identifiers `yaml:"identifiers"`
 	// Stations are the scanning points this gateway serves.
 	Stations []Station `yaml:"stations"`
 }
@@ -173,4 +174,19 @@ type Gate struct {
 	// unitSet records that the file set unit explicitly, so that unit: 0 is
 	// not taken for "unset" by applyDefaults.
 	unitSet bool
+}
+
+// Retention bounds the stores on a box that runs for years.
+type Retention struct {
+	// OrdersDays prunes orders issued more than this many days ago, and
+	// the subjects whose last order is among them (they have left the
+	// terminal), with their links. Default 30; at least 1.
+	OrdersDays int `yaml:"orders_days"`
+	// EventsDays prunes events delivered to central more than this many
+	// days ago (undelivered events are never pruned). Default 30; at
+	// least 1.
+	EventsDays int `yaml:"events_days"`
+	// Interval is how often the pruning runs, in small transactions.
+	// Default 1h.
+	Interval time.Duration `yaml:"interval"`
 }

@@ -123,6 +123,15 @@ func mapValue(n *yaml.Node, key string) *yaml.Node {
 // defaults live. Driver-specific defaults are given only to the driver that
 // uses them, so that Validate can report keys set for another driver.
 func (c *Config) applyDefaults() {
+	if c.Retention.OrdersDays == 0 {
+		c.Retention.OrdersDays = 30
+	}
+	if c.Retention.EventsDays == 0 {
+		c.Retention.EventsDays = 30
+	}
+	if c.Retention.Interval == 0 {
+		c.Retention.Interval = time.Hour
+	}
 	if c.Central.GapGrace == 0 {
 		c.Central.GapGrace = DefaultGapGrace
 	}

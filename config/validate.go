@@ -55,6 +55,15 @@ func (c *Config) Validate() error {
 	}
 	c.Central.validate(&p)
 	c.Outbox.validate(&p)
+	if c.Retention.OrdersDays < 1 {
+		p.add("retention.orders_days", "must be at least 1 (got %d)", c.Retention.OrdersDays)
+	}
+	if c.Retention.EventsDays < 1 {
+		p.add("retention.events_days", "must be at least 1 (got %d)", c.Retention.EventsDays)
+	}
+	if c.Retention.Interval < time.Minute {
+		p.add("retention.interval", "must be at least 1m (got %s)", c.Retention.Interval)
+	}
 	if c.HTTP.Listen != "" {
 		if err := hostPort(c.HTTP.Listen, false); err != nil {
 			p.wrap("http.listen", err)

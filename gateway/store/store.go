@@ -36,7 +36,20 @@ var (
 	kWatermark = []byte("watermark")
 	kHead      = []byte("head")
 	kFloor     = []byte("time_floor")
+	kSchema    = []byte("schema")
+	kPrunedSeq = []byte("pruned_seq") // the highest seq pruned from the seq log
+	kPrunePos  = []byte("prune_pos")  // where the subject sweep goes on
+	kSweepFrom = []byte("sweep_from") // kPrunedSeq when the current sweep began
 )
+
+// SchemaVersion is the layout this binary writes. A store written by a
+// newer binary is refused; an older one is migrated once, each step in
+// one transaction, so a crash during migration leaves the old version.
+const SchemaVersion = 1
+
+// ErrNewerSchema is returned by Open for a store written by a newer
+// cargogate.
+var ErrNewerSchema = errors.New("store written by a newer cargogate")
 
 // ErrLocked is returned by Open when another process holds the store.
 var ErrLocked = errors.New("store is in use by another process")
@@ -82,6 +95,10 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
+	if err := checkSchema(db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
 	if opts.ReadOnly {
 		return &Store{db: db}, nil
 	}
@@ -97,7 +114,62 @@ func Open(path string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open %s: init: %w", path, err)
 	}
+	if err := migrate(db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
 	return &Store{db: db}, nil
+}
+
+// schemaOf reads a store's schema version: 0 for a store from before
+// versioning (or an empty one).
+func schemaOf(tx *bolt.Tx) uint64 {
+	if m := tx.Bucket(bMeta); m != nil {
+		return getU64(m, kSchema)
+	}
+	return 0
+}
+
+func checkSchema(db *bolt.DB) error {
+	return db.View(func(tx *bolt.Tx) error {
+		if v := schemaOf(tx); v > SchemaVersion {
+			return fmt.Errorf("%w: schema version %d, this cargogate reads up to %d; run the newer cargogate or restore a backup made by this version",
+				ErrNewerSchema, v, SchemaVersion)
+		}
+		return nil
+	})
+}
+
+// migrations[v] takes a store from schema v to v+1 inside one write
+// transaction.
+var migrations = map[uint64]func(tx *bolt.Tx) error{
+	// 0 → 1: stores from before versioning have the same layout; the
+	// version is only recorded.
+	0: func(tx *bolt.Tx) error { return nil },
+}
+
+func migrate(db *bolt.DB) error {
+	for {
+		var done bool
+		err := db.Update(func(tx *bolt.Tx) error {
+			v := schemaOf(tx)
+			if v >= SchemaVersion {
+				done = true
+				return nil
+			}
+			step, ok := migrations[v]
+			if !ok {
+				return fmt.Errorf("no migration from schema version %d", v)
+			}
+			if err := step(tx); err != nil {
+				return fmt.Errorf("migrate schema %d → %d: %w", v, v+1, err)
+			}
+			return tx.Bucket(bMeta).Put(kSchema, u64(v+1))
+		})
+		if err != nil || done {
+			return err
+		}
+	}
 }
 
 // Close closes the store.
@@ -247,6 +319,7 @@ func apply(tx *bolt.Tx, b Batch) (Result, error) {
 	// The seq log only ever grows at its end: full pages halve its size
 	// and the pages a commit writes.
 	seqs.FillPercent = 1.0
+	w0 := getU64(meta, kWatermark)
 
 	states := map[string]*rules.State{}
 	getState := func(sub customs.Subject) (*rules.State, error) {
@@ -286,6 +359,13 @@ func apply(tx *bolt.Tx, b Batch) (Result, error) {
 		}
 		prev, dup := inBatch[o.Seq]
 		prevFP, prevRaw := prev.fp, prev.raw
+		if !dup && o.Seq <= w0 && seqs.Get(u64(o.Seq)) == nil {
+			// Below the watermark every seq was applied: one missing from
+			// the seq log was pruned by retention. A replay of it must not
+			// bring back a subject that left.
+			res.Duplicates++
+			continue
+		}
 		if !dup {
 			if v := seqs.Get(u64(o.Seq)); v != nil && len(v) >= 16 {
 				dup = true
