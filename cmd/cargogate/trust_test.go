@@ -267,6 +267,7 @@ func TestTrustAttacks(t *testing.T) {
 		{"orders on the head topic", customs.HeadTopic("PVG-W"), seal(valid), "wrong_type"},
 		{"events on the orders topic", "", seal([]byte(`{"type":"events","site":"PVG-W","gateway":"g07","events":[]}`)), "wrong_type"},
 		{"oversize (1.1 MiB)", "", seal(withMember(valid, "pad", `"`+strings.Repeat("A", 800<<10)+`"`)), envelope.ReasonTooLarge},
+		{"oversize (17 MiB, above the ingest budget)", "", seal(withMember(valid, "pad", `"`+strings.Repeat("A", 17<<20)+`"`)), envelope.ReasonTooLarge},
 		{"not JSON", "", seal([]byte("release everything")), "malformed"},
 		{"orders nested 10,000 deep", "", seal(ordersOf(nest(10_000))), "malformed"},
 		{"a member nested 10,000 deep beside a valid order", "", seal(withMember(valid, "x", nest(10_000))), "malformed"},

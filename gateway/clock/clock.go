@@ -53,12 +53,17 @@ func (c *Clock) Now() time.Time {
 func (c *Clock) Observe(t time.Time) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if t.After(c.floor) {
+	// A time past maxFloor is no real timestamp (and would not survive
+	// being stored as nanoseconds): it is ignored, not believed.
+	if t.After(c.floor) && t.Before(maxFloor) {
 		c.floor = t
 		return true
 	}
 	return false
 }
+
+// maxFloor bounds the timestamps the floor takes.
+var maxFloor = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // Floor returns the floor.
 func (c *Clock) Floor() time.Time {

@@ -21,7 +21,7 @@ import (
 // but the log destination). The broker's Addr and URL are those of ports[0],
 // the port waited on at start, which Restart keeps; the test builds the
 // other listeners' URLs (ssl://…) from ports itself. Like NewMosquitto, it
-// skips the test when mosquitto is not installed.
+// skips the test when mosquitto is not installed, and fails it in CI.
 func NewMosquittoConfig(t testing.TB, n int, conf func(ports []int) []string) (*Mosquitto, []int) {
 	t.Helper()
 	bin := MosquittoPath
@@ -29,6 +29,9 @@ func NewMosquittoConfig(t testing.TB, n int, conf func(ports []int) []string) (*
 		bin = p
 	}
 	if _, err := os.Stat(bin); err != nil {
+		if os.Getenv("CI") != "" { // as NewMosquitto: in CI a missing broker fails
+			t.Fatalf("mosquitto not available at %s (set MOSQUITTO; .ci/run installs it): %v", bin, err)
+		}
 		t.Skipf("mosquitto not available at %s (set MOSQUITTO): %v", bin, err)
 	}
 	if n < 1 {

@@ -39,6 +39,7 @@ func (c *Central) Run(ctx context.Context) error {
 		SetUsername(c.opts.Username).
 		SetPassword(c.opts.Password).
 		SetCleanSession(false).
+		SetStore(newCopyStore()).
 		SetOrderMatters(true).
 		SetAutoAckDisabled(true).
 		SetAutoReconnect(true).

@@ -349,6 +349,7 @@ type gwStatus struct {
 		Duplicates uint64  `json:"orders_duplicate"`
 		Conflicts  uint64  `json:"orders_conflict"`
 		Resyncs    uint64  `json:"resyncs"`
+		Resyncing  bool    `json:"resyncing"`
 		Oldest     float64 `json:"outbox_oldest_s"`
 		Redeliver  bool    `json:"redeliver_due"`
 		OutboxH    *struct {

@@ -16,7 +16,9 @@ func TestLookup(t *testing.T) {
 	// Long gap_grace and head interval: only the lookup can bring the
 	// recorded orders in during the test.
 	s := newSite(t, siteOpts{proxy: true, gapGrace: "10m", headInterval: time.Hour, lookupTimeout: "1s"})
-	s.waitFor("online", func(st gwStatus) bool { return st.Link.Online })
+	// Online, and the resync of the connection answered: what is recorded
+	// from now on only a lookup brings.
+	s.waitFor("online, resynced", func(st gwStatus) bool { return st.Link.Online && st.Link.Resyncs >= 1 && !st.Link.Resyncing })
 	record := func(orders ...customs.Order) {
 		if _, _, err := s.c().Record(context.Background(), orders); err != nil {
 			t.Fatal(err)
@@ -29,6 +31,11 @@ func TestLookup(t *testing.T) {
 	}
 	if got := s.scan(held.ID); got != "STOP" {
 		t.Errorf("looked-up held parcel: %s, want STOP", got)
+	}
+	// Central counts an answer once the broker took it, which may be after
+	// the gateway used it.
+	for deadline := time.Now().Add(10 * time.Second); s.c().Stats().LookupsAnswered < 2 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
 	}
 	if n := s.c().Stats().LookupsAnswered; n < 2 {
 		t.Errorf("central answered %d lookups, want 2", n)
