@@ -103,7 +103,8 @@ func TestOperatorCommands(t *testing.T) {
 	if out, err = s.cli("audit", "verify", "--config", s.cfgPath); err != nil || !strings.Contains(out, "intact") {
 		t.Fatalf("audit verify (stopped): %v\n%s", err, out)
 	}
-	if out, err = s.cli("audit", "export", "--config", s.cfgPath); err != nil || !strings.Contains(out, `"kind":"decision"`) {
+	if out, err = s.cli("audit", "export", "--config", s.cfgPath); err != nil || !strings.Contains(out, `"kind":"decision"`) ||
+		!strings.Contains(out, `"kind":"order_applied"`) || !strings.Contains(out, `"kind":"config"`) {
 		t.Fatalf("audit export (stopped): %v\n%s", err, out)
 	}
 	if out, err = s.cli("compact", "--config", s.cfgPath); err != nil || !strings.Contains(out, "orders.db") {

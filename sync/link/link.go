@@ -8,13 +8,16 @@ package link
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -69,6 +72,9 @@ type Options struct {
 	// when it has passed (see deliver). 0: 30s; negative: never.
 	RedeliverWindow time.Duration
 	Log             *slog.Logger
+	// Audit, if set, records every commit of orders, every rejected
+	// message and every conflict in the audit log. It must not block.
+	Audit func(kind string, data any)
 }
 
 // Counters are the link's running counts.
@@ -601,6 +607,13 @@ func (l *Link) commit(batch []*item) error {
 	l.C.Conflicts.Add(uint64(len(res.Conflicts)))
 	for _, c := range res.Conflicts {
 		l.log.Warn("order conflict: same seq, other content; kept the first", "seq", c.Seq, "kept", string(c.Kept), "ignored", string(c.Ignored))
+		l.audit("order_conflict", map[string]any{"seq": c.Seq, "kept": json.RawMessage(c.Kept), "ignored": json.RawMessage(c.Ignored)})
+	}
+	if len(b.Orders) > 0 {
+		// One record per commit: the seqs it held (their content is in the
+		// store's seq log under the same seqs) and what became of them.
+		l.audit("order_applied", map[string]any{"seqs": seqRanges(b.Orders), "applied": res.Applied,
+			"duplicates": res.Duplicates, "conflicts": len(res.Conflicts), "applied_seq": res.Watermark})
 	}
 	for _, it := range batch {
 		if it.reject != "" {
@@ -610,6 +623,9 @@ func (l *Link) commit(batch []*item) error {
 			l.lastReject = fmt.Sprintf("%s on %s: %v", it.reject, it.msg.Topic(), it.rejectErr)
 			l.mu.Unlock()
 			l.log.Warn("message rejected", "reason", it.reject, "topic", it.msg.Topic(), "err", it.rejectErr)
+			sum := sha256.Sum256(it.msg.Payload())
+			l.audit("order_rejected", map[string]any{"reason": it.reject, "topic": it.msg.Topic(),
+				"error": fmt.Sprint(it.rejectErr), "bytes": len(it.msg.Payload()), "sha256": hex.EncodeToString(sum[:])})
 		}
 		it.msg.Ack()
 	}
@@ -999,4 +1015,29 @@ func (l *Link) keyring() envelope.Keyring {
 	l.keysMu.RLock()
 	defer l.keysMu.RUnlock()
 	return l.opts.Keys
+}
+
+// audit records a fact in the gateway's audit log, if one is wired.
+func (l *Link) audit(kind string, data any) {
+	if l.opts.Audit != nil {
+		l.opts.Audit(kind, data)
+	}
+}
+
+// seqRanges compresses the seqs of a batch into sorted [first, last] runs.
+func seqRanges(orders []customs.Order) [][2]uint64 {
+	seqs := make([]uint64, 0, len(orders))
+	for _, o := range orders {
+		seqs = append(seqs, o.Seq)
+	}
+	slices.Sort(seqs)
+	var out [][2]uint64
+	for _, q := range seqs {
+		if n := len(out); n > 0 && q <= out[n-1][1]+1 {
+			out[n-1][1] = max(out[n-1][1], q)
+			continue
+		}
+		out = append(out, [2]uint64{q, q})
+	}
+	return out
 }
