@@ -153,7 +153,12 @@ func serve(ctx context.Context, cfg *config.Config, deps gatewayDeps, stdout, st
 	ops := &opsAPI{store: st, journal: jr, audit: aud, pub: signer.Public()}
 	insp := &inspector{st: st, lk: lk, clk: clk}
 	insp.cls.Store(cls)
-	hub := screens.New(screens.Options{Log: log, Status: func() any { return statusDoc(set.config(), lk, st, clk, set.list()) },
+	sizes := &storeSizes{files: []string{st.Path(), jr.Path(), aud.Path()}}
+	hub := screens.New(screens.Options{Log: log, Status: func() any {
+		doc := statusDoc(set.config(), lk, st, clk, set.list())
+		doc["store"] = sizes.snapshot(time.Now())
+		return doc
+	},
 		Stations: screenStations(cfg), Inspector: insp,
 		AllowedOrigins: cfg.HTTP.AllowedOrigins, Token: cfg.HTTP.Token,
 		Routes: map[string]http.Handler{
@@ -229,7 +234,7 @@ type stationStatus struct {
 	Devices map[string]drivers.State `json:"devices"`
 }
 
-func statusDoc(cfg *config.Config, lk *link.Link, st *store.Store, clk *clock.Clock, stations []*station.Station) any {
+func statusDoc(cfg *config.Config, lk *link.Link, st *store.Store, clk *clock.Clock, stations []*station.Station) map[string]any {
 	snap := lk.Snapshot()
 	out := map[string]any{
 		"site": cfg.Site, "gateway": cfg.Gateway, "version": version,

@@ -3,6 +3,8 @@ package main
 import (
 	"net/http"
 	"os"
+	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -136,4 +138,42 @@ func (f fileCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descFileSize, prometheus.GaugeValue, float64(fi.Size()), fi.Name())
 		}
 	}
+}
+
+// storeSizes tracks the data files' total size and its growth over the
+// last hour, for the supervisor screen and status.
+type storeSizes struct {
+	files []string
+
+	mu      sync.Mutex
+	samples []sizeSample
+}
+
+type sizeSample struct {
+	at    time.Time
+	bytes int64
+}
+
+func (s *storeSizes) snapshot(now time.Time) map[string]any {
+	var total int64
+	files := map[string]int64{}
+	for _, p := range s.files {
+		if fi, err := os.Stat(p); err == nil {
+			total += fi.Size()
+			files[fi.Name()] = fi.Size()
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n := len(s.samples); n == 0 || now.Sub(s.samples[n-1].at) >= time.Minute {
+		s.samples = append(s.samples, sizeSample{now, total})
+	}
+	for len(s.samples) > 1 && now.Sub(s.samples[0].at) > time.Hour {
+		s.samples = s.samples[1:]
+	}
+	out := map[string]any{"bytes": total, "files": files}
+	if first := s.samples[0]; now.Sub(first.at) >= 5*time.Minute {
+		out["growth_bytes_per_hour"] = float64(total-first.bytes) / now.Sub(first.at).Hours()
+	}
+	return out
 }

@@ -50,7 +50,7 @@ func TestOperatorCommands(t *testing.T) {
 	s.scan(s10(2))
 
 	out, err := s.cli("status", "--config", s.cfgPath)
-	if err != nil || !strings.Contains(out, `"applied_seq"`) {
+	if err != nil || !strings.Contains(out, `"applied_seq"`) || !strings.Contains(out, `"orders.db"`) {
 		t.Fatalf("status: %v\n%s", err, out)
 	}
 	out, err = s.cli("inspect", s10(2), "--config", s.cfgPath)

@@ -53,6 +53,11 @@
       [t("rejected"), n(l.rejected) + (rejectedBy ? ` (${rejectedBy})` : "")],
       [t("clockBehind"), `${Math.round(st.clock_behind_s || 0)} s`],
     ];
+    if (st.store && st.store.bytes !== undefined) {
+      const mib = (b) => (b / 1048576).toFixed(1) + " MiB";
+      const growth = st.store.growth_bytes_per_hour;
+      rows.push([t("storeSize"), mib(st.store.bytes) + (growth !== undefined && growth !== null ? ` (${growth >= 0 ? "+" : ""}${mib(growth)}/h)` : "")]);
+    }
     box.append(h("table", { class: "kv" }, ...rows.map(([k, v]) => h("tr", {}, h("th", {}, k), v instanceof Node ? v : h("td", {}, v)))));
   }
 
