@@ -78,6 +78,15 @@ func cmdKeys(args []string, stdout, stderr io.Writer) error {
 	}
 	if created {
 		fmt.Fprintln(stderr, "made a new gateway key")
+		// Run as root on an installed gateway, the key must still belong
+		// to the service user that owns the data directory.
+		if fi, err := os.Stat(cfg.DataDir); err == nil && os.Getuid() == 0 {
+			if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid != 0 {
+				if err := os.Chown(filepath.Join(cfg.DataDir, keyFile), int(st.Uid), int(st.Gid)); err != nil {
+					return fmt.Errorf("give the key to the data directory's owner: %w", err)
+				}
+			}
+		}
 	}
 	fmt.Fprintf(stdout, "kid: %s/%s\npublic_key: %s\n", cfg.Site, cfg.Gateway, envelope.EncodePublicKey(envelope.Signer{Key: key}.Public()))
 	return nil
