@@ -3,100 +3,11 @@ package rules
 import (
 	"fmt"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/cargogate/cargogate/gateway/customs"
 )
-
-// memView is the smallest rules.View: orders are combined with State.Apply
-// and LinkState.ApplyLink exactly as the store combines them (the container's
-// Children count moves when ApplyLink reports a change, and a linked child
-// gets a state of its own). Parents and Children are returned sorted, so a
-// decision never depends on the order the orders were applied in.
-type memView struct {
-	states map[customs.Subject]*State
-	down   map[customs.Subject]map[customs.Subject]*LinkState
-	up     map[customs.Subject]map[customs.Subject]*LinkState
-}
-
-var _ View = (*memView)(nil)
-
-func newView(orders ...customs.Order) *memView {
-	v := &memView{
-		states: map[customs.Subject]*State{},
-		down:   map[customs.Subject]map[customs.Subject]*LinkState{},
-		up:     map[customs.Subject]map[customs.Subject]*LinkState{},
-	}
-	for i := range orders {
-		v.apply(&orders[i])
-	}
-	return v
-}
-
-func (v *memView) state(s customs.Subject) *State {
-	st, ok := v.states[s]
-	if !ok {
-		st = &State{}
-		v.states[s] = st
-	}
-	return st
-}
-
-func (v *memView) apply(o *customs.Order) {
-	st := v.state(o.Subject)
-	st.Apply(o)
-	if o.Action != customs.Link && o.Action != customs.Unlink {
-		return
-	}
-	for _, c := range o.Children {
-		if v.down[o.Subject] == nil {
-			v.down[o.Subject] = map[customs.Subject]*LinkState{}
-		}
-		l := v.down[o.Subject][c]
-		if l == nil {
-			l = &LinkState{}
-			v.down[o.Subject][c] = l
-			if v.up[c] == nil {
-				v.up[c] = map[customs.Subject]*LinkState{}
-			}
-			v.up[c][o.Subject] = l
-		}
-		was := l.Linked
-		cst := v.state(c)
-		if l.ApplyLink(o.Seq, o.Action == customs.Link) {
-			if was {
-				st.Children--
-				cst.Parents--
-			} else {
-				st.Children++
-				cst.Parents++
-			}
-		}
-		if o.Seq > cst.LastSeq {
-			cst.LastSeq = o.Seq
-		}
-	}
-}
-
-func (v *memView) State(s customs.Subject) (*State, error) { return v.states[s], nil }
-
-func linked(m map[customs.Subject]*LinkState) []customs.Subject {
-	var out []customs.Subject
-	for s, l := range m {
-		if l.Linked {
-			out = append(out, s)
-		}
-	}
-	slices.SortFunc(out, func(a, b customs.Subject) int { return strings.Compare(a.String(), b.String()) })
-	return out
-}
-
-func (v *memView) Parents(s customs.Subject) ([]customs.Subject, error) { return linked(v.up[s]), nil }
-func (v *memView) Children(s customs.Subject) ([]customs.Subject, error) {
-	return linked(v.down[s]), nil
-}
 
 // Subjects and orders, tersely.
 
@@ -273,7 +184,7 @@ func TestDecide(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			v := newView(tc.orders...)
+			v := NewMemView(tc.orders...)
 			d := Decide(v, tc.subj, now)
 			if d.Pass != tc.pass || d.Reason != tc.reason {
 				t.Fatalf("Decide(%v) = %s %q, want %v %q\nchain: %+v\nblocking: %+v", tc.subj, d.Verdict(), d.Reason, tc.pass, tc.reason, d.Chain, d.Blocking)
@@ -295,7 +206,7 @@ func TestDecide(t *testing.T) {
 			}
 			// Applying every order again, newest first, changes nothing.
 			for i := len(tc.orders) - 1; i >= 0; i-- {
-				v.apply(&tc.orders[i])
+				v.Apply(&tc.orders[i])
 			}
 			if again := Decide(v, tc.subj, now); fmt.Sprint(again) != fmt.Sprint(d) {
 				t.Errorf("after replaying the orders: %+v, was %+v", again, d)
@@ -324,7 +235,7 @@ func TestDecideULD5000(t *testing.T) {
 		orders = append(orders, link(next(), bags[b], kids...))
 	}
 	orders = append(orders, link(next(), uld, bags...))
-	v := newView(orders...)
+	v := NewMemView(orders...)
 
 	d := Decide(v, uld, now)
 	if !d.Pass || d.Reason != "released" || d.Items != 5050 {
@@ -337,7 +248,7 @@ func TestDecideULD5000(t *testing.T) {
 	// One held parcel deep inside stops the ULD and names it.
 	bad := parcels[4321]
 	o := hold(next(), bad, "H1", "inspection")
-	v.apply(&o)
+	v.Apply(&o)
 	d = Decide(v, uld, now)
 	if d.Pass || d.Reason != "contents" || d.Items != 5050 {
 		t.Fatalf("one held: %s %q items %d", d.Verdict(), d.Reason, d.Items)
@@ -352,7 +263,7 @@ func TestDecideULD5000(t *testing.T) {
 	// Many blocking items: the list is bounded, the verdict is not.
 	for i := 0; i < 300; i++ {
 		o := revoke(next(), parcels[i*7])
-		v.apply(&o)
+		v.Apply(&o)
 	}
 	d = Decide(v, uld, now)
 	if d.Pass || d.Reason != "contents" || len(d.Blocking) != MaxBlocking {
@@ -361,22 +272,22 @@ func TestDecideULD5000(t *testing.T) {
 
 	// Release the ULD and pull every parcel's own release and hold: the
 	// ULD's release governs them all.
-	v = newView(orders...)
+	v = NewMemView(orders...)
 	for _, p := range parcels {
 		o := revoke(next(), p)
-		v.apply(&o)
+		v.Apply(&o)
 	}
 	if d := Decide(v, uld, now); d.Pass {
 		t.Fatalf("every parcel revoked: %s %q", d.Verdict(), d.Reason)
 	}
-	v2 := newView()
+	v2 := NewMemView()
 	for _, o := range orders {
 		if o.Action == customs.Link {
-			v2.apply(&o)
+			v2.Apply(&o)
 		}
 	}
 	o = rel(next(), uld)
-	v2.apply(&o)
+	v2.Apply(&o)
 	if d := Decide(v2, uld, now); !d.Pass || d.Items != 5050 {
 		t.Fatalf("released ULD of unreleased parcels: %s %q items %d", d.Verdict(), d.Reason, d.Items)
 	}

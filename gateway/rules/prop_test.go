@@ -101,7 +101,7 @@ func randomOrders(r *rand.Rand, n int) []customs.Order {
 }
 
 func decideAll(orders []customs.Order) map[customs.Subject]Decision {
-	v := newView(orders...)
+	v := NewMemView(orders...)
 	out := map[customs.Subject]Decision{}
 	for _, s := range propUniverse {
 		out[s] = Decide(v, s, now)

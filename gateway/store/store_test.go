@@ -429,95 +429,6 @@ func fillULD(t testing.TB, s *Store, firstSeq uint64) (customs.Subject, []custom
 	return uld, bags, parcels
 }
 
-// memView is a rules.View over orders combined in memory, the way the rules
-// package's own tests do it: the reference the store is compared with.
-type memView struct {
-	states map[customs.Subject]*rules.State
-	down   map[customs.Subject]map[customs.Subject]*rules.LinkState
-	up     map[customs.Subject]map[customs.Subject]*rules.LinkState
-}
-
-var _ rules.View = (*memView)(nil)
-
-func newMemView(orders []customs.Order) *memView {
-	v := &memView{states: map[customs.Subject]*rules.State{},
-		down: map[customs.Subject]map[customs.Subject]*rules.LinkState{},
-		up:   map[customs.Subject]map[customs.Subject]*rules.LinkState{}}
-	seen := map[uint64]bool{}
-	for i := range orders {
-		o := &orders[i]
-		if seen[o.Seq] {
-			continue
-		}
-		seen[o.Seq] = true
-		st := v.get(o.Subject)
-		st.Apply(o)
-		if o.Action != customs.Link && o.Action != customs.Unlink {
-			continue
-		}
-		for _, c := range o.Children {
-			if v.down[o.Subject] == nil {
-				v.down[o.Subject] = map[customs.Subject]*rules.LinkState{}
-			}
-			l := v.down[o.Subject][c]
-			if l == nil {
-				l = &rules.LinkState{}
-				v.down[o.Subject][c] = l
-				if v.up[c] == nil {
-					v.up[c] = map[customs.Subject]*rules.LinkState{}
-				}
-				v.up[c][o.Subject] = l
-			}
-			was := l.Linked
-			cst := v.get(c)
-			if l.ApplyLink(o.Seq, o.Action == customs.Link) {
-				if was {
-					st.Children--
-					cst.Parents--
-				} else {
-					st.Children++
-					cst.Parents++
-				}
-			}
-			if o.Seq > cst.LastSeq {
-				cst.LastSeq = o.Seq
-			}
-		}
-	}
-	return v
-}
-
-func (v *memView) get(s customs.Subject) *rules.State {
-	if v.states[s] == nil {
-		v.states[s] = &rules.State{}
-	}
-	return v.states[s]
-}
-
-func (v *memView) State(s customs.Subject) (*rules.State, error) { return v.states[s], nil }
-
-func sortedLinked(m map[customs.Subject]*rules.LinkState) []customs.Subject {
-	var out []customs.Subject
-	for s, l := range m {
-		if l.Linked {
-			out = append(out, s)
-		}
-	}
-	// The store's key order: kind byte, then id.
-	slices.SortFunc(out, func(a, b customs.Subject) int {
-		ka, kb := subjectKey(a), subjectKey(b)
-		return slices.Compare(ka, kb)
-	})
-	return out
-}
-
-func (v *memView) Parents(s customs.Subject) ([]customs.Subject, error) {
-	return sortedLinked(v.up[s]), nil
-}
-
-func (v *memView) Children(s customs.Subject) ([]customs.Subject, error) {
-	return sortedLinked(v.down[s]), nil
-}
 
 // TestDecideMatchesRules applies random orders to the store in random
 // batches, out of order and with duplicates, and checks that store.Decide
@@ -561,7 +472,7 @@ func TestDecideMatchesRules(t *testing.T) {
 			}
 			os = append(os, o)
 		}
-		want := newMemView(os)
+		want := rules.NewMemView(os...)
 		s, _ := openTemp(t)
 		shuffled := append([]customs.Order(nil), os...)
 		r.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
