@@ -14,7 +14,6 @@ require (
 	github.com/rs/zerolog v1.28.0
 	github.com/simonvetter/modbus v1.6.4
 	github.com/tarm/serial v0.0.0-20180830185346-98f6abe2eb07
-	github.com/transparency-dev/merkle v0.0.2
 	go.etcd.io/bbolt v1.5.0
 	go.uber.org/goleak v1.3.0
 	go.yaml.in/yaml/v3 v3.0.6

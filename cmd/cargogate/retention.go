@@ -39,7 +39,7 @@ func retain(ctx context.Context, st *store.Store, jr deliveredPruner, r config.R
 				break
 			}
 		}
-		if jr != nil {
+		{
 			for ctx.Err() == nil {
 				n, err := jr.PruneDelivered(now.AddDate(0, 0, -r.EventsDays), 2000)
 				if err != nil {

@@ -399,6 +399,54 @@ func (j *Journal) Redeliver(since time.Time) (int, error) {
 	return n, nil
 }
 
+// PruneDelivered removes up to max delivered events that were delivered
+// before the given time (or, for events delivered before delivery times were
+// kept, whose own "at" is before it), oldest first, in one transaction, and
+// returns how many. Pending events are never touched. Callers run it in
+// small batches until it returns less than max.
+func (j *Journal) PruneDelivered(before time.Time, max int) (int, error) {
+	var n int
+	err := j.db.Update(func(tx *bolt.Tx) error {
+		d, dat := tx.Bucket(bDelivered), tx.Bucket(bDeliveredAt)
+		n = 0
+		limit := before.UnixNano()
+		var keys [][]byte
+		c := d.Cursor()
+		for k, v := c.First(); k != nil && len(keys) < max; k, v = c.Next() {
+			var at int64
+			if t := dat.Get(k); len(t) == 8 {
+				at = int64(binary.BigEndian.Uint64(t))
+			} else {
+				var probe struct {
+					At time.Time `json:"at"`
+				}
+				if json.Unmarshal(v, &probe) != nil || probe.At.IsZero() {
+					continue // no time known: kept
+				}
+				at = probe.At.UnixNano()
+			}
+			if at >= limit {
+				break // delivered in journal order: the rest are newer
+			}
+			keys = append(keys, append([]byte(nil), k...))
+		}
+		for _, k := range keys {
+			if err := d.Delete(k); err != nil {
+				return err
+			}
+			if err := dat.Delete(k); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("journal: prune: %w", err)
+	}
+	return n, nil
+}
+
 // fill is the outbox's fill level in percent of its fuller bound; 0 when
 // unbounded. j.mu held.
 func (j *Journal) fill() float64 {

@@ -653,3 +653,30 @@ func TestRedeliver(t *testing.T) {
 		t.Fatalf("redelivered %d from the future", n)
 	}
 }
+
+func TestPruneDelivered(t *testing.T) {
+	j, _ := openTemp(t, journal.Options{KeepDelivered: true})
+	defer j.Close()
+	appendN(t, j, 5, "p")
+	es, _ := j.Pending(3, 1<<20)
+	if err := j.Delivered(es); err != nil {
+		t.Fatal(err)
+	}
+	cut := time.Now()
+	if n, err := j.PruneDelivered(cut, 2); err != nil || n != 2 {
+		t.Fatalf("prune = %d, %v; want 2 (max)", n, err)
+	}
+	if n, err := j.PruneDelivered(cut, 100); err != nil || n != 1 {
+		t.Fatalf("prune = %d, %v; want 1", n, err)
+	}
+	// Pending events are never pruned, and nothing delivered after cut.
+	if n, _ := j.PruneDelivered(time.Now().Add(time.Hour), 100); n != 0 {
+		t.Fatalf("pruned %d with only pending events left", n)
+	}
+	if d, _ := j.Depth(); d != 2 {
+		t.Fatalf("depth %d", d)
+	}
+	if n, _ := j.Redeliver(time.Time{}); n != 0 {
+		t.Fatalf("redelivered %d pruned events", n)
+	}
+}

@@ -429,7 +429,6 @@ func fillULD(t testing.TB, s *Store, firstSeq uint64) (customs.Subject, []custom
 	return uld, bags, parcels
 }
 
-
 // TestDecideMatchesRules applies random orders to the store in random
 // batches, out of order and with duplicates, and checks that store.Decide
 // equals rules.Decide over the same orders combined in memory.

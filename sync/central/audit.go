@@ -8,31 +8,43 @@ import (
 	"github.com/cargogate/cargogate/gateway/customs"
 )
 
-// CheckPass checks a PASS decision against the ledger: as of basisSeq (the
-// ledger's orders 1..basisSeq), s and every container it is linked into
-// have no cancel and no active hold, and s is released — by its own last
-// release/revoke, else its nearest container's, a release that has not
-// expired at `at` — or, for a container with contents, every content item
-// passes the same way (§4 and docs/protocol.md point 1). It returns nil when
-// the ledger agrees, else why not.
+// CheckPass checks a PASS decision against the ledger. The ledger "as of"
+// a seq X is its orders 1..X; as of X it releases s when s and every
+// container it is linked into have no cancel and no active hold, and s is
+// released — by its own last release/revoke, else its nearest container's,
+// a release that has not expired at `at` — or, for a container with
+// contents, every content item passes the same way (§4 and docs/protocol.md
+// point 1).
 //
-// A container passed on its contents has as basis_seq the newest release
-// among them, while the links that made them its contents may be newer.
-// So when the ledger as of basisSeq disagrees, the check is made again as
-// of appliedSeq (the gateway's watermark, every seq up to which it had),
-// and the decision stands if the ledger agrees there.
+// The decision is justified when the ledger releases s as of
+// X = max(basisSeq, appliedSeq) — the gateway had every order up to its
+// watermark appliedSeq, and the one at basisSeq — or as of a later seq of
+// an order on s or its family (containers, contents): a gateway may hold
+// orders beyond its watermark, such as an unhold, or the link that made a
+// bag's parcels its contents, which basis_seq does not name (it is the
+// newest release among them). A PASS that no such ledger state justifies
+// — a hold, cancel or revoke the gateway had, an expired or missing
+// release — is reported with why as of X.
 //
 // It is written independently of gateway/rules, so the fault suite can
 // tell a gateway that passed on stale, lost or forged state from one that
 // had what central had issued.
 func (c *Central) CheckPass(s customs.Subject, basisSeq, appliedSeq uint64, at time.Time) error {
-	err := c.checkPassAsOf(s, basisSeq, at)
-	if err != nil && appliedSeq > basisSeq && appliedSeq <= c.led.head() {
-		if c.checkPassAsOf(s, appliedSeq, at) == nil {
+	head := c.led.head()
+	if basisSeq == 0 || basisSeq > head {
+		return fmt.Errorf("basis_seq %d: not a seq of the ledger (head %d)", basisSeq, head)
+	}
+	lo := max(basisSeq, min(appliedSeq, head))
+	err := c.checkPassAsOf(s, lo, at)
+	if err == nil {
+		return nil
+	}
+	for _, q := range c.idx.related(s) {
+		if q > lo && c.checkPassAsOf(s, q, at) == nil {
 			return nil
 		}
 	}
-	return err
+	return fmt.Errorf("as of seq %d and every later order on it or its family: %w", lo, err)
 }
 
 func (c *Central) checkPassAsOf(s customs.Subject, basisSeq uint64, at time.Time) error {

@@ -83,6 +83,9 @@ type siteOpts struct {
 	perMessage    int      // central's orders per live message; default 100
 	replayBatch   int      // central's orders per replay message; default 1000
 	headInterval  time.Duration
+	// lateOK: events may reach central out of decision order, because the
+	// scenario makes the broker lose some and the gateway sends them again.
+	lateOK bool
 }
 
 // site is mosquitto, the reference central (in-process, on a durable
@@ -471,11 +474,12 @@ type report struct {
 	DupIDs     uint64 // duplicates central dropped by id
 	DupScans   int    // a scan recorded twice under different ids
 	Violations int    // PASS scans the ledger did not release
+	Late       int    // scan events first received after a later one of their station
 }
 
 func (r report) String() string {
-	return fmt.Sprintf("orders %d applied; events %d received exactly once (lost %d, duplicates dropped by id %d, duplicates under another id %d); scans %d (%d PASS), PASS not released by the ledger %d",
-		r.Orders, r.Events, r.Lost, r.DupIDs, r.DupScans, r.Scans, r.Passes, r.Violations)
+	return fmt.Sprintf("orders %d applied; events %d received exactly once (lost %d, duplicates dropped by id %d, duplicates under another id %d, out of decision order %d); scans %d (%d PASS), PASS not released by the ledger %d",
+		r.Orders, r.Events, r.Lost, r.DupIDs, r.DupScans, r.Late, r.Scans, r.Passes, r.Violations)
 }
 
 // finalCheck ends a scenario: the gateway converges, is stopped, and its
@@ -527,7 +531,18 @@ func (s *site) check(conflictsOK bool) report {
 	}
 	received := map[string]customs.Event{}
 	byCode := map[string][]customs.Event{}
+	newest := map[string]time.Time{} // per station, the latest scan received so far
 	for _, e := range c.Events(gwName) {
+		if e.Kind == customs.EventScan {
+			if e.At.Before(newest[e.Station]) {
+				r.Late++
+				if !s.o.lateOK && r.Late <= 10 {
+					s.t.Errorf("scan event %s (%q, at %s) received after a later one of station %s", e.ID, e.Code, e.At, e.Station)
+				}
+			} else {
+				newest[e.Station] = e.At
+			}
+		}
 		if _, dup := received[e.ID]; dup {
 			s.t.Errorf("central holds event %s twice", e.ID)
 		}

@@ -312,14 +312,10 @@ func (l *Link) subscribe(c mqtt.Client) {
 	t := c.SubscribeMultiple(subs, l.handoff)
 	if !t.WaitTimeout(10*time.Second) || t.Error() != nil {
 		l.log.Error("subscribe failed; reconnecting", "err", t.Error())
-		// Without subscriptions the link would sit deaf. Disconnect ends
-		// paho's automatic reconnection for good, so connect again here
-		// (as the batcher does after a failed commit).
-		go func() {
-			c.Disconnect(0)
-			time.Sleep(time.Second)
-			c.Connect()
-		}()
+		// Without subscriptions the link would sit deaf: drop the
+		// connection. Disconnect ends paho's automatic reconnection, so
+		// control() connects again (see its watch on IsConnected).
+		go c.Disconnect(0)
 		return
 	}
 	l.setOnline(true)
@@ -683,6 +679,8 @@ func (l *Link) control(ctx context.Context) error {
 		// rejection was first seen and not yet covered by a resync.
 		rejected   = l.C.Rejected.Load()
 		rejectedAt time.Time
+		// reconnectAt: when control last connected a client paho gave up.
+		reconnectAt time.Time
 	)
 	defer l.gapSince.Store(0)
 	defer l.resyncAt.Store(0)
@@ -729,6 +727,16 @@ func (l *Link) control(ctx context.Context) error {
 		case <-tick.C:
 		}
 		now := time.Now()
+		if !l.online.Load() && !l.client.IsConnected() && now.Sub(reconnectAt) >= time.Second {
+			// The client is neither connected nor trying: a Disconnect (after
+			// a failed subscribe or commit) ends paho's automatic
+			// reconnection, and a Connect racing it can fail. The fault
+			// suite found the link deaf for good this way; connect again,
+			// at most once a second.
+			reconnectAt = now
+			l.log.Warn("order connection given up by the MQTT client; connecting again")
+			l.client.Connect()
+		}
 		if r := l.C.Rejected.Load(); r != rejected {
 			rejected = r
 			if rejectedAt.IsZero() {
