@@ -39,17 +39,15 @@ func retain(ctx context.Context, st *store.Store, jr deliveredPruner, r config.R
 				break
 			}
 		}
-		{
-			for ctx.Err() == nil {
-				n, err := jr.PruneDelivered(now.AddDate(0, 0, -r.EventsDays), 2000)
-				if err != nil {
-					log.Error("retention: events", "err", err)
-					break
-				}
-				events += n
-				if n == 0 {
-					break
-				}
+		for ctx.Err() == nil {
+			n, err := jr.PruneDelivered(now.AddDate(0, 0, -r.EventsDays), 2000)
+			if err != nil {
+				log.Error("retention: events", "err", err)
+				break
+			}
+			events += n
+			if n == 0 {
+				break
 			}
 		}
 		if orders+subjects+events > 0 {
