@@ -167,6 +167,20 @@ func (s *site) startCentral() {
 		"-db", filepath.Join(s.dir, "central.db"), "-key", filepath.Join(s.dir, "central.key"), "-kid", "central-sim",
 		"-gateway-key", "PVG-W/g07="+s.gwKey, "-http", s.centralHTTP)
 	s.waitHTTP(s.centralHTTP + "/head")
+	// Orders issued before central is on the broker reach the gateway only
+	// by resync; tests that watch the orders topic need them live.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		var st struct {
+			Connected bool `json:"connected"`
+		}
+		getJSON(s.t, "http://"+s.centralHTTP+"/stats", &st)
+		if st.Connected {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatal("central never connected to the broker")
+		}
+	}
 }
 
 func (s *site) startGateway() {

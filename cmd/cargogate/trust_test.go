@@ -157,6 +157,16 @@ func subscribe(t testing.TB, c mqtt.Client, r *recorder, topics ...string) {
 // ordersMessage finds the recorded orders message holding an order on subj.
 func ordersMessage(t testing.TB, r *recorder, subj customs.Subject) []byte {
 	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if m := findOrders(r, subj); m != nil {
+			return m
+		}
+	}
+	t.Fatalf("no orders message on %s recorded", subj)
+	return nil
+}
+
+func findOrders(r *recorder, subj customs.Subject) []byte {
 	for _, m := range r.all() {
 		var env envelope.Envelope
 		if json.Unmarshal(m.payload, &env) != nil {
@@ -176,7 +186,6 @@ func ordersMessage(t testing.TB, r *recorder, subj customs.Subject) []byte {
 			}
 		}
 	}
-	t.Fatalf("no orders message on %s recorded", subj)
 	return nil
 }
 

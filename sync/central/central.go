@@ -225,6 +225,9 @@ type Stats struct {
 	ResyncsAnswered   uint64            `json:"resyncs_answered"`
 	LookupsAnswered   uint64            `json:"lookups_answered"`
 	PublishErrors     uint64            `json:"publish_errors"`
+	// Connected: the broker connection is up now (tests wait for it
+	// before issuing, so that orders go out live rather than by resync).
+	Connected bool `json:"connected"`
 }
 
 // Stats returns a snapshot of the counters.
@@ -239,6 +242,9 @@ func (c *Central) Stats() Stats {
 	s.Head = c.led.head()
 	s.OrdersIssued = s.Head // seqs have no gaps: the head is the count
 	s.EventsReceived = c.led.eventCount()
+	c.cliMu.RLock()
+	s.Connected = c.cli != nil && c.cli.IsConnectionOpen()
+	c.cliMu.RUnlock()
 	return s
 }
 
