@@ -8,8 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/creack/pty"
-	"golang.org/x/sys/unix"
+	"github.com/cargogate/cargogate/internal/pollpty"
 )
 
 // wait bounds every wait for an event. It is an upper bound, never a
@@ -26,38 +25,11 @@ type testPty struct {
 
 func newPty(t *testing.T) *testPty {
 	t.Helper()
-	m, s, err := pty.Open()
+	// Raw mode, and a master whose reads honour deadlines.
+	m, s, err := pollpty.Open()
 	if err != nil {
 		t.Skipf("no pseudo-terminal: %v", err)
 	}
-	// Raw mode on the line discipline (shared by both ends): no CR→LF, no
-	// echo, no canonical lines, no output processing. The driver sets raw
-	// mode too when it opens the port; this covers bytes written before.
-	fd := int(s.Fd())
-	tio, err := unix.IoctlGetTermios(fd, unix.TCGETS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tio.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
-	tio.Oflag &^= unix.OPOST
-	tio.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
-	tio.Cflag &^= unix.CSIZE | unix.PARENB
-	tio.Cflag |= unix.CS8
-	tio.Cc[unix.VMIN], tio.Cc[unix.VTIME] = 1, 0
-	if err := unix.IoctlSetTermios(fd, unix.TCSETS, tio); err != nil {
-		t.Fatal(err)
-	}
-	// pty.Open leaves the master blocking, where read deadlines do not
-	// work; a non-blocking copy goes through the poller and honours them.
-	mfd, err := unix.Dup(int(m.Fd()))
-	m.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.SetNonblock(mfd, true); err != nil {
-		t.Fatal(err)
-	}
-	m = os.NewFile(uintptr(mfd), "/dev/ptmx")
 	p := &testPty{Master: m, Slave: s, Path: s.Name()}
 	t.Cleanup(func() { p.Close() })
 	return p

@@ -20,40 +20,15 @@ type Pty struct {
 	buf    []byte
 }
 
-// NewPty opens a pseudo-terminal in raw mode.
+// NewPty opens a pseudo-terminal in raw mode whose master honours read
+// deadlines (internal/pollpty), so ReadFrame returns when a dead gateway
+// sends nothing.
 func NewPty(t testing.TB) *Pty {
 	t.Helper()
 	m, s, err := pollpty.Open()
 	if err != nil {
 		t.Fatalf("no pseudo-terminal: %v", err)
 	}
-	fd := int(s.Fd())
-	tio, err := unix.IoctlGetTermios(fd, unix.TCGETS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tio.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
-	tio.Oflag &^= unix.OPOST
-	tio.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
-	tio.Cflag &^= unix.CSIZE | unix.PARENB
-	tio.Cflag |= unix.CS8
-	tio.Cc[unix.VMIN], tio.Cc[unix.VTIME] = 1, 0
-	if err := unix.IoctlSetTermios(fd, unix.TCSETS, tio); err != nil {
-		t.Fatal(err)
-	}
-	// A master in non-blocking mode, known to Go's poller, so that read
-	// deadlines work: ReadFrame must return when a dead gateway sends
-	// nothing.
-	mfd, err := unix.Dup(int(m.Fd()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.SetNonblock(mfd, true); err != nil {
-		t.Fatal(err)
-	}
-	name := m.Name()
-	m.Close()
-	m = os.NewFile(uintptr(mfd), name)
 	p := &Pty{Master: m, Slave: s, Path: s.Name()}
 	t.Cleanup(func() { m.Close(); s.Close() })
 	return p
