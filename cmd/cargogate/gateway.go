@@ -175,7 +175,7 @@ func serve(ctx context.Context, cfg *config.Config, deps gatewayDeps, stdout, st
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return lk.Run(gctx) })
 	g.Go(func() error { return checkpoints(gctx, aud, signer, jr, cfg, log) })
-	g.Go(func() error { return retain(gctx, st, jr, cfg.Retention, log) })
+	g.Go(func() error { return retain(gctx, st, jr, clk, cfg.Retention, log) })
 	if err := set.apply(gctx, g, cfg, cls); err != nil {
 		return err
 	}

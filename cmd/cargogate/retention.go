@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/cargogate/cargogate/config"
+	"github.com/cargogate/cargogate/gateway/clock"
 	"github.com/cargogate/cargogate/gateway/store"
 )
 
@@ -16,8 +17,11 @@ type deliveredPruner interface {
 
 // retain prunes what has left the terminal every retention.interval, in
 // transactions of at most a few thousand keys, so that ingest and scans
-// never wait long behind it.
-func retain(ctx context.Context, st *store.Store, jr deliveredPruner, r config.Retention, log *slog.Logger) error {
+// never wait long behind it. Age is judged at the earlier of the wall clock
+// and the time floor (central's newest signed timestamp): a wall clock
+// jumped forward prunes nothing more, and with no central time yet nothing
+// is pruned. The store applies the same bound to the orders itself.
+func retain(ctx context.Context, st *store.Store, jr deliveredPruner, clk *clock.Clock, r config.Retention, log *slog.Logger) error {
 	t := time.NewTicker(r.Interval)
 	defer t.Stop()
 	for {
@@ -26,10 +30,10 @@ func retain(ctx context.Context, st *store.Store, jr deliveredPruner, r config.R
 			return nil
 		case <-t.C:
 		}
-		now := time.Now()
+		now := retentionNow(clk)
 		var orders, subjects, events int
-		for ctx.Err() == nil {
-			res, err := st.Prune(now.AddDate(0, 0, -r.OrdersDays), 2000)
+		for ctx.Err() == nil && !now.IsZero() {
+			res, err := st.Prune(now, time.Duration(r.OrdersDays)*24*time.Hour, 2000)
 			if err != nil {
 				log.Error("retention: orders", "err", err)
 				break
@@ -39,7 +43,7 @@ func retain(ctx context.Context, st *store.Store, jr deliveredPruner, r config.R
 				break
 			}
 		}
-		for ctx.Err() == nil {
+		for ctx.Err() == nil && !now.IsZero() {
 			n, err := jr.PruneDelivered(now.AddDate(0, 0, -r.EventsDays), 2000)
 			if err != nil {
 				log.Error("retention: events", "err", err)
@@ -54,4 +58,14 @@ func retain(ctx context.Context, st *store.Store, jr deliveredPruner, r config.R
 			log.Info("retention", "orders_pruned", orders, "subjects_pruned", subjects, "events_pruned", events)
 		}
 	}
+}
+
+// retentionNow is the time retention judges age at: min(wall, time floor),
+// zero while central has vouched for no time.
+func retentionNow(clk *clock.Clock) time.Time {
+	wall, floor := clk.Wall(), clk.Floor()
+	if floor.Before(wall) {
+		return floor
+	}
+	return wall
 }
