@@ -130,6 +130,7 @@ func serve(ctx context.Context, cfg *config.Config, deps gatewayDeps, stdout, st
 		return err
 	}
 	clk := clock.New(nil, prog.Floor)
+	clk.Restore(prog.Wall) // max(stored floor, stored wall reading)
 	var tlsCfg *tls.Config
 	if strings.HasPrefix(cfg.Central.Broker, "ssl://") {
 		if tlsCfg, err = loadTLS(cfg.Central); err != nil {
@@ -176,6 +177,7 @@ func serve(ctx context.Context, cfg *config.Config, deps gatewayDeps, stdout, st
 	g.Go(func() error { return lk.Run(gctx) })
 	g.Go(func() error { return checkpoints(gctx, aud, signer, jr, cfg, log) })
 	g.Go(func() error { return retain(gctx, st, jr, clk, cfg.Retention, log) })
+	g.Go(func() error { return saveWall(gctx, st, clk, time.Minute, log) })
 	if err := set.apply(gctx, g, cfg, cls); err != nil {
 		return err
 	}

@@ -183,7 +183,9 @@ func cmdInspect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	in, err := inspectCode(cls, st, clock.New(nil, p.Floor).Now(), p.Watermark, false, rest[0])
+	clk := clock.New(nil, p.Floor)
+	clk.Restore(p.Wall)
+	in, err := inspectCode(cls, st, clk.Now(), p.Watermark, false, rest[0])
 	if err != nil {
 		return err
 	}

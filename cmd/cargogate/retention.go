@@ -69,3 +69,24 @@ func retentionNow(clk *clock.Clock) time.Time {
 	}
 	return wall
 }
+
+// saveWall persists the clock's latest reading every interval and once at
+// shutdown, so that a restart with the wall clock set back revives no
+// release that expired while the gateway ran (each batch stores it too).
+func saveWall(ctx context.Context, st *store.Store, clk *clock.Clock, every time.Duration, log *slog.Logger) error {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			if err := st.SaveWall(clk.Now()); err != nil {
+				log.Error("clock: saving the wall reading", "err", err)
+			}
+			return nil
+		case <-t.C:
+			if err := st.SaveWall(clk.Now()); err != nil {
+				log.Error("clock: saving the wall reading", "err", err)
+			}
+		}
+	}
+}

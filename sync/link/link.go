@@ -47,9 +47,12 @@ type Outbox interface {
 }
 
 // Clock is the time floor: the link raises it with central's timestamps.
+// Now, the latest wall reading, is stored with each batch so that it
+// outlasts a restart.
 type Clock interface {
 	Observe(t time.Time) bool
 	Floor() time.Time
+	Now() time.Time
 }
 
 // Options configure a Link.
@@ -592,6 +595,9 @@ func (l *Link) commit(batch []*item) error {
 	}
 	if !newest.IsZero() && l.clock != nil && l.clock.Observe(newest) {
 		b.Floor = l.clock.Floor()
+	}
+	if l.clock != nil {
+		b.Wall = l.clock.Now()
 	}
 	res, err := l.store.Apply(b)
 	if err != nil {
