@@ -178,9 +178,11 @@ type Gate struct {
 
 // Retention bounds the stores on a box that runs for years.
 type Retention struct {
-	// OrdersDays prunes orders issued more than this many days ago, and
-	// the subjects whose last order is among them (they have left the
-	// terminal), with their links. Default 30; at least 1.
+	// OrdersDays prunes orders issued more than this many days ago (by
+	// the earlier of the wall clock and central's time), and the subjects
+	// whose orders are all among them and whose state decides nothing (no
+	// cancel, active hold, live release or active link), with their
+	// inactive links. Default 30; at least 1.
 	OrdersDays int `yaml:"orders_days"`
 	// EventsDays prunes events delivered to central more than this many
 	// days ago (undelivered events are never pruned). Default 30; at
