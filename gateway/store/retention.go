@@ -44,11 +44,16 @@ type PruneResult struct {
 //     decision is STOP either way (revoked or expired, or unknown; expired
 //     at `at` stays expired, since decisions are judged at a time never
 //     below the floor);
-//   - no order can come back to it from the past: every seq at or below
-//     the watermark is a duplicate, applied or not, and its orders are all
-//     below the pruned seq ≤ watermark. A later order has a higher seq than
-//     any it had, so it overrides each removed hold slot, release or link
+//   - no order of its past can come back: a seq at or below the watermark
+//     is never applied again (a duplicate or a conflict while in the seq
+//     log, a duplicate once pruned), and its orders are all at or below
+//     the pruned seq ≤ watermark. A later order has a higher seq than any
+//     it had, so it overrides each removed hold slot, release or link
 //     record exactly as it would on a fresh state.
+//
+// Removing a subject that can still decide would be a fail-open for the
+// same reason: a replay of its hold or cancel is taken for a duplicate and
+// never comes back.
 //
 // A transit removed this way has no seals any more: its arrival would show
 // the seals not matching, the safe side.
