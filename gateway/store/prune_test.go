@@ -176,16 +176,16 @@ func TestPruneOrderWithoutIssueTime(t *testing.T) {
 		customs.Order{Seq: 6, Action: customs.Release, Subject: p4}, // no issued_at, nothing after it
 	)
 	r := pruneAll(t, s, pNow)
-	if r.Orders != 4 || r.Subjects != 2 {
-		t.Errorf("pruned %+v, want 4 orders and 2 subjects", r)
+	if r.Orders != 4 || r.Subjects != 0 {
+		t.Errorf("pruned %+v, want 4 orders and no subject (both keep their own revoke)", r)
 	}
 	for _, seq := range []uint64{5, 6} {
 		if _, ok, _ := s.Order(seq); !ok {
 			t.Errorf("seq %d pruned", seq)
 		}
 	}
-	wantStop(t, s, p1, customs.ReasonUnknown)
-	wantStop(t, s, p2, customs.ReasonUnknown)
+	wantStop(t, s, p1, customs.ReasonRevoked)
+	wantStop(t, s, p2, customs.ReasonRevoked)
 	wantPass(t, s, p3)
 	wantPass(t, s, p4)
 }
@@ -208,10 +208,12 @@ func TestPruneManyWithoutIssueTime(t *testing.T) {
 	wantStop(t, s, parcel("RR000000001CN"), "held:inspection")
 }
 
-// Retention still does its job: subjects whose state decides nothing (a
-// release revoked or expired long ago, holds all lifted, links all
-// undone) go, with their seq log and inactive links; live releases, even
-// old ones, stay. With no central time yet, nothing is pruned.
+// Retention still does its job: subjects whose state decides nothing
+// (holds all lifted, links all undone, no release or revoke of their own)
+// go, with their seq log and inactive links; a subject with a release or
+// revoke of its own stays, expired or revoked, because that record governs
+// it if central later links it into a released container. With no central
+// time yet, nothing is pruned.
 func TestPruneRemovesWhatDecidesNothing(t *testing.T) {
 	s := openPrune(t)
 	rev, exp, unheld, kid := parcel("RR000000001CN"), parcel("RR000000002CN"), parcel("RR000000003CN"), parcel("RR000000004CN")
@@ -237,23 +239,35 @@ func TestPruneRemovesWhatDecidesNothing(t *testing.T) {
 	}
 	applyAt(t, s) // central's time arrives
 	r := pruneAll(t, s, pNow)
-	if r.Orders != len(old) || r.Subjects != 5 {
-		t.Errorf("pruned %+v, want %d orders and 5 subjects", r, len(old))
+	if r.Orders != len(old) || r.Subjects != 2 {
+		t.Errorf("pruned %+v, want %d orders and 2 subjects (the unheld parcel and the emptied bag)", r, len(old))
 	}
 	st, err := s.Stats()
-	if err != nil || st.Subjects != 2 || st.Orders != 0 || st.Links != 0 {
-		t.Errorf("left %+v %v, want the 2 live subjects and nothing else", st, err)
+	if err != nil || st.Subjects != 5 || st.Orders != 0 || st.Links != 0 {
+		t.Errorf("left %+v %v, want the 5 subjects with a release or revoke of their own and nothing else", st, err)
 	}
 	if res := applyAt(t, s, old...); res.Applied != 0 || res.Duplicates != len(old) {
 		t.Errorf("replay of pruned orders: %+v", res)
 	}
-	for _, sub := range []customs.Subject{rev, exp, unheld, kid, pBag} {
-		wantStop(t, s, sub, customs.ReasonUnknown)
-	}
+	wantStop(t, s, rev, customs.ReasonRevoked)
+	wantStop(t, s, exp, customs.ReasonExpired)
+	wantStop(t, s, kid, customs.ReasonExpired)
+	wantStop(t, s, unheld, customs.ReasonUnknown)
+	wantStop(t, s, pBag, customs.ReasonUnknown)
 	wantPass(t, s, live)
 	wantPass(t, s, later)
-	// A new order on a removed subject starts it afresh.
-	applyAt(t, s, customs.Order{Seq: 11, Action: customs.Link, Subject: pBag, Children: []customs.Subject{kid}, IssuedAt: pNow},
+	// Central links the expired and the revoked parcel into a bag it
+	// releases: their own records still govern them, so the bag stops on
+	// its contents. Had retention removed them, both would inherit the
+	// bag's release and pass.
+	applyAt(t, s, customs.Order{Seq: 11, Action: customs.Link, Subject: pBag, Children: []customs.Subject{kid, rev}, IssuedAt: pNow},
 		customs.Order{Seq: 12, Action: customs.Release, Subject: pBag, IssuedAt: pNow})
-	wantPass(t, s, kid)
+	wantStop(t, s, kid, customs.ReasonExpired)
+	wantStop(t, s, rev, customs.ReasonRevoked)
+	wantStop(t, s, pBag, customs.ReasonContents)
+	// A removed subject linked later inherits as one never seen.
+	applyAt(t, s, customs.Order{Seq: 13, Action: customs.Link, Subject: pBag, Children: []customs.Subject{unheld}, IssuedAt: pNow},
+		customs.Order{Seq: 14, Action: customs.Unlink, Subject: pBag, Children: []customs.Subject{kid, rev}, IssuedAt: pNow})
+	wantPass(t, s, unheld)
+	wantPass(t, s, pBag)
 }

@@ -36,20 +36,21 @@ type PruneResult struct {
 //
 // Subjects. A subject goes only if its state decides nothing and every
 // order of it is pruned (last seq ≤ the pruned seq): no cancel, no active
-// hold, no release live at `at` (a release with no expires_at is live),
-// and no active link as container or as child. Its unheld holds and
-// unlinked links go with it. This is safe because such a subject is, for
-// every decision now and later, the same as a subject never seen:
-//   - no scan reaches it through a link (it has no active one), and its own
-//     decision is STOP either way (revoked or expired, or unknown; expired
-//     at `at` stays expired, since decisions are judged at a time never
-//     below the floor);
+// hold, no release or revoke of its own (live, expired or revoked: its own
+// record governs it before any container's, so it must stay should central
+// ever link it into a released container), and no active link as container
+// or as child. Its unheld holds and unlinked links go with it. This is safe
+// because such a subject is, for every decision now and later, the same as
+// a subject never seen:
+//   - no scan reaches it through a link (it has no active one), its own
+//     decision is STOP unknown either way, and if it is linked later it
+//     inherits exactly as a subject never seen does;
 //   - no order of its past can come back: a seq at or below the watermark
 //     is never applied again (a duplicate or a conflict while in the seq
 //     log, a duplicate once pruned), and its orders are all at or below
 //     the pruned seq ≤ watermark. A later order has a higher seq than any
-//     it had, so it overrides each removed hold slot, release or link
-//     record exactly as it would on a fresh state.
+//     it had, so it overrides each removed hold slot or link record
+//     exactly as it would on a fresh state.
 //
 // Removing a subject that can still decide would be a fail-open for the
 // same reason: a replay of its hold or cancel is taken for a duplicate and
@@ -88,7 +89,7 @@ func (s *Store) Prune(wall time.Time, keep time.Duration, max int) (PruneResult,
 		if err := meta.Put(kPrunedSeq, u64(pruned)); err != nil {
 			return err
 		}
-		n, finished, err := pruneSubjects(tx, pruned, at, max-len(del))
+		n, finished, err := pruneSubjects(tx, pruned, max-len(del))
 		res.Subjects = n
 		res.Done = ordersDone && finished
 		return err
@@ -152,8 +153,8 @@ func max64(a, b uint64) uint64 {
 }
 
 // pruneSubjects sweeps the subject bucket from where the last sweep
-// stopped, removing the subjects removable at time at (see Prune).
-func pruneSubjects(tx *bolt.Tx, pruned uint64, at time.Time, budget int) (removed int, finished bool, err error) {
+// stopped, removing the subjects that decide nothing (see Prune).
+func pruneSubjects(tx *bolt.Tx, pruned uint64, budget int) (removed int, finished bool, err error) {
 	meta, subj := tx.Bucket(bMeta), tx.Bucket(bSubj)
 	up, down := tx.Bucket(bUp), tx.Bucket(bDown)
 	if pruned == 0 || budget <= 0 {
@@ -178,7 +179,7 @@ func pruneSubjects(tx *bolt.Tx, pruned uint64, at time.Time, budget int) (remove
 		seen++
 		pos = append(pos[:0], k...)
 		st, derr := decodeState(v)
-		if derr != nil || !decidesNothing(st, pruned, at) || linkedAny(up, k) || linkedAny(down, k) {
+		if derr != nil || !decidesNothing(st, pruned) || linkedAny(up, k) || linkedAny(down, k) {
 			continue
 		}
 		gone = append(gone, append([]byte(nil), k...))
@@ -207,23 +208,22 @@ func pruneSubjects(tx *bolt.Tx, pruned uint64, at time.Time, budget int) (remove
 }
 
 // decidesNothing reports whether a subject's own state can no longer change
-// a decision at time at or later, and all its orders are at or below
-// pruned. Its links are checked apart (linkedAny).
-func decidesNothing(st *rules.State, pruned uint64, at time.Time) bool {
+// any decision, now or later, and all its orders are at or below pruned.
+// Its links are checked apart (linkedAny).
+//
+// A subject with a release or revoke of its own never qualifies, expired
+// or not: that record governs the subject for ever (§4: its own
+// release/revoke before any ancestor's), so if central later links it into
+// a released container it must still stop. Removed, it would inherit the
+// container's release and pass.
+func decidesNothing(st *rules.State, pruned uint64) bool {
 	if st.LastSeq == 0 || st.LastSeq > pruned || st.Cancelled() || st.Children > 0 || st.Parents > 0 {
 		return false
 	}
 	if _, held := st.ActiveHold(); held {
 		return false
 	}
-	switch st.RelFlag {
-	case rules.RelNone, rules.RelRevoke:
-		return true
-	case rules.RelRelease:
-		// Expired at the conservative time; no expiry is live for ever.
-		return !st.ExpiresAt.IsZero() && !at.Before(st.ExpiresAt)
-	}
-	return false
+	return st.RelFlag == rules.RelNone
 }
 
 // linkedAny reports whether key has an active link in b (up: as child,

@@ -77,11 +77,12 @@ func TestPrune(t *testing.T) {
 	bag := customs.Subject{Kind: customs.Bag, ID: "106141411234567897"}
 	gone, kept := P("RR000000001CN"), P("RR000000002CN")
 	orders := []customs.Order{
-		{Seq: 1, Action: customs.Release, Subject: gone, IssuedAt: old, ExpiresAt: old.Add(24 * time.Hour)},
-		{Seq: 2, Action: customs.Release, Subject: P("RR000000003CN"), IssuedAt: old},
+		{Seq: 1, Action: customs.Hold, Subject: gone, HoldID: "H0", Reason: "inspection", IssuedAt: old},
+		{Seq: 2, Action: customs.Unhold, Subject: gone, HoldID: "H0", IssuedAt: old},
 		{Seq: 3, Action: customs.Link, Subject: bag, Children: []customs.Subject{gone}, IssuedAt: old},
 		{Seq: 4, Action: customs.Unlink, Subject: bag, Children: []customs.Subject{gone}, IssuedAt: old},
-		{Seq: 5, Action: customs.Revoke, Subject: P("RR000000003CN"), IssuedAt: old},
+		// An old release with no expiry is live: its subject stays.
+		{Seq: 5, Action: customs.Release, Subject: P("RR000000003CN"), IssuedAt: old},
 		{Seq: 6, Action: customs.Release, Subject: kept, IssuedAt: now},
 		{Seq: 7, Action: customs.Hold, Subject: bag, HoldID: "H1", Reason: "inspection", IssuedAt: now},
 	}
@@ -103,8 +104,8 @@ func TestPrune(t *testing.T) {
 			t.Fatal("prune never done")
 		}
 	}
-	if total.Orders != 5 || total.Subjects != 2 {
-		t.Fatalf("pruned %+v, want 5 orders and 2 subjects", total)
+	if total.Orders != 5 || total.Subjects != 1 {
+		t.Fatalf("pruned %+v, want 5 orders and 1 subject", total)
 	}
 	if d := s.Decide(gone, now); d.Pass || d.Reason != customs.ReasonUnknown {
 		t.Errorf("pruned parcel: %+v", d)
@@ -123,14 +124,17 @@ func TestPrune(t *testing.T) {
 	if st, _ := s.Stats(); st.Links != 0 {
 		t.Errorf("%d link records left", st.Links)
 	}
-	// A replay of a pruned order is recognised as applied: the parcel does
-	// not come back.
+	if d := s.Decide(P("RR000000003CN"), now); !d.Pass {
+		t.Errorf("old parcel with a live release: %+v", d)
+	}
+	// A replay of a pruned order is recognised as applied: the parcel's
+	// lifted hold does not come back.
 	res, err := s.Apply(Batch{Orders: orders[:1]})
 	if err != nil || res.Applied != 0 || res.Duplicates != 1 {
 		t.Fatalf("replay of a pruned order: %+v %v", res, err)
 	}
-	if d := s.Decide(gone, old); d.Pass {
-		t.Errorf("a replayed old release revived a pruned parcel")
+	if d := s.Decide(gone, now); d.Reason != customs.ReasonUnknown {
+		t.Errorf("a replayed old hold came back on a pruned parcel: %+v", d)
 	}
 	if p, _ := s.Progress(); p.Watermark != 7 {
 		t.Errorf("watermark %d after prune", p.Watermark)
