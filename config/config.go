@@ -181,7 +181,8 @@ type Retention struct {
 	// OrdersDays prunes orders issued more than this many days ago (by
 	// the earlier of the wall clock and central's time), and the subjects
 	// whose orders are all among them and whose state decides nothing (no
-	// cancel, active hold, live release or active link), with their
+	// cancel, active hold, release or revoke of its own, or active link),
+	// with their
 	// inactive links. Default 30; at least 1.
 	OrdersDays int `yaml:"orders_days"`
 	// EventsDays prunes events delivered to central more than this many
