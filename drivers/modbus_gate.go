@@ -220,7 +220,8 @@ func (g *modbusGate) sawClosed(closed bool, t time.Time) {
 // progress is ended before the connection is closed (best effort: an I/O
 // module with a watchdog drops it anyway once the heartbeat stops).
 func (g *modbusGate) Run(ctx context.Context, state StateFunc) error {
-	rep := &reporter{fn: state}
+	rep := newReporter(state)
+	defer rep.flush()
 	bo := backoff.Capped(g.reconnectMax)
 	for ctx.Err() == nil {
 		c, err := g.connect(ctx)
