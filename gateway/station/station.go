@@ -112,6 +112,8 @@ type Station struct {
 	devices map[string]drivers.State
 
 	cls atomic.Pointer[ident.Classifier] // set by SetClassifier; nil: cfg.Classifier
+
+	arrivalFailed map[string]bool // arrival events whose append failed (logged once); the loop's
 }
 
 // New wires a station. link and obs may be nil.
@@ -142,6 +144,9 @@ func (s *Station) Run(ctx context.Context) error {
 	if s.cfg.Gate != nil {
 		g.Go(func() error { return s.cfg.Gate.Run(ctx, s.stateFunc(ctx, changes, "gate")) })
 	}
+	// Arrival events closed but not journalled (a refused append, or a
+	// restart between closing and journalling) are journalled first.
+	s.retryArrivals(ctx)
 	if a := s.cfg.Arrival; a != nil && a.Current() != nil && s.obs != nil {
 		// A transit left open by a restart: show it on the screens again.
 		if v, err := a.View(); err == nil {
@@ -166,6 +171,7 @@ func (s *Station) Run(ctx context.Context) error {
 				if a := s.cfg.Arrival; a != nil && a.Due(now) {
 					s.closeTransit(ctx, now)
 				}
+				s.retryArrivals(ctx)
 			}
 		}
 	})
@@ -306,8 +312,8 @@ func (s *Station) arrivalScan(ctx context.Context, subj customs.Subject, out *Ou
 	var err error
 	if subj.Kind == customs.Transit {
 		var ev *customs.Event
-		if ev, err = a.ScanTransit(subj, now, newID); err == nil && ev != nil {
-			s.arrived(ctx, ev)
+		if ev, err = a.ScanTransit(subj, now, s.offline(), newID); err == nil && ev != nil {
+			s.retryArrivals(ctx) // this one, after any still pending
 		}
 	} else {
 		err = a.Count(subj, now)
@@ -339,29 +345,65 @@ func (s *Station) seal(ctx context.Context, seal string, out Outcome) Outcome {
 
 // closeTransit closes the open transit after close_after without a scan.
 func (s *Station) closeTransit(ctx context.Context, now time.Time) {
-	ev, err := s.cfg.Arrival.Close(now, newID)
+	ev, err := s.cfg.Arrival.Close(now, s.offline(), newID)
 	if err != nil {
 		s.log.Error("arrival close", "err", err)
 		return
 	}
 	if ev != nil {
-		s.arrived(ctx, ev)
+		s.retryArrivals(ctx) // this one, after any still pending
 	}
 }
 
-// arrived journals an arrival event and shows it.
-func (s *Station) arrived(ctx context.Context, ev *customs.Event) {
-	offline := s.link == nil || !s.link.Online()
-	ev.Offline = &offline
+func (s *Station) offline() bool { return s.link == nil || !s.link.Online() }
+
+// arrived journals an arrival event closed by the tracker (and kept there,
+// pending), then drops it from the tracker and shows it. An event the
+// journal refuses stays pending and is appended again, under the same id,
+// at every tick until the journal takes it (retryArrivals): the removal
+// never precedes the durable event.
+func (s *Station) arrived(ctx context.Context, ev *customs.Event) bool {
 	if err := s.appendEvent(ctx, ev); err != nil {
-		s.log.Error("journal arrival event", "transit", ev.Transit.String(), "err", err)
-		return
+		if s.arrivalFailed == nil {
+			s.arrivalFailed = map[string]bool{}
+		}
+		if !s.arrivalFailed[ev.ID] { // logged once, not at every retry
+			s.arrivalFailed[ev.ID] = true
+			s.log.Error("journal arrival event: kept, retried every second", "transit", ev.Transit.String(),
+				"event_id", ev.ID, "err", err)
+		}
+		return false
+	}
+	if s.arrivalFailed[ev.ID] {
+		delete(s.arrivalFailed, ev.ID)
+		s.log.Info("arrival event journalled after a retry", "transit", ev.Transit.String(), "event_id", ev.ID)
+	}
+	if err := s.cfg.Arrival.Journalled(ev.ID); err != nil {
+		// Still pending: appended again later under the same id, which
+		// central drops as a duplicate.
+		s.log.Error("arrival: drop the journalled event", "event_id", ev.ID, "err", err)
 	}
 	s.log.Info("transit closed", "transit", ev.Transit.String(), "expected", *ev.Expected, "counted", *ev.Counted,
 		"missing", len(ev.Missing), "extra", len(ev.Extra), "seals_ok", *ev.SealsOK)
+	offline := ev.Offline != nil && *ev.Offline
 	if s.obs != nil {
 		s.obs.Decided(Outcome{Kind: "arrival", Station: s.cfg.ID, Role: s.cfg.Role, EventID: ev.ID, At: ev.At,
 			Subject: ev.Transit, Reason: "arrival", Arrival: ev, Gate: "none", Offline: offline})
+	}
+	return true
+}
+
+// retryArrivals journals the arrival events still pending, oldest first,
+// stopping at the first the journal refuses.
+func (s *Station) retryArrivals(ctx context.Context) {
+	a := s.cfg.Arrival
+	if a == nil {
+		return
+	}
+	for _, ev := range a.Pending() {
+		if ctx.Err() != nil || !s.arrived(ctx, ev) {
+			return
+		}
 	}
 }
 
