@@ -59,7 +59,7 @@ type modbusGate struct {
 	// control. Cleared once a connection has switched every coil off.
 	unknown string
 	hbCount uint16
-	wake                    chan struct{} // capacity 1: offAt changed
+	wake    chan struct{} // capacity 1: offAt changed
 }
 
 var _ Gate = (*modbusGate)(nil)

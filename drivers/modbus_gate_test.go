@@ -26,10 +26,10 @@ type ioModule struct {
 	coils     map[uint16]bool
 	inputs    map[uint16]bool
 	regs      map[uint16]uint16
-	refuse    map[uint16]error // coil → the exception its writes get
+	refuse    map[uint16]error         // coil → the exception its writes get
 	stall     map[uint16]chan struct{} // coil → its writes are applied, then answered once the channel is closed
-	writes    chan coilWrite   // every coil write, in order
-	regWrites chan uint16      // every heartbeat register value
+	writes    chan coilWrite           // every coil write, in order
+	regWrites chan uint16              // every heartbeat register value
 	srv       *modbus.ModbusServer
 	addr      string
 }
