@@ -7,6 +7,7 @@ package station
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -75,7 +76,7 @@ type Outcome struct {
 	Blocking []rules.Blocked  `json:"blocking,omitempty"`
 	Chain    []rules.Step     `json:"chain,omitempty"`
 	Offline  bool             `json:"offline"`
-	Gate     string           `json:"gate"` // "opened", "closed", "fault", "none"
+	Gate     string           `json:"gate"` // "opened", "closed", "fault" (not told: stays closed), "unknown" (may have opened), "none"
 	Latency  time.Duration    `json:"latency_ns"`
 
 	Seal    string         `json:"seal,omitempty"`    // the seal scanned (Kind "seal")
@@ -427,7 +428,17 @@ func (s *Station) tellGate(ctx context.Context, pass bool) string {
 	gctx, cancel := context.WithTimeout(ctx, s.cfg.GateTimeout)
 	defer cancel()
 	if err := s.cfg.Gate.Signal(gctx, pass); err != nil {
-		detail := fmt.Sprintf("gate not told %s: %v", map[bool]string{true: "PASS", false: "STOP"}[pass], err)
+		word := map[bool]string{true: "PASS", false: "STOP"}[pass]
+		if errors.Is(err, drivers.ErrStateUnknown) {
+			// The signal may have reached the gate: it must not be shown as
+			// closed. An alarm for the operator, a fault until the driver
+			// has switched its outputs off again.
+			detail := fmt.Sprintf("gate state unknown after %s: %v", word, err)
+			s.log.Error("ALARM: "+detail, "pass", pass)
+			s.deviceChanged(ctx, deviceChange{device: "gate", state: drivers.Fault, detail: detail})
+			return "unknown"
+		}
+		detail := fmt.Sprintf("gate not told %s: %v", word, err)
 		s.deviceChanged(ctx, deviceChange{device: "gate", state: drivers.Fault, detail: detail})
 		return "fault"
 	}
