@@ -114,7 +114,7 @@ type Station struct {
 
 	cls atomic.Pointer[ident.Classifier] // set by SetClassifier; nil: cfg.Classifier
 
-	arrivalFailed map[string]bool // arrival events whose append failed (logged once); the loop's
+	arrivalFailed map[string]bool // arrival events whose append failed, logged once (used by the loop only)
 }
 
 // New wires a station. link and obs may be nil.
