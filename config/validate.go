@@ -334,6 +334,14 @@ func (g *Gate) validate(p *problems, path string) {
 		if g.HeartbeatInterval < 10*time.Millisecond || g.HeartbeatInterval > time.Minute {
 			p.add(path+".heartbeat_interval", "must be 10ms..1m (got %v)", g.HeartbeatInterval)
 		}
+		if w := g.Watchdog; w != nil {
+			switch {
+			case *w < 0:
+				p.add(path+".watchdog", "must not be negative (got %v)", *w)
+			case *w > 0 && *w < 2*g.HeartbeatInterval:
+				p.add(path+".watchdog", "must be at least twice heartbeat_interval %v, or the module drops its outputs between heartbeats (got %v; 0s: the module has none)", g.HeartbeatInterval, *w)
+			}
+		}
 		switch {
 		case g.ClosedInput == nil && g.CloseTimeout != 0:
 			p.add(path+".close_timeout", "needs closed_input")
@@ -380,6 +388,7 @@ func (g *Gate) modbusKeys() []gateKey {
 		{"heartbeat_interval", g.HeartbeatInterval != 0},
 		{"heartbeat_register", g.HeartbeatRegister != nil},
 		{"heartbeat_coil", g.HeartbeatCoil != nil},
+		{"watchdog", g.Watchdog != nil},
 	}
 }
 

@@ -27,8 +27,12 @@ const (
 	Fault State = "fault"
 )
 
-// StateFunc is called by a driver when its device changes state. Must not
-// block long. Calls for one device are never concurrent and come in order.
+// StateFunc is called by a driver when its device changes state. Calls for
+// one device are never concurrent and come in order. It is called from a
+// goroutine of its own, never under a driver's lock nor from Signal, so it
+// may block for a while (a full channel) without holding the device up; it
+// must return once the ctx given to Run is done, since Run waits for the
+// reports it made before returning.
 type StateFunc func(s State, detail string)
 
 // MaxLine is the longest code that is not overlong (protocol §7).
@@ -67,14 +71,35 @@ type Gate interface {
 }
 
 // reporter passes a device's state to a StateFunc when it changes.
+//
+// set never blocks and never calls the StateFunc itself: the reports are
+// queued and one goroutine at a time delivers them, in order. A driver may
+// therefore set a state while holding its own locks, or from Signal, even
+// when the StateFunc blocks for a while (a station whose bounded device
+// channel is full while its loop waits in Signal): neither waits for the
+// other. If reports pile up (more than maxQueuedReports undelivered) the
+// oldest are dropped, never the latest, so the receiver always ends on the
+// current state.
 type reporter struct {
-	mu   sync.Mutex
-	fn   StateFunc
-	last State // "" until the first report
+	fn StateFunc
+
+	mu      sync.Mutex
+	last    State // "" until the first report
+	queue   []stateReport
+	running chan struct{} // non-nil while a delivery goroutine runs; closed when it ends
 }
 
-// set reports s unless it is the current state. The StateFunc runs under the
-// lock so that reports from several goroutines keep their order.
+type stateReport struct {
+	s      State
+	detail string
+}
+
+// maxQueuedReports bounds the reports waiting for a slow StateFunc.
+const maxQueuedReports = 16
+
+func newReporter(fn StateFunc) *reporter { return &reporter{fn: fn} }
+
+// set reports s unless it is the current state.
 func (r *reporter) set(s State, detail string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -82,8 +107,44 @@ func (r *reporter) set(s State, detail string) {
 		return
 	}
 	r.last = s
-	if r.fn != nil {
-		r.fn(s, detail)
+	if r.fn == nil {
+		return
+	}
+	r.queue = append(r.queue, stateReport{s, detail})
+	if over := len(r.queue) - maxQueuedReports; over > 0 {
+		r.queue = append(r.queue[:0], r.queue[over:]...)
+	}
+	if r.running == nil {
+		done := make(chan struct{})
+		r.running = done
+		go r.deliver(done)
+	}
+}
+
+func (r *reporter) deliver(done chan struct{}) {
+	defer close(done)
+	for {
+		r.mu.Lock()
+		if len(r.queue) == 0 {
+			r.running = nil
+			r.mu.Unlock()
+			return
+		}
+		x := r.queue[0]
+		r.queue = r.queue[1:]
+		r.mu.Unlock()
+		r.fn(x.s, x.detail)
+	}
+}
+
+// flush waits until every report set so far has been delivered. Run calls
+// it on its way out, so that no report arrives after Run returned.
+func (r *reporter) flush() {
+	r.mu.Lock()
+	done := r.running
+	r.mu.Unlock()
+	if done != nil {
+		<-done
 	}
 }
 

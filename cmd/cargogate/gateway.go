@@ -86,6 +86,9 @@ func newLogger(cfg config.Log, w io.Writer) *slog.Logger {
 // → screens.
 func serve(ctx context.Context, cfg *config.Config, deps gatewayDeps, stdout, stderr io.Writer) error {
 	log := newLogger(cfg.Log, stderr).With("site", cfg.Site, "gateway", cfg.Gateway)
+	for _, w := range cfg.Warnings() {
+		log.Warn("configuration: " + w)
+	}
 	if deps.registry == nil {
 		deps.registry = drivers.Default()
 	}

@@ -135,7 +135,7 @@ type DeviceState struct {
 
 // GateState is what the gate controller was last told, or its fault.
 type GateState struct {
-	State string    `json:"state"` // closed, opened, fault or none
+	State string    `json:"state"` // closed, opened, fault (not told: closed), unknown (may be open) or none
 	Since time.Time `json:"since,omitzero"`
 }
 
@@ -298,7 +298,7 @@ func (h *Hub) recordOutcome(o station.Outcome, now time.Time) (transitChanged bo
 	h.scans[o.Station]++
 	h.counts.add(now, o.Station, o.Pass, o.Reason)
 	switch o.Gate {
-	case "opened", "closed", "fault":
+	case "opened", "closed", "fault", "unknown":
 		// Since is the last signal: each PASS opens the gate anew.
 		s.gate = GateState{State: o.Gate, Since: now}
 	}
@@ -317,11 +317,14 @@ func (h *Hub) recordOutcome(o station.Outcome, now time.Time) (transitChanged bo
 func (s *stationState) gateFromDevice(st drivers.State, now time.Time) {
 	switch st {
 	case drivers.Down, drivers.Fault:
-		if s.gate.State != "fault" {
+		// A gate whose state is unknown (a signal that may have reached it)
+		// stays so: "fault" would say it stayed closed.
+		if s.gate.State != "fault" && s.gate.State != "unknown" {
 			s.gate = GateState{State: "fault", Since: now}
 		}
 	case drivers.Up:
-		if s.gate.State == "fault" || s.gate.State == "none" || s.gate.State == "" {
+		// Up again after unknown: the driver switched its outputs off first.
+		if s.gate.State == "fault" || s.gate.State == "unknown" || s.gate.State == "none" || s.gate.State == "" {
 			// Nothing told since it came back: it stays closed (§8).
 			s.gate = GateState{State: "closed", Since: now}
 		}

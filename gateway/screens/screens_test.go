@@ -453,3 +453,38 @@ func TestImports(t *testing.T) {
 		}
 	}
 }
+
+// A signal that may have reached the gate (its driver cannot tell) shows the
+// gate's state as unknown, never as a fault (which says it stayed closed),
+// even while the driver reports the device at fault; once the device is up
+// again (its outputs switched off first) the gate is closed.
+func TestGateStateUnknown(t *testing.T) {
+	h, _ := startHub(t, Options{})
+	gateState := func() string {
+		for _, s := range h.Overview().Stations {
+			if s.ID == "gate-3" {
+				return s.Gate.State
+			}
+		}
+		return ""
+	}
+	o := outcome("gate-3", "RR000000001CN", true, "released")
+	o.Gate = "unknown"
+	h.Decided(o)
+	waitFor(t, func() bool { return gateState() == "unknown" })
+	h.Device("gate-3", "gate", drivers.Fault, "coil 16 state unknown")
+	h.Device("gate-3", "scanner", drivers.Up, "opened") // a later event, to know the fault was applied
+	waitFor(t, func() bool {
+		for _, s := range h.Overview().Stations {
+			if d, ok := s.Devices["scanner"]; ok && d.State == drivers.Up {
+				return true
+			}
+		}
+		return false
+	})
+	if st := gateState(); st != "unknown" {
+		t.Fatalf("gate state %q after the device fault, want unknown", st)
+	}
+	h.Device("gate-3", "gate", drivers.Up, "connected")
+	waitFor(t, func() bool { return gateState() == "closed" })
+}

@@ -7,6 +7,7 @@ package station
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -75,7 +76,7 @@ type Outcome struct {
 	Blocking []rules.Blocked  `json:"blocking,omitempty"`
 	Chain    []rules.Step     `json:"chain,omitempty"`
 	Offline  bool             `json:"offline"`
-	Gate     string           `json:"gate"` // "opened", "closed", "fault", "none"
+	Gate     string           `json:"gate"` // "opened", "closed", "fault" (not told: stays closed), "unknown" (may have opened), "none"
 	Latency  time.Duration    `json:"latency_ns"`
 
 	Seal    string         `json:"seal,omitempty"`    // the seal scanned (Kind "seal")
@@ -112,6 +113,8 @@ type Station struct {
 	devices map[string]drivers.State
 
 	cls atomic.Pointer[ident.Classifier] // set by SetClassifier; nil: cfg.Classifier
+
+	arrivalFailed map[string]bool // arrival events whose append failed, logged once (used by the loop only)
 }
 
 // New wires a station. link and obs may be nil.
@@ -142,6 +145,9 @@ func (s *Station) Run(ctx context.Context) error {
 	if s.cfg.Gate != nil {
 		g.Go(func() error { return s.cfg.Gate.Run(ctx, s.stateFunc(ctx, changes, "gate")) })
 	}
+	// Arrival events closed but not journalled (a refused append, or a
+	// restart between closing and journalling) are journalled first.
+	s.retryArrivals(ctx)
 	if a := s.cfg.Arrival; a != nil && a.Current() != nil && s.obs != nil {
 		// A transit left open by a restart: show it on the screens again.
 		if v, err := a.View(); err == nil {
@@ -166,6 +172,7 @@ func (s *Station) Run(ctx context.Context) error {
 				if a := s.cfg.Arrival; a != nil && a.Due(now) {
 					s.closeTransit(ctx, now)
 				}
+				s.retryArrivals(ctx)
 			}
 		}
 	})
@@ -306,8 +313,8 @@ func (s *Station) arrivalScan(ctx context.Context, subj customs.Subject, out *Ou
 	var err error
 	if subj.Kind == customs.Transit {
 		var ev *customs.Event
-		if ev, err = a.ScanTransit(subj, now, newID); err == nil && ev != nil {
-			s.arrived(ctx, ev)
+		if ev, err = a.ScanTransit(subj, now, s.offline(), newID); err == nil && ev != nil {
+			s.retryArrivals(ctx) // this one, after any still pending
 		}
 	} else {
 		err = a.Count(subj, now)
@@ -339,29 +346,65 @@ func (s *Station) seal(ctx context.Context, seal string, out Outcome) Outcome {
 
 // closeTransit closes the open transit after close_after without a scan.
 func (s *Station) closeTransit(ctx context.Context, now time.Time) {
-	ev, err := s.cfg.Arrival.Close(now, newID)
+	ev, err := s.cfg.Arrival.Close(now, s.offline(), newID)
 	if err != nil {
 		s.log.Error("arrival close", "err", err)
 		return
 	}
 	if ev != nil {
-		s.arrived(ctx, ev)
+		s.retryArrivals(ctx) // this one, after any still pending
 	}
 }
 
-// arrived journals an arrival event and shows it.
-func (s *Station) arrived(ctx context.Context, ev *customs.Event) {
-	offline := s.link == nil || !s.link.Online()
-	ev.Offline = &offline
+func (s *Station) offline() bool { return s.link == nil || !s.link.Online() }
+
+// arrived journals an arrival event closed by the tracker (and kept there,
+// pending), then drops it from the tracker and shows it. An event the
+// journal refuses stays pending and is appended again, under the same id,
+// at every tick until the journal takes it (retryArrivals): the removal
+// never precedes the durable event.
+func (s *Station) arrived(ctx context.Context, ev *customs.Event) bool {
 	if err := s.appendEvent(ctx, ev); err != nil {
-		s.log.Error("journal arrival event", "transit", ev.Transit.String(), "err", err)
-		return
+		if s.arrivalFailed == nil {
+			s.arrivalFailed = map[string]bool{}
+		}
+		if !s.arrivalFailed[ev.ID] { // logged once, not at every retry
+			s.arrivalFailed[ev.ID] = true
+			s.log.Error("journal arrival event: kept, retried every second", "transit", ev.Transit.String(),
+				"event_id", ev.ID, "err", err)
+		}
+		return false
+	}
+	if s.arrivalFailed[ev.ID] {
+		delete(s.arrivalFailed, ev.ID)
+		s.log.Info("arrival event journalled after a retry", "transit", ev.Transit.String(), "event_id", ev.ID)
+	}
+	if err := s.cfg.Arrival.Journalled(ev.ID); err != nil {
+		// Still pending: appended again later under the same id, which
+		// central drops as a duplicate.
+		s.log.Error("arrival: drop the journalled event", "event_id", ev.ID, "err", err)
 	}
 	s.log.Info("transit closed", "transit", ev.Transit.String(), "expected", *ev.Expected, "counted", *ev.Counted,
 		"missing", len(ev.Missing), "extra", len(ev.Extra), "seals_ok", *ev.SealsOK)
+	offline := ev.Offline != nil && *ev.Offline
 	if s.obs != nil {
 		s.obs.Decided(Outcome{Kind: "arrival", Station: s.cfg.ID, Role: s.cfg.Role, EventID: ev.ID, At: ev.At,
 			Subject: ev.Transit, Reason: "arrival", Arrival: ev, Gate: "none", Offline: offline})
+	}
+	return true
+}
+
+// retryArrivals journals the arrival events still pending, oldest first,
+// stopping at the first the journal refuses.
+func (s *Station) retryArrivals(ctx context.Context) {
+	a := s.cfg.Arrival
+	if a == nil {
+		return
+	}
+	for _, ev := range a.Pending() {
+		if ctx.Err() != nil || !s.arrived(ctx, ev) {
+			return
+		}
 	}
 }
 
@@ -385,7 +428,17 @@ func (s *Station) tellGate(ctx context.Context, pass bool) string {
 	gctx, cancel := context.WithTimeout(ctx, s.cfg.GateTimeout)
 	defer cancel()
 	if err := s.cfg.Gate.Signal(gctx, pass); err != nil {
-		detail := fmt.Sprintf("gate not told %s: %v", map[bool]string{true: "PASS", false: "STOP"}[pass], err)
+		word := map[bool]string{true: "PASS", false: "STOP"}[pass]
+		if errors.Is(err, drivers.ErrStateUnknown) {
+			// The signal may have reached the gate: it must not be shown as
+			// closed. An alarm for the operator, a fault until the driver
+			// has switched its outputs off again.
+			detail := fmt.Sprintf("gate state unknown after %s: %v", word, err)
+			s.log.Error("ALARM: "+detail, "pass", pass)
+			s.deviceChanged(ctx, deviceChange{device: "gate", state: drivers.Fault, detail: detail})
+			return "unknown"
+		}
+		detail := fmt.Sprintf("gate not told %s: %v", word, err)
 		s.deviceChanged(ctx, deviceChange{device: "gate", state: drivers.Fault, detail: detail})
 		return "fault"
 	}

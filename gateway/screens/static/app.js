@@ -17,8 +17,8 @@ const CG = (() => {
       connLostIn: (s) => `与网关的连接已断开 — ${s} 秒后重连`, linkOffline: "与海关中心断开 — 按本地放行数据判定",
       linkOn: "海关中心 在线", linkOff: "海关中心 离线", connected: "已连接", disconnected: "未连接",
       sound: "点击开启提示音", lang: "English", offline: "离线判定", ago: (s) => `${s} 秒前`, agoMin: (m) => `${m} 分钟前`,
-      lastSignal: "最近信号", gate: "闸机", gateState: { closed: "关闭", opened: "已开启", fault: "故障", none: "无闸机" },
-      gateSub: { closed: "闸机保持关闭", opened: "已发送放行信号（开闸）", fault: "无法控制闸机 — 保持关闭", none: "本站未配置闸机" },
+      lastSignal: "最近信号", gate: "闸机", gateState: { closed: "关闭", opened: "已开启", fault: "故障", unknown: "状态未知", none: "无闸机" },
+      gateSub: { closed: "闸机保持关闭", opened: "已发送放行信号（开闸）", fault: "无法控制闸机 — 保持关闭", unknown: "信号可能已送达 — 闸机可能已开启，请现场确认", none: "本站未配置闸机" },
       contents: "内件", items: (n) => `${n} 件`, itemsOf: "件内件", blocking: "拦截原因", noBlocking: "全部内件可通过",
       notContainer: "扫描总包或集装器可查看内件", device: { up: "正常", down: "断开", fault: "故障" },
       devName: { scanner: "扫描枪", gate: "闸机" }, problem: "问题", latency: "判定耗时",
@@ -44,8 +44,8 @@ const CG = (() => {
       connLostIn: (s) => `Connection to the gateway lost — reconnecting in ${s} s`, linkOffline: "Central customs offline — deciding from local releases",
       linkOn: "central online", linkOff: "central OFFLINE", connected: "connected", disconnected: "not connected",
       sound: "click to enable sound", lang: "中文", offline: "decided offline", ago: (s) => `${s} s ago`, agoMin: (m) => `${m} min ago`,
-      lastSignal: "last signal", gate: "Gate", gateState: { closed: "CLOSED", opened: "OPENED", fault: "FAULT", none: "NO GATE" },
-      gateSub: { closed: "the gate stays closed", opened: "open signal sent", fault: "the gate cannot be told — it stays closed", none: "no gate at this station" },
+      lastSignal: "last signal", gate: "Gate", gateState: { closed: "CLOSED", opened: "OPENED", fault: "FAULT", unknown: "STATE UNKNOWN", none: "NO GATE" },
+      gateSub: { closed: "the gate stays closed", opened: "open signal sent", fault: "the gate cannot be told — it stays closed", unknown: "the signal may have reached the gate — it may be open: check it", none: "no gate at this station" },
       contents: "Contents", items: (n) => `${n} items`, itemsOf: "items inside", blocking: "Blocking", noBlocking: "every item passes",
       notContainer: "scan a bag or ULD to see its contents", device: { up: "up", down: "down", fault: "fault" },
       devName: { scanner: "scanner", gate: "gate" }, problem: "problem", latency: "decided in",
@@ -209,6 +209,7 @@ const CG = (() => {
     if (o.problem) notes.append(h("span", { class: "warn" }, `${t("problem")}: ${o.problem}`));
     if (o.offline) notes.append(h("span", { class: "warn" }, t("offline")));
     if (o.gate === "fault") notes.append(h("span", { class: "warn" }, `${t("gate")}: ${t("gateState").fault}`));
+    if (o.gate === "unknown") notes.append(h("span", { class: "warn" }, `${t("gate")}: ${t("gateState").unknown}`));
     if (o.latency_ns) notes.append(h("span", {}, `${t("latency")} ${(o.latency_ns / 1e6).toFixed(1)} ms`));
     box.append(h("div", { class: "sign" }, shape(v)), word, h("div", { class: "reason" }, what),
       h("div", { class: "todo" }, todo), code, notes);
