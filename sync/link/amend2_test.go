@@ -123,6 +123,20 @@ func TestOneBadOrderKeepsItsNeighbours(t *testing.T) {
 		t.Errorf("%d unappliable orders audited, want 2", n)
 	}
 
+	// The conflict rule holds for normalized orders: the same seq with a
+	// field out of form dropped is a duplicate; with another action, a
+	// conflict, and the first order still decides.
+	d0, c0 := s.Duplicates, s.Conflicts
+	send(release(s2, Q(1), `,"office":"1","note":"`+strings.Repeat("m", 400)+`"`),
+		fmt.Sprintf(`{"seq":%d,"action":"unhold","subject":%s,"hold_id":"H1","office":"99999"}`, s1, subj(P(1))))
+	s = r.until("duplicate and conflict counted", func(s link.Snapshot) bool { return s.Duplicates > d0 && s.Conflicts > c0 })
+	if s.Duplicates != d0+1 || s.Conflicts != c0+1 || s.Rejected != 0 {
+		t.Errorf("duplicates %d→%d, conflicts %d→%d, rejected %d; want one each, none rejected", d0, s.Duplicates, c0, s.Conflicts, s.Rejected)
+	}
+	if d := r.st.Decide(P(1), time.Now()); d.Pass {
+		t.Errorf("P1 passes after a conflicting unhold under the hold's seq")
+	}
+
 	// Resync for the gap: repeated (central answers at once, with nothing
 	// for that seq), but at most once per resync_timeout (1 s), not once
 	// per gap_grace (300 ms).

@@ -554,9 +554,18 @@ func (l *Link) verify(it *item) {
 		}
 		it.requestID = requestID
 		it.orders = make([]customs.Order, 0, len(typed)+len(raws))
-		take := func(o customs.Order, drops []customs.Dropped, err error, raw func() string) {
+		// take keeps one order read; i is its index, for the audit's copy of
+		// an order that cannot be applied.
+		take := func(o customs.Order, drops []customs.Dropped, err error, i int) {
 			if err != nil {
-				it.bad = append(it.bad, badOrder{seq: o.Seq, err: err, order: raw()})
+				var raw string
+				if raws != nil {
+					raw = string(raws[i])
+				} else {
+					b, _ := json.Marshal(&typed[i])
+					raw = string(b)
+				}
+				it.bad = append(it.bad, badOrder{seq: o.Seq, err: err, order: cutString(raw, maxAuditOrder)})
 				return
 			}
 			if len(drops) > 0 {
@@ -570,11 +579,11 @@ func (l *Link) verify(it *item) {
 		for i := range typed {
 			o := typed[i]
 			drops, err := o.Normalize()
-			take(o, drops, err, func() string { b, _ := json.Marshal(&typed[i]); return cutString(string(b), maxAuditOrder) })
+			take(o, drops, err, i)
 		}
-		for _, r := range raws {
+		for i, r := range raws {
 			o, drops, err := customs.DecodeOrder(r)
-			take(o, drops, err, func() string { return cutString(string(r), maxAuditOrder) })
+			take(o, drops, err, i)
 		}
 	case customs.TypeHead:
 		doc := customs.Head{Type: doc.Type, Site: doc.Site, Seq: doc.Seq, At: doc.At}
