@@ -74,20 +74,27 @@ func (l *Link) noteOrders(batch []*item, applied []customs.Order, res store.Resu
 					gap = false
 				}
 			}
+			first := true
+			if gap {
+				l.mu.Lock()
+				g := l.gaps[b.seq]
+				if g == nil {
+					g = &GapSeq{Seq: b.seq, Since: now}
+					l.gaps[b.seq] = g
+				}
+				g.Error, g.Seen = b.err.Error(), g.Seen+1
+				first = g.Seen == 1
+				l.mu.Unlock()
+			}
+			if !first {
+				// The same gap asked for again (once per resync_timeout):
+				// audited and alarmed already.
+				l.log.Debug("order still cannot be applied", "seq", b.seq, "err", b.err)
+				continue
+			}
 			l.log.Warn("order cannot be applied; its seq stays a gap", "seq", b.seq, "err", b.err, "gap", gap, "topic", it.msg.Topic())
 			l.audit("order_unappliable", map[string]any{"seq": b.seq, "topic": it.msg.Topic(), "error": b.err.Error(),
 				"order": b.order, "gap": gap, "message_sha256": hex.EncodeToString(sum[:])})
-			if !gap {
-				continue
-			}
-			l.mu.Lock()
-			g := l.gaps[b.seq]
-			if g == nil {
-				g = &GapSeq{Seq: b.seq, Since: now}
-				l.gaps[b.seq] = g
-			}
-			g.Error, g.Seen = b.err.Error(), g.Seen+1
-			l.mu.Unlock()
 		}
 	}
 	l.mu.Lock()
