@@ -84,6 +84,9 @@ var (
 	descSent      = prometheus.NewDesc("cargogate_events_delivered_total", "Events delivered to central's broker.", nil, nil)
 	descStoreOK   = prometheus.NewDesc("cargogate_store_writable", "1 while the order store takes commits.", nil, nil)
 	descReady     = prometheus.NewDesc("cargogate_ready", "1 while the gateway is ready (store writable, config valid).", nil, nil)
+	descGaps      = prometheus.NewDesc("cargogate_order_gaps", "Seqs held open by orders that cannot be applied (amendment 2): the watermark stops below the lowest.", nil, nil)
+	descUnapp     = prometheus.NewDesc("cargogate_orders_unappliable_total", "Orders received that could not be applied at all (amendment 2).", nil, nil)
+	descDropped   = prometheus.NewDesc("cargogate_order_fields_dropped_total", "Fields out of form set aside in orders applied (office, ref, note, issued_at, an unlisted hold reason).", nil, nil)
 	descFileSize  = prometheus.NewDesc("cargogate_file_bytes", "Size of the gateway's data files.", []string{"file"}, nil)
 )
 
@@ -91,7 +94,8 @@ type linkCollector struct{ lk *link.Link }
 
 func (c linkCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descOnline, descWatermark, descHead, descLag, descApplied, descDup, descConflict,
-		descRejected, descResyncs, descOutbox, descOutboxB, descOldest, descSent, descStoreOK, descReady} {
+		descRejected, descResyncs, descOutbox, descOutboxB, descOldest, descSent, descStoreOK, descReady,
+		descGaps, descUnapp, descDropped} {
 		ch <- d
 	}
 }
@@ -126,6 +130,9 @@ func (c linkCollector) Collect(ch chan<- prometheus.Metric) {
 	k(descSent, float64(s.EventsSent))
 	g(descStoreOK, b2f(s.StoreWritable))
 	g(descReady, b2f(s.Ready))
+	g(descGaps, float64(s.GapCount))
+	k(descUnapp, float64(s.Unappliable))
+	k(descDropped, float64(s.FieldsDropped))
 }
 
 type fileCollector []string

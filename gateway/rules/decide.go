@@ -3,6 +3,7 @@ package rules
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/cargogate/cargogate/gateway/customs"
@@ -162,8 +163,12 @@ func blocked(anc []level) (Decision, bool) {
 		}
 	}
 	if found {
+		why := best.Reason
+		if best.Text != "" {
+			why += ", given as " + strconv.Quote(best.Text)
+		}
 		return Decision{Reason: customs.ReasonHeldPrefix + best.Reason, BasisSeq: best.Seq,
-			Chain: []Step{{Subject: on, Seq: best.Seq, What: "hold " + best.ID + " (" + best.Reason + ")"}}}, true
+			Chain: []Step{{Subject: on, Seq: best.Seq, What: "hold " + best.ID + " (" + why + ")"}}}, true
 	}
 	return Decision{}, false
 }

@@ -20,6 +20,7 @@ const (
 	AlarmOutboxFilling    = "outbox_filling"     // undelivered events at or above OutboxAlarm
 	AlarmClockTrouble     = "clock_trouble"      // the wall clock lags central's time by ClockAlarm or more
 	AlarmStoreNotWritable = "store_not_writable" // the last scan could not be recorded (decided STOP)
+	AlarmOrderGap         = "order_gap"          // an order central sent cannot be applied: its seq stays a gap
 )
 
 // Alarm is one thing the supervisor must act on.
@@ -139,6 +140,14 @@ type statusView struct {
 			Alarm     bool   `json:"alarm"`
 			LastError string `json:"last_error"`
 		} `json:"outbox_health"`
+		// Seqs held open by orders that cannot be applied (amendment 2).
+		AppliedSeq      uint64 `json:"applied_seq"`
+		UnappliableOpen int    `json:"unappliable_open"`
+		UnappliableSeqs []struct {
+			Seq   uint64    `json:"seq"`
+			Since time.Time `json:"since"`
+			Error string    `json:"error"`
+		} `json:"unappliable_seqs"`
 	} `json:"link"`
 	ClockBehindS float64 `json:"clock_behind_s"`
 	Stations     []struct {
@@ -219,6 +228,15 @@ func (h *Hub) Overview() Overview {
 				d = l.OutboxHealth.LastError
 			}
 			o.Alarms = append(o.Alarms, Alarm{Kind: AlarmStoreNotWritable, Device: "events", Detail: d})
+		}
+		if l.UnappliableOpen > 0 && len(l.UnappliableSeqs) > 0 {
+			g := l.UnappliableSeqs[0]
+			d := "seq " + strconv.FormatUint(g.Seq, 10) + " cannot be applied (" + g.Error + "); applied up to " +
+				strconv.FormatUint(l.AppliedSeq, 10) + "; asked of central again every resync_timeout"
+			if l.UnappliableOpen > 1 {
+				d += "; " + strconv.Itoa(l.UnappliableOpen) + " such seqs open"
+			}
+			o.Alarms = append(o.Alarms, Alarm{Kind: AlarmOrderGap, Since: g.Since, Detail: d})
 		}
 	}
 	if behind := time.Duration(sv.ClockBehindS * float64(time.Second)); behind >= h.opt.ClockAlarm {

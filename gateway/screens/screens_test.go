@@ -396,6 +396,24 @@ func TestOverviewAlarms(t *testing.T) {
 	}
 }
 
+// TestOverviewOrderGapAlarm: a seq held open by an order that cannot be
+// applied (amendment 2) raises order_gap on the supervisor's overview,
+// naming the seq, why, and the watermark below it.
+func TestOverviewOrderGapAlarm(t *testing.T) {
+	status := map[string]any{"link": map[string]any{"online": true, "applied_seq": 41, "unappliable_open": 2,
+		"unappliable_seqs": []map[string]any{{"seq": 42, "since": "2026-12-01T08:00:00Z", "error": `order seq 42: action "frobnicate": unknown`}}}}
+	h := New(Options{Status: func() any { return status }})
+	a := h.Overview().Alarms
+	if len(a) != 1 || a[0].Kind != AlarmOrderGap || !strings.Contains(a[0].Detail, "seq 42 cannot be applied") ||
+		!strings.Contains(a[0].Detail, "applied up to 41") || !strings.Contains(a[0].Detail, "2 such seqs") || a[0].Since.IsZero() {
+		t.Fatalf("alarms %+v", a)
+	}
+	status["link"] = map[string]any{"online": true, "applied_seq": 42, "unappliable_open": 0}
+	if a := h.Overview().Alarms; len(a) != 0 {
+		t.Fatalf("alarms once the gap is filled: %+v", a)
+	}
+}
+
 type fakeInspector struct {
 	mu   sync.Mutex
 	code string

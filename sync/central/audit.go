@@ -67,6 +67,12 @@ func (c *Central) checkPassAsOf(s customs.Subject, basisSeq uint64, at time.Time
 		if err := json.Unmarshal(raw, &o); err != nil {
 			return err
 		}
+		// Read as a gateway reads it (amendment 2): an order a gateway
+		// cannot apply never stands in its state. Central issues none
+		// (Issue validates), so this only keeps the two readings one.
+		if _, err := o.Normalize(); err != nil {
+			continue
+		}
 		v.apply(&o)
 	}
 	return v.checkPass(s, at)
