@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/cargogate/cargogate/gateway/customs"
+
+	"github.com/cargogate/cargogate/internal/testenv"
 )
 
 // TestGatewayKill kills the gateway with SIGKILL while it ingests orders
@@ -29,9 +31,7 @@ func TestGatewayKill(t *testing.T) {
 	}
 	s.issue(rel...)
 	stop := s.traffic(500)
-	seed := uint64(time.Now().UnixNano())
-	rng := rand.New(rand.NewPCG(seed, 17))
-	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(testenv.Seed(t), 17))
 	var missing uint64 // orders reported applied before a kill, absent after
 	n := 0
 	code := func() string { n++; return parcel(900000 + n).ID }

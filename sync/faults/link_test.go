@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"github.com/cargogate/cargogate/internal/testenv"
 )
 
 // TestLinkFaults puts a fault-injecting proxy (toxiproxy) between the
@@ -16,9 +18,7 @@ func TestLinkFaults(t *testing.T) {
 	s := newSite(t, siteOpts{proxy: true})
 	s.waitFor("online", func(st gwStatus) bool { return st.Link.Online })
 	stop := s.traffic(300)
-	seed := uint64(time.Now().UnixNano())
-	rng := rand.New(rand.NewPCG(seed, 13))
-	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(testenv.Seed(t), 13))
 	kinds := []string{"cut", "delay", "reset", "slice", "limit", "stall"}
 	counts := map[string]int{}
 	for i := 0; i < cycles; i++ {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/cargogate/cargogate/sync/central"
+
+	"github.com/cargogate/cargogate/internal/testenv"
 )
 
 // TestOfflineBacklog: the gateway is away while central issues a backlog
@@ -81,7 +83,7 @@ func TestBrokerCrash(t *testing.T) {
 	s := newSite(t, siteOpts{lateOK: true})
 	s.waitFor("online", func(st gwStatus) bool { return st.Link.Online })
 	stop := s.traffic(400)
-	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 9))
+	rng := rand.New(rand.NewPCG(testenv.Seed(t), 9))
 	for i := 0; i < cycles; i++ {
 		time.Sleep(time.Duration(200+rng.IntN(800)) * time.Millisecond)
 		s.scanSample(1, s.c().Head(), 3)
