@@ -19,7 +19,7 @@ import (
 // and the decision, and clock skew between gateway and central). So the
 // gateway held orders 1..lo, the basis, and some subset of (lo, hi].
 //
-// Only the orders on the subject's family (index.related) matter. Orders
+// Only the orders on the subject's family (index.family) matter. Orders
 // combine per key (a subject's release, one hold_id, cancel, one
 // container–child pair) and the highest seq of a key wins, so a subset
 // comes down to one choice per key: its value as of lo (and the basis), or
@@ -94,6 +94,7 @@ func (c *Central) CheckStop(s customs.Subject, basisSeq, appliedSeq uint64, at t
 	if err != nil {
 		return err
 	}
+	w.base.strict = true
 	if w.base.checkPass(s, at) != nil {
 		return nil
 	}
@@ -120,7 +121,7 @@ type effect func(v *asOf)
 
 func (c *Central) buildWindow(s customs.Subject, basisSeq, lo, hi uint64) (*win, error) {
 	var seqs []uint64
-	for _, q := range c.idx.related(s) {
+	for _, q := range c.idx.family(s) {
 		if q <= hi {
 			seqs = append(seqs, q)
 		}
@@ -271,6 +272,7 @@ func (v *asOf) clone() *asOf {
 	for k, on := range v.links {
 		c.links[k] = on
 	}
+	c.strict = v.strict
 	return c
 }
 
@@ -279,6 +281,11 @@ func (v *asOf) clone() *asOf {
 type asOf struct {
 	subj  map[customs.Subject]*subjState
 	links map[[2]customs.Subject]bool // (container, child) → linked
+	// strict reads §4 as the gateway does where the checks' plain reading
+	// is more lenient (equal-distance releases, items with more than one
+	// container). CheckPass is lenient and CheckStop strict, so neither
+	// raises a false alarm on a decision made the stricter way.
+	strict bool
 }
 
 type subjState struct {
@@ -375,7 +382,10 @@ func (v *asOf) own(s customs.Subject) *release {
 func (v *asOf) checkPass(s customs.Subject, at time.Time) error {
 	// Rule 1 over the ancestry, and the nearest ancestor's release for
 	// rule 3; 4 levels up.
+	// Strict: at equal distance every governing release must be live
+	// (amendment 1), so one that is not governs.
 	var inherited *release
+	inhDepth := 0
 	seen := map[customs.Subject]bool{s: true}
 	level := []customs.Subject{s}
 	for depth := 0; depth <= maxDepth && len(level) > 0; depth++ {
@@ -384,9 +394,9 @@ func (v *asOf) checkPass(s customs.Subject, at time.Time) error {
 			if err := v.blocked(n); err != nil {
 				return err
 			}
-			if depth > 0 && inherited == nil {
-				if r := v.own(n); r != nil {
-					inherited = r
+			if r := v.own(n); depth > 0 && r != nil {
+				if inherited == nil || (v.strict && inhDepth == depth && r.live(at) != nil) {
+					inherited, inhDepth = r, depth
 				}
 			}
 			for _, p := range v.parents(n) {
@@ -418,16 +428,32 @@ func (v *asOf) passes(s customs.Subject, inh *release, at time.Time, depth int) 
 			if err := v.passes(k, gov, at, depth+1); err != nil {
 				return fmt.Errorf("contents of %s: %w", s, err)
 			}
+			// Strict: an item with more than one container is decided
+			// with its full ancestry, as the gateway does.
+			if v.strict && len(v.parents(k)) > 1 {
+				if err := v.checkPass(k, at); err != nil {
+					return fmt.Errorf("contents of %s: %w", s, err)
+				}
+			}
 		}
 		return nil
 	}
-	switch {
-	case gov == nil:
+	if gov == nil {
 		return fmt.Errorf("%s has no release", s)
-	case !gov.released:
-		return fmt.Errorf("%s: release revoked (on %s)", s, gov.from)
-	case !gov.expires.IsZero() && !at.Before(gov.expires):
-		return fmt.Errorf("%s: release expired at %s (on %s), scanned at %s", s, gov.expires.Format(time.RFC3339), gov.from, at.Format(time.RFC3339))
+	}
+	if err := gov.live(at); err != nil {
+		return fmt.Errorf("%s: %w", s, err)
+	}
+	return nil
+}
+
+// live says why r does not release at `at`; nil when it does.
+func (r *release) live(at time.Time) error {
+	switch {
+	case !r.released:
+		return fmt.Errorf("release revoked (on %s)", r.from)
+	case !r.expires.IsZero() && !at.Before(r.expires):
+		return fmt.Errorf("release expired at %s (on %s), scanned at %s", r.expires.Format(time.RFC3339), r.from, at.Format(time.RFC3339))
 	}
 	return nil
 }

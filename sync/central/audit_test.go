@@ -187,6 +187,26 @@ func TestAuditWindow(t *testing.T) {
 		}
 	}
 
+	// STOPs the gateway's stricter reading makes (docs/protocol.md): two
+	// containers at equal distance, one revoked; a bag whose parcel is
+	// also in a held waybill. Neither is a defect.
+	W := customs.Subject{Kind: customs.AWB, ID: "W1"}
+	record(later.Add(time.Hour),
+		rel(B("B1")), rel(B("B2")), customs.Order{Action: customs.Revoke, Subject: B("B2")}, // 13–15
+		customs.Order{Action: customs.Link, Subject: B("B1"), Children: []customs.Subject{P("X")}}, // 16
+		customs.Order{Action: customs.Link, Subject: B("B2"), Children: []customs.Subject{P("X")}}, // 17
+		rel(P("Y")), customs.Order{Action: customs.Link, Subject: B("B3"), Children: []customs.Subject{P("Y")}}, // 18, 19
+		customs.Order{Action: customs.Link, Subject: W, Children: []customs.Subject{P("Y")}}, hold(W, "w"), // 20, 21
+	)
+	for _, s := range []customs.Subject{P("X"), B("B3")} {
+		if err := h.c.CheckStop(s, 21, 21, later.Add(2*time.Hour)); err != nil {
+			t.Errorf("STOP of %s, stopped by the gateway's reading: %v", s, err)
+		}
+	}
+	if err := h.c.CheckStop(P("Y"), 21, 21, later.Add(2*time.Hour)); err != nil {
+		t.Errorf("STOP of Y, held through W: %v", err)
+	}
+
 	// Audit counts STOP defects apart, and leaves out STOPs for causes
 	// outside the ledger.
 	seq := func(n uint64) *uint64 { return &n }

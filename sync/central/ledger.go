@@ -354,10 +354,52 @@ func (x *index) related(s customs.Subject) []uint64 {
 			level = next
 		}
 	}
+	return x.seqsOf(seen)
+}
+
+func (x *index) seqsOf(subjects map[customs.Subject]bool) []uint64 {
 	var seqs []uint64
-	for subj := range seen {
+	for subj := range subjects {
 		seqs = append(seqs, x.bySubject[subj]...)
 	}
 	slices.Sort(seqs)
 	return slices.Compact(seqs)
+}
+
+// family is related(s) and, for every subject ever linked into s
+// (maxDepth levels), the containers it was ever linked into: what the
+// audit's strict reading looks at (an item with more than one container is
+// decided with its full ancestry).
+func (x *index) family(s customs.Subject) []uint64 {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	walk := func(from []customs.Subject, edges map[customs.Subject]map[customs.Subject]struct{}, seen map[customs.Subject]bool) {
+		level := from
+		for depth := 0; depth < maxDepth && len(level) > 0; depth++ {
+			var next []customs.Subject
+			for _, n := range level {
+				for m := range edges[n] {
+					if !seen[m] {
+						seen[m] = true
+						next = append(next, m)
+					}
+				}
+			}
+			level = next
+		}
+	}
+	down := map[customs.Subject]bool{s: true}
+	walk([]customs.Subject{s}, x.children, down)
+	seen := map[customs.Subject]bool{}
+	for n := range down {
+		seen[n] = true
+	}
+	for n := range down {
+		up := map[customs.Subject]bool{n: true}
+		walk([]customs.Subject{n}, x.parents, up)
+		for m := range up {
+			seen[m] = true
+		}
+	}
+	return x.seqsOf(seen)
 }
