@@ -123,7 +123,10 @@ type site struct {
 	smu   sync.Mutex
 	scans []scanRec
 
-	rng *rand.Rand // the scenario's random choices (testenv.Seed)
+	// seed is the scenario's seed (testenv.Seed, logged once; replay with
+	// CARGOGATE_SEED); rng draws scanSample's choices from it.
+	seed uint64
+	rng  *rand.Rand
 }
 
 type scanRec struct {
@@ -156,7 +159,8 @@ func newSite(t testing.TB, o siteOpts) *site {
 		// reconnect backoff starts at 1 s), short enough for the suite.
 		o.outbox = "{redeliver_window: 10s}"
 	}
-	s := &site{t: t, o: o, dir: t.TempDir(), rng: rand.New(rand.NewPCG(testenv.Seed(t), 5))}
+	seed := testenv.Seed(t)
+	s := &site{t: t, o: o, dir: t.TempDir(), seed: seed, rng: rand.New(rand.NewPCG(seed, 5))}
 	if o.dataDir == "" {
 		s.o.dataDir = filepath.Join(s.dir, "gw")
 	}

@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/cargogate/cargogate/gateway/customs"
-
-	"github.com/cargogate/cargogate/internal/testenv"
 )
 
 // TestGatewayKill kills the gateway with SIGKILL while it ingests orders
@@ -31,7 +29,7 @@ func TestGatewayKill(t *testing.T) {
 	}
 	s.issue(rel...)
 	stop := s.traffic(500)
-	rng := rand.New(rand.NewPCG(testenv.Seed(t), 17))
+	rng := rand.New(rand.NewPCG(s.seed, 17))
 	var missing uint64 // orders reported applied before a kill, absent after
 	n := 0
 	code := func() string { n++; return parcel(900000 + n).ID }

@@ -5,8 +5,6 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
-
-	"github.com/cargogate/cargogate/internal/testenv"
 )
 
 // TestLinkFaults puts a fault-injecting proxy (toxiproxy) between the
@@ -18,7 +16,7 @@ func TestLinkFaults(t *testing.T) {
 	s := newSite(t, siteOpts{proxy: true})
 	s.waitFor("online", func(st gwStatus) bool { return st.Link.Online })
 	stop := s.traffic(300)
-	rng := rand.New(rand.NewPCG(testenv.Seed(t), 13))
+	rng := rand.New(rand.NewPCG(s.seed, 13))
 	kinds := []string{"cut", "delay", "reset", "slice", "limit", "stall"}
 	counts := map[string]int{}
 	for i := 0; i < cycles; i++ {

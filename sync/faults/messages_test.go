@@ -8,8 +8,6 @@ import (
 
 	"github.com/cargogate/cargogate/gateway/customs"
 	"github.com/cargogate/cargogate/sync/central"
-
-	"github.com/cargogate/cargogate/internal/testenv"
 )
 
 // TestDuplicatedReorderedReplayed publishes central's orders as messages
@@ -19,7 +17,7 @@ import (
 func TestDuplicatedReorderedReplayed(t *testing.T) {
 	s := newSite(t, siteOpts{gapGrace: "3s", headInterval: time.Hour})
 	s.waitFor("online", func(st gwStatus) bool { return st.Link.Online })
-	rng := rand.New(rand.NewPCG(testenv.Seed(t), 3))
+	rng := rand.New(rand.NewPCG(s.seed, 3))
 	P := func(n int) customs.Subject { return parcel(700000 + n) }
 	bag := customs.Subject{Kind: customs.Bag, ID: central.SSCC(7001)}
 	orders := []customs.Order{

@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/cargogate/cargogate/sync/central"
-
-	"github.com/cargogate/cargogate/internal/testenv"
 )
 
 // TestOfflineBacklog: the gateway is away while central issues a backlog
@@ -108,7 +106,7 @@ func TestBrokerCrash(t *testing.T) {
 	s := newSite(t, siteOpts{lateOK: true})
 	s.waitFor("online", func(st gwStatus) bool { return st.Link.Online })
 	stop := s.traffic(400)
-	rng := rand.New(rand.NewPCG(testenv.Seed(t), 9))
+	rng := rand.New(rand.NewPCG(s.seed, 9))
 	for i := 0; i < cycles; i++ {
 		time.Sleep(time.Duration(200+rng.IntN(800)) * time.Millisecond)
 		s.scanSample(1, s.c().Head(), 3)
