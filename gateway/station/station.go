@@ -243,6 +243,13 @@ func (s *Station) Handle(ctx context.Context, r drivers.Read) Outcome {
 	if out.At.IsZero() {
 		out.At = start.UTC()
 	}
+	// applied_seq is read before deciding: every order up to it was in the
+	// store the decision read. Read after, it could name orders applied
+	// meanwhile, which the audit would take as known to the decision.
+	var applied uint64
+	if s.link != nil {
+		applied = s.link.Watermark()
+	}
 	var subj *customs.Subject
 	var d rules.Decision
 	if r.Overlong {
@@ -269,10 +276,9 @@ func (s *Station) Handle(ctx context.Context, r drivers.Read) Outcome {
 	out.Subject, out.Pass, out.Reason, out.BasisSeq = subj, d.Pass, d.Reason, d.BasisSeq
 	out.Items, out.Blocking, out.Chain = d.Items, d.Blocking, d.Chain
 
-	var applied uint64
 	online := false
 	if s.link != nil {
-		applied, online = s.link.Watermark(), s.link.Online()
+		online = s.link.Online()
 	}
 	offline := !online
 	out.Offline = offline
