@@ -86,7 +86,8 @@ func Decide(v View, s customs.Subject, now time.Time) (d Decision) {
 		}
 	}()
 	r := newReader(v, now)
-	anc, err := r.ancestry(s, 0)
+	top := r.node(s)
+	anc, err := r.ancestry(top, 0)
 	if err != nil {
 		return stopError(s, err)
 	}
@@ -95,70 +96,96 @@ func Decide(v View, s customs.Subject, now time.Time) (d Decision) {
 	if d, stop := blocked(anc.blockers()); stop {
 		return d
 	}
-	st, err := r.state(s)
+	st, err := r.state(top)
 	if err != nil {
 		return stopError(s, err)
 	}
 	// Rule 2: a container decides on its contents.
 	if st != nil && st.Children > 0 {
-		return r.decideContents(s, anc)
+		return r.decideContents(top, anc)
 	}
 	// Rules 3 and 4.
 	return decideRelease(s, anc.releases(), now)
 }
 
 // reader is what one decision has read and worked out, so that nothing is
-// read or worked out twice.
+// read or worked out twice: one node per subject, linked to its parents
+// and children once read.
 type reader struct {
-	v        View
-	now      time.Time
-	states   map[customs.Subject]*State
-	parents  map[customs.Subject][]customs.Subject
-	children map[customs.Subject][]customs.Subject
-	anc      map[customs.Subject]*ancSummary // done
-	climbing map[customs.Subject]bool        // on the path being summarised
+	v     View
+	now   time.Time
+	nodes map[customs.Subject]*node
 }
+
+type node struct {
+	s                customs.Subject
+	st               *State
+	ups, downs       []*node
+	read             uint8        // which of readState, readUps, readDowns are done
+	anc              *ancSummary  // once summarised
+	climbing, onPath bool         // on the way up being summarised; on the way down being walked
+	judged           *child       // once judged as a content item
+	walked           []walkedWith // its contents, once per release inherited
+}
+
+const (
+	readState = 1 << iota
+	readUps
+	readDowns
+)
 
 func newReader(v View, now time.Time) *reader {
-	return &reader{v: v, now: now, states: map[customs.Subject]*State{},
-		parents: map[customs.Subject][]customs.Subject{}, children: map[customs.Subject][]customs.Subject{},
-		anc: map[customs.Subject]*ancSummary{}, climbing: map[customs.Subject]bool{}}
+	return &reader{v: v, now: now, nodes: map[customs.Subject]*node{}}
 }
 
-func (r *reader) state(s customs.Subject) (*State, error) {
-	if st, ok := r.states[s]; ok {
-		return st, nil
+func (r *reader) node(s customs.Subject) *node {
+	n, ok := r.nodes[s]
+	if !ok {
+		n = &node{s: s}
+		r.nodes[s] = n
 	}
-	st, err := r.v.State(s)
-	if err != nil {
-		return nil, err
-	}
-	r.states[s] = st
-	return st, nil
+	return n
 }
 
-func (r *reader) parentsOf(s customs.Subject) ([]customs.Subject, error) {
-	if ps, ok := r.parents[s]; ok {
-		return ps, nil
+func (r *reader) subjectNodes(ss []customs.Subject) []*node {
+	out := make([]*node, len(ss))
+	for i, s := range ss {
+		out[i] = r.node(s)
 	}
-	ps, err := r.v.Parents(s)
-	if err != nil {
-		return nil, err
-	}
-	r.parents[s] = ps
-	return ps, nil
+	return out
 }
 
-func (r *reader) childrenOf(s customs.Subject) ([]customs.Subject, error) {
-	if cs, ok := r.children[s]; ok {
-		return cs, nil
+func (r *reader) state(n *node) (*State, error) {
+	if n.read&readState == 0 {
+		st, err := r.v.State(n.s)
+		if err != nil {
+			return nil, err
+		}
+		n.st, n.read = st, n.read|readState
 	}
-	cs, err := r.v.Children(s)
-	if err != nil {
-		return nil, err
+	return n.st, nil
+}
+
+func (r *reader) parentsOf(n *node) ([]*node, error) {
+	if n.read&readUps == 0 {
+		ps, err := r.v.Parents(n.s)
+		if err != nil {
+			return nil, err
+		}
+		n.ups, n.read = r.subjectNodes(ps), n.read|readUps
 	}
-	r.children[s] = cs
-	return cs, nil
+	return n.ups, nil
+}
+
+func (r *reader) childrenOf(n *node) ([]*node, error) {
+	if n.read&readDowns == 0 {
+		cs, err := r.v.Children(n.s)
+		if err != nil {
+			return nil, err
+		}
+		n.downs, n.read = r.subjectNodes(cs), n.read|readDowns
+	}
+	return n.downs, nil
 }
 
 // ancSummary is what rules 1, 3 and 4 need from a subject and its
@@ -213,21 +240,21 @@ func up(l *level) *level {
 // being summarised. A chain of links deeper than MaxDepth above that
 // subject, or a loop, is an error: the longest chain counts, however short
 // another way up is.
-func (r *reader) ancestry(s customs.Subject, d int) (*ancSummary, error) {
-	if a, ok := r.anc[s]; ok {
+func (r *reader) ancestry(n *node, d int) (*ancSummary, error) {
+	if a := n.anc; a != nil {
 		if d+a.height > MaxDepth {
 			return nil, errTooDeep
 		}
 		return a, nil
 	}
-	if r.climbing[s] {
+	if n.climbing {
 		return nil, errTooDeep
 	}
-	st, err := r.state(s)
+	st, err := r.state(n)
 	if err != nil {
 		return nil, err
 	}
-	ps, err := r.parentsOf(s)
+	ps, err := r.parentsOf(n)
 	if err != nil {
 		return nil, err
 	}
@@ -236,7 +263,7 @@ func (r *reader) ancestry(s customs.Subject, d int) (*ancSummary, error) {
 	}
 	a := &ancSummary{relDepth: -1}
 	if st != nil {
-		self := &level{subj: s, st: st}
+		self := &level{subj: n.s, st: st}
 		if st.Cancelled() {
 			a.cancel = self
 		}
@@ -250,7 +277,7 @@ func (r *reader) ancestry(s customs.Subject, d int) (*ancSummary, error) {
 			}
 		}
 	}
-	r.climbing[s] = true
+	n.climbing = true
 	// Parents in order: on a tie in distance (and seq), the earlier parent
 	// comes first in the walk up, as in a breadth-first walk.
 	for _, p := range ps {
@@ -273,8 +300,8 @@ func (r *reader) ancestry(s customs.Subject, d int) (*ancSummary, error) {
 			a.relStop = up(pa.relStop)
 		}
 	}
-	delete(r.climbing, s)
-	r.anc[s] = a
+	n.climbing = false
+	n.anc = a
 	return a, nil
 }
 
@@ -360,18 +387,19 @@ func decideRelease(s customs.Subject, rels []level, now time.Time) Decision {
 // and cancels, and those of its own contents, count. A subject reached by
 // several ways down is counted, and judged, once for each way, as if each
 // way were walked.
-func (r *reader) decideContents(s customs.Subject, anc *ancSummary) Decision {
+func (r *reader) decideContents(top *node, anc *ancSummary) Decision {
+	s := top.s
 	inherited, hasInherited := effectiveRelease(anc.releases(), r.now)
-	w := contentsWalk{r: r, path: map[customs.Subject]bool{}, kids: map[customs.Subject]*child{}, walked: map[walkKey]*contents{}}
-	// s and every ancestor: exactly what summarising s has read.
-	for a := range r.anc {
-		w.path[a] = true
+	// Below s, s and its ancestors are a loop: exactly the subjects that
+	// summarising s has summarised.
+	for _, n := range r.nodes {
+		n.onPath = n.anc != nil
 	}
 	var inh *Decision
 	if hasInherited {
 		inh = &inherited
 	}
-	c, err := w.walk(s, inh, 1)
+	c, err := r.walk(top, inh, 1)
 	if err != nil {
 		return stopError(s, err)
 	}
@@ -389,24 +417,17 @@ func (r *reader) decideContents(s customs.Subject, anc *ancSummary) Decision {
 	return res
 }
 
-type contentsWalk struct {
-	r      *reader
-	path   map[customs.Subject]bool
-	kids   map[customs.Subject]*child
-	walked map[walkKey]*contents
-}
-
 // child is how a content item is judged, whichever way it is reached.
 type child struct {
-	st      *State
 	blocked *Decision // rule 1 stops it
 	own     *Decision // the release that governs it, if its own or above it
 }
 
-// walkKey is a container walked with the release it inherits.
-type walkKey struct {
-	s   customs.Subject
+// walkedWith is the contents below a container walked with the release it
+// inherits.
+type walkedWith struct {
 	inh *Decision
+	c   *contents
 }
 
 // contents is the outcome of walking below one container.
@@ -442,19 +463,19 @@ func (c *contents) add(sub *contents) {
 // (the common case, no look upwards needed), else c with all its
 // ancestors, so a hold or revoke on another container of c (its master
 // waybill, say) stops this one too.
-func (w *contentsWalk) judge(c customs.Subject) (*child, error) {
-	if k, ok := w.kids[c]; ok {
-		return k, nil
+func (r *reader) judge(c *node) (*child, error) {
+	if c.judged != nil {
+		return c.judged, nil
 	}
-	st, err := w.r.state(c)
+	st, err := r.state(c)
 	if err != nil {
 		return nil, err
 	}
-	k := &child{st: st}
-	own := []level{{subj: c, st: st}}
+	k := &child{}
+	own := []level{{subj: c.s, st: st}}
 	rels := own
 	if st != nil && st.Parents > 1 {
-		a, err := w.r.ancestry(c, 0)
+		a, err := r.ancestry(c, 0)
 		if err != nil {
 			return nil, err
 		}
@@ -462,43 +483,43 @@ func (w *contentsWalk) judge(c customs.Subject) (*child, error) {
 	}
 	if d, stop := blocked(own); stop {
 		k.blocked = &d
-	} else if d, ok := effectiveRelease(rels, w.r.now); ok {
+	} else if d, ok := effectiveRelease(rels, r.now); ok {
 		k.own = &d
 	}
-	w.kids[c] = k
+	c.judged = k
 	return k, nil
 }
 
 // walk walks the contents of parent, depth levels below the scanned
 // subject, inheriting inh.
-func (w *contentsWalk) walk(parent customs.Subject, inh *Decision, depth int) (*contents, error) {
+func (r *reader) walk(parent *node, inh *Decision, depth int) (*contents, error) {
 	if depth > MaxDepth {
 		return nil, errTooDeep
 	}
-	kids, err := w.r.childrenOf(parent)
+	kids, err := r.childrenOf(parent)
 	if err != nil {
 		return nil, err
 	}
 	out := &contents{}
 	for _, c := range kids {
-		if w.path[c] {
+		if c.onPath {
 			return nil, errTooDeep
 		}
-		k, err := w.judge(c)
+		k, err := r.judge(c)
 		if err != nil {
 			return nil, err
 		}
 		out.items++
 		if k.blocked != nil {
-			out.block(c, *k.blocked)
+			out.block(c.s, *k.blocked)
 			continue
 		}
 		rel := inh
 		if k.own != nil {
 			rel = k.own
 		}
-		if k.st != nil && k.st.Children > 0 {
-			sub, err := w.below(c, rel, depth+1)
+		if c.st != nil && c.st.Children > 0 {
+			sub, err := r.below(c, rel, depth+1)
 			if err != nil {
 				return nil, err
 			}
@@ -507,9 +528,9 @@ func (w *contentsWalk) walk(parent customs.Subject, inh *Decision, depth int) (*
 		}
 		switch {
 		case rel == nil:
-			out.block(c, Decision{Reason: customs.ReasonUnknown, Chain: []Step{{Subject: c, What: "no release known"}}})
+			out.block(c.s, Decision{Reason: customs.ReasonUnknown, Chain: []Step{{Subject: c.s, What: "no release known"}}})
 		case !rel.Pass:
-			out.block(c, *rel)
+			out.block(c.s, *rel)
 		default:
 			out.basis = max(out.basis, rel.BasisSeq)
 		}
@@ -521,20 +542,21 @@ func (w *contentsWalk) walk(parent customs.Subject, inh *Decision, depth int) (*
 // container walked before is too deep if its longest chain of containers
 // below reaches past MaxDepth from here; a loop below it would have
 // failed the first walk.
-func (w *contentsWalk) below(c customs.Subject, inh *Decision, depth int) (*contents, error) {
-	key := walkKey{c, inh}
-	if sub, ok := w.walked[key]; ok {
-		if depth+sub.height > MaxDepth {
-			return nil, errTooDeep
+func (r *reader) below(c *node, inh *Decision, depth int) (*contents, error) {
+	for _, w := range c.walked {
+		if w.inh == inh {
+			if depth+w.c.height > MaxDepth {
+				return nil, errTooDeep
+			}
+			return w.c, nil
 		}
-		return sub, nil
 	}
-	w.path[c] = true
-	sub, err := w.walk(c, inh, depth)
-	delete(w.path, c)
+	c.onPath = true
+	sub, err := r.walk(c, inh, depth)
+	c.onPath = false
 	if err != nil {
 		return nil, err
 	}
-	w.walked[key] = sub
+	c.walked = append(c.walked, walkedWith{inh, sub})
 	return sub, nil
 }
