@@ -112,20 +112,26 @@ func Decide(v View, s customs.Subject, now time.Time) (d Decision) {
 // read or worked out twice: one node per subject, linked to its parents
 // and children once read.
 type reader struct {
-	v     View
-	now   time.Time
-	nodes map[customs.Subject]*node
+	v      View
+	now    time.Time
+	nodes  map[customs.Subject]*node
+	free   []node                   // allocated a chunk at a time
+	onPath map[customs.Subject]bool // the scanned subject, its ancestors and the containers being walked
 }
 
+// node is a subject met in a decision. Plain content items (one
+// container, no contents of their own: reached one way only) get none.
 type node struct {
-	s                customs.Subject
-	st               *State
-	ups, downs       []*node
-	read             uint8        // which of readState, readUps, readDowns are done
-	anc              *ancSummary  // once summarised
-	climbing, onPath bool         // on the way up being summarised; on the way down being walked
-	judged           *child       // once judged as a content item
-	walked           []walkedWith // its contents, once per release inherited
+	s        customs.Subject
+	st       *State
+	ups      []*node
+	downs    []customs.Subject
+	read     uint8       // which of readState, readUps, readDowns are done
+	anc      *ancSummary // once summarised
+	climbing bool        // on the way up being summarised
+	judged   bool        // once judged as a content item:
+	j        judgement
+	walked   []walkedWith // its contents, once per release inherited
 }
 
 const (
@@ -141,7 +147,11 @@ func newReader(v View, now time.Time) *reader {
 func (r *reader) node(s customs.Subject) *node {
 	n, ok := r.nodes[s]
 	if !ok {
-		n = &node{s: s}
+		if len(r.free) == 0 {
+			r.free = make([]node, min(max(len(r.nodes), 8), 1024))
+		}
+		n, r.free = &r.free[0], r.free[1:]
+		n.s = s
 		r.nodes[s] = n
 	}
 	return n
@@ -177,13 +187,13 @@ func (r *reader) parentsOf(n *node) ([]*node, error) {
 	return n.ups, nil
 }
 
-func (r *reader) childrenOf(n *node) ([]*node, error) {
+func (r *reader) childrenOf(n *node) ([]customs.Subject, error) {
 	if n.read&readDowns == 0 {
 		cs, err := r.v.Children(n.s)
 		if err != nil {
 			return nil, err
 		}
-		n.downs, n.read = r.subjectNodes(cs), n.read|readDowns
+		n.downs, n.read = cs, n.read|readDowns
 	}
 	return n.downs, nil
 }
@@ -236,7 +246,7 @@ func up(l *level) *level {
 	return &level{subj: l.subj, st: l.st, depth: l.depth + 1}
 }
 
-// ancestry summarises s and its ancestors; s is d links above the subject
+// ancestry summarises n and its ancestors; n is d links above the subject
 // being summarised. A chain of links deeper than MaxDepth above that
 // subject, or a loop, is an error: the longest chain counts, however short
 // another way up is.
@@ -392,8 +402,11 @@ func (r *reader) decideContents(top *node, anc *ancSummary) Decision {
 	inherited, hasInherited := effectiveRelease(anc.releases(), r.now)
 	// Below s, s and its ancestors are a loop: exactly the subjects that
 	// summarising s has summarised.
+	r.onPath = map[customs.Subject]bool{}
 	for _, n := range r.nodes {
-		n.onPath = n.anc != nil
+		if n.anc != nil {
+			r.onPath[n.s] = true
+		}
 	}
 	var inh *Decision
 	if hasInherited {
@@ -415,12 +428,6 @@ func (r *reader) decideContents(top *node, anc *ancSummary) Decision {
 		res.Chain = append([]Step{{Subject: s, What: fmt.Sprintf("%d of %d items below do not pass", c.blocked, res.Items)}}, res.Chain...)
 	}
 	return res
-}
-
-// child is how a content item is judged, whichever way it is reached.
-type child struct {
-	blocked *Decision // rule 1 stops it
-	own     *Decision // the release that governs it, if its own or above it
 }
 
 // walkedWith is the contents below a container walked with the release it
@@ -459,36 +466,66 @@ func (c *contents) add(sub *contents) {
 	c.height = max(c.height, sub.height+1)
 }
 
+// judgement is how a content item is judged, whichever way it is
+// reached.
+type judgement struct {
+	st      *State
+	blocked *Decision // rule 1 stops it
+	own     *Decision // the release that governs it, its own or from above
+}
+
 // judge works out how c is judged: c alone when it has one container
 // (the common case, no look upwards needed), else c with all its
 // ancestors, so a hold or revoke on another container of c (its master
-// waybill, say) stops this one too.
-func (r *reader) judge(c *node) (*child, error) {
-	if c.judged != nil {
-		return c.judged, nil
+// waybill, say) stops this one too. It returns c's node, or nil for a
+// plain item.
+func (r *reader) judge(c customs.Subject) (judgement, *node, error) {
+	n := r.nodes[c]
+	if n != nil && n.judged {
+		return n.j, n, nil
 	}
-	st, err := r.state(c)
+	var st *State
+	var err error
+	if n != nil {
+		st, err = r.state(n)
+	} else {
+		st, err = r.v.State(c)
+	}
 	if err != nil {
-		return nil, err
+		return judgement{}, nil, err
 	}
-	k := &child{}
-	own := []level{{subj: c.s, st: st}}
-	rels := own
+	j := judgement{st: st}
+	self := [1]level{{subj: c, st: st}}
+	own, rels := self[:], self[:]
 	if st != nil && st.Parents > 1 {
-		a, err := r.ancestry(c, 0)
+		if n == nil {
+			n = r.node(c)
+			n.st, n.read = st, n.read|readState
+		}
+		a, err := r.ancestry(n, 0)
 		if err != nil {
-			return nil, err
+			return judgement{}, nil, err
 		}
 		own, rels = a.blockers(), a.releases()
 	}
 	if d, stop := blocked(own); stop {
-		k.blocked = &d
+		j.blocked = heap(d)
 	} else if d, ok := effectiveRelease(rels, r.now); ok {
-		k.own = &d
+		j.own = heap(d)
 	}
-	c.judged = k
-	return k, nil
+	if n == nil && st != nil && st.Children > 0 {
+		n = r.node(c)
+		n.st, n.read = st, n.read|readState
+	}
+	if n != nil {
+		n.judged, n.j = true, j
+	}
+	return j, n, nil
 }
+
+// heap returns a copy of d to point to: the address of a node's release
+// is what its contents are walked with.
+func heap(d Decision) *Decision { return &d }
 
 // walk walks the contents of parent, depth levels below the scanned
 // subject, inheriting inh.
@@ -502,24 +539,24 @@ func (r *reader) walk(parent *node, inh *Decision, depth int) (*contents, error)
 	}
 	out := &contents{}
 	for _, c := range kids {
-		if c.onPath {
+		if r.onPath[c] {
 			return nil, errTooDeep
 		}
-		k, err := r.judge(c)
+		j, n, err := r.judge(c)
 		if err != nil {
 			return nil, err
 		}
 		out.items++
-		if k.blocked != nil {
-			out.block(c.s, *k.blocked)
+		if j.blocked != nil {
+			out.block(c, *j.blocked)
 			continue
 		}
 		rel := inh
-		if k.own != nil {
-			rel = k.own
+		if j.own != nil {
+			rel = j.own
 		}
-		if c.st != nil && c.st.Children > 0 {
-			sub, err := r.below(c, rel, depth+1)
+		if j.st != nil && j.st.Children > 0 {
+			sub, err := r.below(n, rel, depth+1)
 			if err != nil {
 				return nil, err
 			}
@@ -528,9 +565,9 @@ func (r *reader) walk(parent *node, inh *Decision, depth int) (*contents, error)
 		}
 		switch {
 		case rel == nil:
-			out.block(c.s, Decision{Reason: customs.ReasonUnknown, Chain: []Step{{Subject: c.s, What: "no release known"}}})
+			out.block(c, Decision{Reason: customs.ReasonUnknown, Chain: []Step{{Subject: c, What: "no release known"}}})
 		case !rel.Pass:
-			out.block(c.s, *rel)
+			out.block(c, *rel)
 		default:
 			out.basis = max(out.basis, rel.BasisSeq)
 		}
@@ -551,9 +588,9 @@ func (r *reader) below(c *node, inh *Decision, depth int) (*contents, error) {
 			return w.c, nil
 		}
 	}
-	c.onPath = true
+	r.onPath[c.s] = true
 	sub, err := r.walk(c, inh, depth)
-	c.onPath = false
+	delete(r.onPath, c.s)
 	if err != nil {
 		return nil, err
 	}
