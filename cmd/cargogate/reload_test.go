@@ -394,12 +394,13 @@ func (p *prunes) PruneDelivered(before time.Time, _ int) (int, error) {
 	return 0, nil
 }
 
-// TestRetainFollowsReload starts the retention loop with an interval of an
-// hour and changes it in place, as a reload does: pruning then runs at the
-// new interval with the new numbers of days.
+// TestRetainFollowsReload changes the retention in force in place, as a
+// reload does: once the loop runs, an interval of an hour, then 10 ms with
+// other numbers of days; pruning then runs with the new days (the cutoffs
+// say so, not the time taken).
 func TestRetainFollowsReload(t *testing.T) {
 	p := &prunes{request: make(chan struct{}, 1)}
-	rt := newRetention(config.Retention{OrdersDays: 30, EventsDays: 30, Interval: time.Hour})
+	rt := newRetention(config.Retention{OrdersDays: 30, EventsDays: 30, Interval: 10 * time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- retain(ctx, p, p, rt, slog.New(slog.DiscardHandler)) }()
@@ -409,23 +410,31 @@ func TestRetainFollowsReload(t *testing.T) {
 			t.Error(err)
 		}
 	}()
+	wait := func(what string) {
+		t.Helper()
+		select {
+		case <-p.request:
+		case <-time.After(20 * time.Second):
+			t.Fatalf("no pruning: %s", what)
+		}
+	}
+	wait("running")
+	rt.set(config.Retention{OrdersDays: 30, EventsDays: 30, Interval: time.Hour})
 	set := time.Now()
 	rt.set(config.Retention{OrdersDays: 7, EventsDays: 3, Interval: 10 * time.Millisecond})
-	select {
-	case <-p.request:
-	case <-time.After(20 * time.Second):
-		t.Fatal("no pruning after the interval was changed to 10ms")
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	// The cutoffs are days before the pruning, which came after set.
-	if c := p.orders[0]; c.Before(set.AddDate(0, 0, -7)) || c.After(time.Now().AddDate(0, 0, -7)) {
-		t.Errorf("orders cutoff %v, want 7 days before the pruning (set %v)", c, set)
-	}
-	if len(p.events) == 0 {
-		t.Fatal("events not pruned")
-	}
-	if c := p.events[0]; c.Before(set.AddDate(0, 0, -3)) || c.After(time.Now().AddDate(0, 0, -3)) {
-		t.Errorf("events cutoff %v, want 3 days before the pruning (set %v)", c, set)
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		wait("after the reload")
+		p.mu.Lock()
+		c, e := p.orders[len(p.orders)-1], p.events[len(p.events)-1]
+		p.mu.Unlock()
+		if !c.Before(set.AddDate(0, 0, -7)) && !e.Before(set.AddDate(0, 0, -3)) {
+			if c.After(time.Now().AddDate(0, 0, -7)) || e.After(time.Now().AddDate(0, 0, -3)) {
+				t.Fatalf("cutoffs %v and %v: later than 7 and 3 days ago", c, e)
+			}
+			return // 7 and 3 days before a pruning after the reload
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still pruning with cutoffs %v and %v after the reload to 7 and 3 days", c, e)
+		}
 	}
 }
