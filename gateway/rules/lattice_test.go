@@ -234,3 +234,38 @@ func BenchmarkDecideLattice(b *testing.B) {
 		}
 	}
 }
+
+// TestDecideLongestWay: depth is the longest way through the links, not
+// the shortest: a subject 1 level from another one way and 5 levels
+// another way is too deep, looking up from the bottom and down from the
+// top; with 4 levels the long way it is not.
+func TestDecideLongestWay(t *testing.T) {
+	p, a := P("RR000000001CN"), A("78412345675")
+	c := []customs.Subject{B("C1"), B("C2"), B("C3"), B("C4")}
+	for _, tc := range []struct {
+		name  string
+		chain []customs.Subject // between p and a on the long way
+		pass  bool
+	}{
+		{"5 levels the long way", c, false},
+		{"4 levels the long way", c[:3], true},
+	} {
+		orders := []customs.Order{rel(1, a), link(2, a, p)}
+		below := p
+		for i, x := range tc.chain {
+			orders = append(orders, link(uint64(3+i), x, below))
+			below = x
+		}
+		orders = append(orders, link(10, a, below))
+		v := NewMemView(orders...)
+		for _, s := range []customs.Subject{p, a} {
+			d := Decide(v, s, now)
+			if d.Pass != tc.pass || !tc.pass && d.Reason != customs.ReasonError {
+				t.Errorf("%s: %v decided %s %q", tc.name, s, d.Verdict(), d.Reason)
+			}
+			if want := legacyDecide(v, s, now); !reflect.DeepEqual(d, want) {
+				t.Errorf("%s: %v decided %+v, the plain walk %+v", tc.name, s, d, want)
+			}
+		}
+	}
+}
