@@ -93,4 +93,3 @@ func TestSetTimeouts(t *testing.T) {
 	r.until("resync repeated after the new resync_timeout", func(s link.Snapshot) bool { return s.Resyncs > first })
 	forger.Publish(customs.HeadTopic("PVG-W"), 1, true, []byte{}).WaitTimeout(time.Second) // clear the retained head
 }
-
