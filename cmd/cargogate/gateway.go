@@ -67,9 +67,11 @@ func (t tee) Device(st, dev string, state drivers.State, detail string) {
 }
 
 type gatewayParts struct {
-	signer envelope.Signer
-	link   *link.Link
-	store  *store.Store
+	signer    envelope.Signer
+	link      *link.Link
+	store     *store.Store
+	stations  *stationSet
+	retention *retention
 }
 
 func newLogger(cfg config.Log, w io.Writer) *slog.Logger {
@@ -179,7 +181,8 @@ func serve(ctx context.Context, cfg *config.Config, deps gatewayDeps, stdout, st
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return lk.Run(gctx) })
 	g.Go(func() error { return checkpoints(gctx, aud, signer, jr, cfg, log) })
-	g.Go(func() error { return retain(gctx, st, jr, clk, cfg.Retention, log) })
+	ret := newRetention(cfg.Retention)
+	g.Go(func() error { return retain(gctx, st, jr, clk, ret, log) })
 	g.Go(func() error { return saveWall(gctx, st, clk, time.Minute, log) })
 	if err := set.apply(gctx, g, cfg, cls); err != nil {
 		return err
@@ -191,7 +194,7 @@ func serve(ctx context.Context, cfg *config.Config, deps gatewayDeps, stdout, st
 				case <-gctx.Done():
 					return nil
 				case <-deps.reload:
-					reload(gctx, g, deps.configPath, set, lk, insp, aud, log)
+					reload(gctx, g, deps.configPath, set, lk, ret, insp, aud, log)
 				}
 			}
 		})
@@ -221,7 +224,7 @@ func serve(ctx context.Context, cfg *config.Config, deps gatewayDeps, stdout, st
 	log.Info("gateway started", "version", version, "stations", len(cfg.Stations), "http", httpAddr,
 		"applied_seq", prog.Watermark, "head_seq", prog.Head, "broker", cfg.Central.Broker)
 	if deps.ready != nil {
-		deps.ready(httpAddr, &gatewayParts{signer: signer, link: lk, store: st})
+		deps.ready(httpAddr, &gatewayParts{signer: signer, link: lk, store: st, stations: set, retention: ret})
 	}
 	err = g.Wait()
 	log.Info("gateway stopped")

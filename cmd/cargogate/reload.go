@@ -109,6 +109,7 @@ func (s *stationSet) apply(ctx context.Context, g *errgroup.Group, cfg *config.C
 	for id, r := range s.running {
 		if _, keep := want[id]; keep && built[id] == nil {
 			r.st.SetClassifier(cls)
+			r.st.SetLookupTimeout(cfg.Central.LookupTimeout)
 			continue
 		}
 		r.cancel()
@@ -135,14 +136,60 @@ func (s *stationSet) apply(ctx context.Context, g *errgroup.Group, cfg *config.C
 	return nil
 }
 
-// reload loads the configuration again (SIGHUP). Trusted keys, identifier
-// patterns and stations change in place, without dropping the central
-// link; keys that need a restart (site, gateway, data_dir, the broker, the
-// HTTP server, the outbox bounds) must be unchanged. A configuration with
-// any problem is refused whole: the old one stays, and the log says why.
-func reload(ctx context.Context, g *errgroup.Group, path string, set *stationSet, lk *link.Link, insp *inspector, aud *audit.Log, log *slog.Logger) {
+// restartKeys are the configuration keys a running gateway cannot take
+// on: a reload that changes one is refused whole, naming it. Every other
+// key is applied in place by reload (appliedKeys).
+var restartKeys = []struct {
+	key  string
+	same func(a, b *config.Config) bool
+}{
+	{"site", func(a, b *config.Config) bool { return a.Site == b.Site }},
+	{"gateway", func(a, b *config.Config) bool { return a.Gateway == b.Gateway }},
+	{"data_dir", func(a, b *config.Config) bool { return a.DataDir == b.DataDir }},
+	{"central.broker", func(a, b *config.Config) bool { return a.Central.Broker == b.Central.Broker }},
+	{"central.username", func(a, b *config.Config) bool { return a.Central.Username == b.Central.Username }},
+	{"central.password", func(a, b *config.Config) bool { return a.Central.Password == b.Central.Password }},
+	{"central.ca_file", func(a, b *config.Config) bool { return a.Central.CAFile == b.Central.CAFile }},
+	{"central.cert_file", func(a, b *config.Config) bool { return a.Central.CertFile == b.Central.CertFile }},
+	{"central.key_file", func(a, b *config.Config) bool { return a.Central.KeyFile == b.Central.KeyFile }},
+	{"http.listen", func(a, b *config.Config) bool { return a.HTTP.Listen == b.HTTP.Listen }},
+	{"http.allowed_origins", func(a, b *config.Config) bool { return slices.Equal(a.HTTP.AllowedOrigins, b.HTTP.AllowedOrigins) }},
+	{"http.token", func(a, b *config.Config) bool { return a.HTTP.Token == b.HTTP.Token }},
+	{"log.level", func(a, b *config.Config) bool { return a.Log.Level == b.Log.Level }},
+	{"log.format", func(a, b *config.Config) bool { return a.Log.Format == b.Log.Format }},
+	{"outbox.max_events", func(a, b *config.Config) bool { return a.Outbox.MaxEvents == b.Outbox.MaxEvents }},
+	{"outbox.max_bytes", func(a, b *config.Config) bool { return a.Outbox.MaxBytes == b.Outbox.MaxBytes }},
+	{"outbox.alarm_percent", func(a, b *config.Config) bool { return a.Outbox.AlarmPercent == b.Outbox.AlarmPercent }},
+	{"outbox.redeliver_window", func(a, b *config.Config) bool { return a.Outbox.RedeliverWindow == b.Outbox.RedeliverWindow }},
+}
+
+// appliedKeys are the keys reload applies in place.
+var appliedKeys = []string{
+	"central.keys", "central.gap_grace", "central.resync_timeout", "central.lookup_timeout",
+	"retention.orders_days", "retention.events_days", "retention.interval",
+	"identifiers", "stations",
+}
+
+// restartNeeded returns the first key that differs between old and cfg
+// and needs a restart, or "".
+func restartNeeded(old, cfg *config.Config) string {
+	for _, k := range restartKeys {
+		if !k.same(old, cfg) {
+			return k.key
+		}
+	}
+	return ""
+}
+
+// reload loads the configuration again (SIGHUP). Every key is either
+// applied in place (appliedKeys: central keys and timeouts, retention,
+// identifier patterns, stations, without dropping the central link) or
+// needs a restart (restartKeys), and then must be unchanged. A
+// configuration with any problem is refused whole: the old one stays in
+// force, and the log and the audit log say why.
+func reload(ctx context.Context, g *errgroup.Group, path string, set *stationSet, lk *link.Link, ret *retention, insp *inspector, aud *audit.Log, log *slog.Logger) {
 	refuse := func(why string, err error) {
-		log.Error("configuration reload refused; keeping the running configuration", "why", why, "err", err)
+		log.Error("configuration reload refused: "+why+"; keeping the running configuration", "err", err)
 		aud.Add(audit.KindConfig, map[string]any{"event": "reload refused", "why": why, "error": fmt.Sprint(err)})
 	}
 	cfg, err := config.Load(path)
@@ -150,19 +197,9 @@ func reload(ctx context.Context, g *errgroup.Group, path string, set *stationSet
 		refuse("invalid configuration", err)
 		return
 	}
-	old := set.config()
-	for key, same := range map[string]bool{
-		"site": cfg.Site == old.Site, "gateway": cfg.Gateway == old.Gateway, "data_dir": cfg.DataDir == old.DataDir,
-		"central (other than keys and timeouts)": cfg.Central.Broker == old.Central.Broker && cfg.Central.Username == old.Central.Username &&
-			cfg.Central.Password == old.Central.Password && cfg.Central.CAFile == old.Central.CAFile &&
-			cfg.Central.CertFile == old.Central.CertFile && cfg.Central.KeyFile == old.Central.KeyFile,
-		"http": reflect.DeepEqual(cfg.HTTP, old.HTTP), "outbox": reflect.DeepEqual(cfg.Outbox, old.Outbox),
-		"log": reflect.DeepEqual(cfg.Log, old.Log),
-	} {
-		if !same {
-			refuse(key+" changed: needs a restart", nil)
-			return
-		}
+	if key := restartNeeded(set.config(), cfg); key != "" {
+		refuse(key+" changed; restart needed", nil)
+		return
 	}
 	keys, err := envelope.ParseKeyring(cfg.Central.Keys)
 	if err != nil {
@@ -174,11 +211,14 @@ func reload(ctx context.Context, g *errgroup.Group, path string, set *stationSet
 		refuse("identifiers", err)
 		return
 	}
+	// Nothing can fail after the stations are in place.
 	if err := set.apply(ctx, g, cfg, cls); err != nil {
 		refuse("stations", err)
 		return
 	}
 	lk.SetKeys(keys)
+	lk.SetTimeouts(cfg.Central.GapGrace, cfg.Central.ResyncTimeout)
+	ret.set(cfg.Retention)
 	insp.cls.Store(cls)
 	log.Info("configuration reloaded", "digest", cfg.Digest(), "central_kids", sortedKeys(cfg.Central.Keys), "stations", len(cfg.Stations))
 	aud.Add(audit.KindConfig, map[string]any{"event": "reloaded", "digest": cfg.Digest(), "central_kids": sortedKeys(cfg.Central.Keys)})

@@ -109,6 +109,8 @@ type Station struct {
 	obs     Observer
 	log     *slog.Logger
 
+	lookup atomic.Pointer[time.Duration] // set by SetLookupTimeout; nil: cfg.LookupTimeout
+
 	mu      sync.Mutex
 	devices map[string]drivers.State
 
@@ -418,10 +420,11 @@ func newID() string { return ulid.Make().String() }
 
 func (s *Station) decide(ctx context.Context, sub customs.Subject) rules.Decision {
 	d := s.decider.Decide(sub, s.clock.Now())
-	if d.Pass || d.Reason != customs.ReasonUnknown || s.link == nil || s.cfg.LookupTimeout <= 0 || !s.link.Online() {
+	timeout := s.LookupTimeout()
+	if d.Pass || d.Reason != customs.ReasonUnknown || s.link == nil || timeout <= 0 || !s.link.Online() {
 		return d
 	}
-	lctx, cancel := context.WithTimeout(ctx, s.cfg.LookupTimeout)
+	lctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if err := s.link.Lookup(lctx, sub); err != nil {
 		s.log.Debug("lookup", "subject", sub.String(), "err", err)

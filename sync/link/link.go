@@ -126,6 +126,9 @@ type Link struct {
 	// again, 0: none due (deliver).
 	redeliverAt    atomic.Int64
 	redeliverSince atomic.Int64
+	// timeouts are gap_grace and resync_timeout in force (SetTimeouts);
+	// control copies them into opts at each round.
+	timeouts atomic.Pointer[timeouts]
 
 	mu          sync.Mutex
 	lookups     map[string]chan struct{}
@@ -185,6 +188,7 @@ func New(opts Options, st Store, ob Outbox, clk Clock) (*Link, error) {
 	l.head.Store(p.Head)
 	l.maxSeq.Store(p.MaxSeq)
 	l.since.Store(time.Now().UnixNano())
+	l.SetTimeouts(opts.GapGrace, opts.ResyncTimeout)
 	return l, nil
 }
 
@@ -840,6 +844,7 @@ func (l *Link) control(ctx context.Context) error {
 		case <-tick.C:
 		}
 		now := time.Now()
+		l.opts.GapGrace, l.opts.ResyncTimeout = l.Timeouts()
 		if !l.online.Load() && !l.client.IsConnected() && now.Sub(reconnectAt) >= time.Second {
 			// The client is neither connected nor trying: a Disconnect (after
 			// a failed subscribe or commit) ends paho's automatic
