@@ -259,21 +259,15 @@ func (s *Station) Handle(ctx context.Context, r drivers.Read) Outcome {
 		d = rules.Decision{Reason: customs.ReasonInvalidCode}
 		out.Problem = "code longer than 512 bytes"
 	} else {
-		res := s.classifier().Classify(r.Line, s.cfg.Role == "arrival")
-		out.Code = res.Code
-		switch res.Kind {
-		case ident.KindSubject:
-			sub := res.Subject
-			subj = &sub
-			d = s.decide(ctx, sub)
-		case ident.KindSeal:
+		v := judge(s.classifier(), r.Line, s.cfg.Role == "arrival",
+			func(sub customs.Subject) rules.Decision { return s.decide(ctx, sub) })
+		out.Code = v.Code
+		if v.Kind == ident.KindSeal {
 			// Seals are not subjects and are never decided (§7, §9): they
 			// count on the open transit and appear in its arrival event.
-			return s.seal(ctx, res.Seal, out)
-		default:
-			d = rules.Decision{Reason: customs.ReasonInvalidCode}
-			out.Problem = res.Problem
+			return s.seal(ctx, v.Seal, out)
 		}
+		subj, d, out.Problem = v.Subject, v.Decision, v.Problem
 	}
 	out.Subject, out.Pass, out.Reason, out.BasisSeq = subj, d.Pass, d.Reason, d.BasisSeq
 	out.Items, out.Blocking, out.Chain = d.Items, d.Blocking, d.Chain
