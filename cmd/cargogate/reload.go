@@ -4,9 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"reflect"
 	"slices"
-	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sync/errgroup"
 
@@ -23,11 +22,11 @@ import (
 	"github.com/cargogate/cargogate/sync/link"
 )
 
-// stationSet runs the configured stations and applies a new station list
-// on reload: a station whose configuration is unchanged keeps running (its
-// ports stay open, no scan is lost); a changed one is stopped and started
-// again; a removed one is stopped; a new one is started.
-type stationSet struct {
+// stations wires the configured stations into a station.Set: drivers from
+// the registry, arrival trackers, the stores and the link. The set keeps a
+// station whose configuration is unchanged running across a reload.
+type stations struct {
+	*station.Set
 	deps gatewayDeps
 	st   *store.Store
 	jr   *journal.Journal
@@ -36,38 +35,12 @@ type stationSet struct {
 	obs  tee
 	log  *slog.Logger
 
-	mu      sync.Mutex
-	cfg     *config.Config
-	running map[string]*runningStation
+	cfg atomic.Pointer[config.Config] // the configuration in force
 }
 
-type runningStation struct {
-	cfg    config.Station
-	st     *station.Station
-	cancel context.CancelFunc
-	done   chan struct{}
-}
+func (s *stations) config() *config.Config { return s.cfg.Load() }
 
-func (s *stationSet) config() *config.Config {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.cfg
-}
-
-// list returns the running stations in configuration order.
-func (s *stationSet) list() []*station.Station {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []*station.Station
-	for _, sc := range s.cfg.Stations {
-		if r, ok := s.running[sc.ID]; ok {
-			out = append(out, r.st)
-		}
-	}
-	return out
-}
-
-func (s *stationSet) build(cfg *config.Config, sc config.Station, cls *ident.Classifier) (*station.Station, error) {
+func (s *stations) build(cfg *config.Config, sc config.Station, cls *ident.Classifier) (*station.Station, error) {
 	scanner, err := s.deps.registry.NewScanner(sc.Scanner)
 	if err != nil {
 		return nil, fmt.Errorf("station %q: scanner: %w", sc.ID, err)
@@ -88,51 +61,23 @@ func (s *stationSet) build(cfg *config.Config, sc config.Station, cls *ident.Cla
 		LookupTimeout: cfg.Central.LookupTimeout, Arrival: arr}, s.st, s.jr, s.lk, s.clk, s.obs, s.log), nil
 }
 
-// apply makes the running stations those of cfg. Every new station is
-// built before any is stopped, so a bad driver setting changes nothing.
-func (s *stationSet) apply(ctx context.Context, g *errgroup.Group, cfg *config.Config, cls *ident.Classifier) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	want := map[string]config.Station{}
-	built := map[string]*station.Station{}
+// apply makes the running stations those of cfg (station.Set.Apply: a bad
+// driver setting changes nothing) and gives them cls and cfg's lookup
+// timeout.
+func (s *stations) apply(ctx context.Context, g *errgroup.Group, cfg *config.Config, cls *ident.Classifier) error {
+	specs := make([]station.Spec, 0, len(cfg.Stations))
 	for _, sc := range cfg.Stations {
-		want[sc.ID] = sc
-		if r, ok := s.running[sc.ID]; ok && reflect.DeepEqual(r.cfg, sc) {
-			continue
-		}
-		st, err := s.build(cfg, sc, cls)
-		if err != nil {
-			return err
-		}
-		built[sc.ID] = st
+		specs = append(specs, station.Spec{ID: sc.ID, Config: sc})
 	}
-	for id, r := range s.running {
-		if _, keep := want[id]; keep && built[id] == nil {
-			r.st.SetClassifier(cls)
-			r.st.SetLookupTimeout(cfg.Central.LookupTimeout)
-			continue
-		}
-		r.cancel()
-		<-r.done
-		delete(s.running, id)
-		s.log.Info("station stopped", "station", id)
+	err := s.Apply(ctx, g, specs, func(sp station.Spec) (*station.Station, error) {
+		return s.build(cfg, sp.Config.(config.Station), cls)
+	})
+	if err != nil {
+		return err
 	}
-	ids := make([]string, 0, len(built))
-	for id := range built {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	for _, id := range ids {
-		sctx, cancel := context.WithCancel(ctx)
-		r := &runningStation{cfg: want[id], st: built[id], cancel: cancel, done: make(chan struct{})}
-		s.running[id] = r
-		g.Go(func() error {
-			defer close(r.done)
-			return r.st.Run(sctx)
-		})
-		s.log.Info("station started", "station", id)
-	}
-	s.cfg = cfg
+	s.SetClassifier(cls)
+	s.SetLookupTimeout(cfg.Central.LookupTimeout)
+	s.cfg.Store(cfg)
 	return nil
 }
 
@@ -187,7 +132,7 @@ func restartNeeded(old, cfg *config.Config) string {
 // needs a restart (restartKeys), and then must be unchanged. A
 // configuration with any problem is refused whole: the old one stays in
 // force, and the log and the audit log say why.
-func reload(ctx context.Context, g *errgroup.Group, path string, set *stationSet, lk *link.Link, ret *retention, insp *inspector, aud *audit.Log, log *slog.Logger) {
+func reload(ctx context.Context, g *errgroup.Group, path string, set *stations, lk *link.Link, ret *store.Retainer, insp *inspector, aud *audit.Log, log *slog.Logger) {
 	refuse := func(why string, err error) {
 		log.Error("configuration reload refused: "+why+"; keeping the running configuration", "err", err)
 		aud.Add(audit.KindConfig, map[string]any{"event": "reload refused", "why": why, "error": fmt.Sprint(err)})
@@ -218,7 +163,7 @@ func reload(ctx context.Context, g *errgroup.Group, path string, set *stationSet
 	}
 	lk.SetKeys(keys)
 	lk.SetTimeouts(cfg.Central.GapGrace, cfg.Central.ResyncTimeout)
-	ret.set(cfg.Retention)
+	ret.SetPolicy(retentionPolicy(cfg.Retention))
 	insp.cls.Store(cls)
 	log.Info("configuration reloaded", "digest", cfg.Digest(), "central_kids", sortedKeys(cfg.Central.Keys), "stations", len(cfg.Stations))
 	aud.Add(audit.KindConfig, map[string]any{"event": "reloaded", "digest": cfg.Digest(), "central_kids": sortedKeys(cfg.Central.Keys)})

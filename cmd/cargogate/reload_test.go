@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -17,7 +16,6 @@ import (
 
 	"github.com/cargogate/cargogate/config"
 	"github.com/cargogate/cargogate/gateway/station"
-	"github.com/cargogate/cargogate/gateway/store"
 	"github.com/cargogate/cargogate/sync/envelope"
 )
 
@@ -218,7 +216,7 @@ func maps(m map[string]string) map[string]string {
 
 func (r *reloadRig) stations() map[string]*station.Station {
 	out := map[string]*station.Station{}
-	for _, s := range r.parts.stations.list() {
+	for _, s := range r.parts.stations.List() {
 		out[s.ID()] = s
 	}
 	return out
@@ -244,14 +242,14 @@ func TestReloadApplies(t *testing.T) {
 		{"central.resync_timeout", "45s", func() any { _, rt := r.parts.link.Timeouts(); return rt }, 45 * time.Second},
 		{"central.lookup_timeout", "1500ms", func() any {
 			var out []time.Duration
-			for _, s := range r.parts.stations.list() {
+			for _, s := range r.parts.stations.List() {
 				out = append(out, s.LookupTimeout())
 			}
 			return out
 		}, []time.Duration{1500 * time.Millisecond, 1500 * time.Millisecond}},
-		{"retention.orders_days", "12", func() any { return r.parts.retention.get().OrdersDays }, 12},
-		{"retention.events_days", "9", func() any { return r.parts.retention.get().EventsDays }, 9},
-		{"retention.interval", "2h", func() any { return r.parts.retention.get().Interval }, 2 * time.Hour},
+		{"retention.orders_days", "12", func() any { return r.parts.retention.Policy().OrdersDays }, 12},
+		{"retention.events_days", "9", func() any { return r.parts.retention.Policy().EventsDays }, 9},
+		{"retention.interval", "2h", func() any { return r.parts.retention.Policy().Interval }, 2 * time.Hour},
 	} {
 		t.Run(tc.key, func(t *testing.T) {
 			if got := tc.check(); reflect.DeepEqual(got, tc.want) {
@@ -366,81 +364,4 @@ func fieldByYAML(v reflect.Value, name string) reflect.Value {
 		}
 	}
 	panic("no field " + name)
-}
-
-// prunes records the cutoffs retain prunes with.
-type prunes struct {
-	mu      sync.Mutex
-	orders  []time.Time
-	events  []time.Time
-	request chan struct{}
-}
-
-func (p *prunes) Prune(wall time.Time, keep time.Duration, _ int) (store.PruneResult, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.orders = append(p.orders, wall.Add(-keep))
-	select {
-	case p.request <- struct{}{}:
-	default:
-	}
-	return store.PruneResult{Done: true}, nil
-}
-
-// nowClock is a clock whose wall and central floor are both now.
-type nowClock struct{}
-
-func (nowClock) Wall() time.Time  { return time.Now() }
-func (nowClock) Floor() time.Time { return time.Now() }
-
-func (p *prunes) PruneDelivered(before time.Time, _ int) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.events = append(p.events, before)
-	return 0, nil
-}
-
-// TestRetainFollowsReload changes the retention in force in place, as a
-// reload does: once the loop runs, an interval of an hour, then 10 ms with
-// other numbers of days; pruning then runs with the new days (the cutoffs
-// say so, not the time taken).
-func TestRetainFollowsReload(t *testing.T) {
-	p := &prunes{request: make(chan struct{}, 1)}
-	rt := newRetention(config.Retention{OrdersDays: 30, EventsDays: 30, Interval: 10 * time.Millisecond})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- retain(ctx, p, p, nowClock{}, rt, slog.New(slog.DiscardHandler)) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
-	wait := func(what string) {
-		t.Helper()
-		select {
-		case <-p.request:
-		case <-time.After(20 * time.Second):
-			t.Fatalf("no pruning: %s", what)
-		}
-	}
-	wait("running")
-	rt.set(config.Retention{OrdersDays: 30, EventsDays: 30, Interval: time.Hour})
-	set := time.Now()
-	rt.set(config.Retention{OrdersDays: 7, EventsDays: 3, Interval: 10 * time.Millisecond})
-	for deadline := time.Now().Add(20 * time.Second); ; {
-		wait("after the reload")
-		p.mu.Lock()
-		c, e := p.orders[len(p.orders)-1], p.events[len(p.events)-1]
-		p.mu.Unlock()
-		if !c.Before(set.AddDate(0, 0, -7)) && !e.Before(set.AddDate(0, 0, -3)) {
-			if c.After(time.Now().AddDate(0, 0, -7)) || e.After(time.Now().AddDate(0, 0, -3)) {
-				t.Fatalf("cutoffs %v and %v: later than 7 and 3 days ago", c, e)
-			}
-			return // 7 and 3 days before a pruning after the reload
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("still pruning with cutoffs %v and %v after the reload to 7 and 3 days", c, e)
-		}
-	}
 }
