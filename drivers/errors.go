@@ -1,6 +1,10 @@
 package drivers
 
-import "errors"
+import (
+	"errors"
+
+	dev "github.com/cargogate/cargogate/gateway/device"
+)
 
 // Errors that steer the caller, checked with errors.Is.
 var (
@@ -17,8 +21,8 @@ var (
 	// whether the module got it (a timeout, a garbled or lost answer): the
 	// coil may be on. The gate is reported at fault until a new connection
 	// has switched every coil off; the caller must not say the gate stayed
-	// closed.
-	ErrStateUnknown = errors.New("coil state unknown")
+	// closed. It is device.ErrStateUnknown, which the station checks.
+	ErrStateUnknown = dev.ErrStateUnknown
 	// ErrGateOpen: the gate reads open (its closed input) longer than
 	// close_timeout after the last open pulse: it was left open.
 	ErrGateOpen = errors.New("gate left open")

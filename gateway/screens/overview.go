@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cargogate/cargogate/drivers"
-	"github.com/cargogate/cargogate/gateway/station"
+	"github.com/cargogate/cargogate/gateway/device"
+	"github.com/cargogate/cargogate/gateway/scan"
 )
 
 // Alarm kinds raised by the overview.
@@ -35,13 +35,13 @@ type Alarm struct {
 // Overview is the supervisor's document: pushed every second over the
 // WebSocket and served on /api/overview.
 type Overview struct {
-	At       time.Time         `json:"at"`
-	Status   json.RawMessage   `json:"status"` // the /api/status document as it is
-	Stations []StationView     `json:"stations"`
-	Counts   Counts            `json:"counts"`
-	Alarms   []Alarm           `json:"alarms"`
-	Recent   []station.Outcome `json:"recent"` // the last scans of all stations, newest last
-	Screens  int               `json:"screens"`
+	At       time.Time       `json:"at"`
+	Status   json.RawMessage `json:"status"` // the /api/status document as it is
+	Stations []StationView   `json:"stations"`
+	Counts   Counts          `json:"counts"`
+	Alarms   []Alarm         `json:"alarms"`
+	Recent   []scan.Outcome  `json:"recent"` // the last scans of all stations, newest last
+	Screens  int             `json:"screens"`
 	// Dropped counts outcomes the screens missed because the hub was
 	// behind; Slow counts screens dropped for not keeping up.
 	Dropped uint64 `json:"dropped"`
@@ -53,7 +53,7 @@ type StationView struct {
 	StationInfo
 	Devices map[string]DeviceState `json:"devices"`
 	Gate    GateState              `json:"gate_state"`
-	Last    *station.Outcome       `json:"last,omitempty"`
+	Last    *scan.Outcome          `json:"last,omitempty"`
 	Pass    int                    `json:"pass"` // over the last hour
 	Stop    int                    `json:"stop"`
 	// Transit is the open transit of an arrival station; nil when none.
@@ -151,8 +151,8 @@ type statusView struct {
 	} `json:"link"`
 	ClockBehindS float64 `json:"clock_behind_s"`
 	Stations     []struct {
-		ID      string                   `json:"id"`
-		Devices map[string]drivers.State `json:"devices"`
+		ID      string                  `json:"id"`
+		Devices map[string]device.State `json:"devices"`
 	} `json:"stations"`
 }
 
@@ -182,7 +182,7 @@ func (h *Hub) Overview() Overview {
 	var per map[string][2]int
 	o.Counts, per = h.counts.sum(now)
 	o.Screens = len(h.clients)
-	o.Recent = make([]station.Outcome, 0, len(h.recent))
+	o.Recent = make([]scan.Outcome, 0, len(h.recent))
 	for _, r := range h.recent {
 		r.Chain, r.Blocking = nil, nil // the overview lists scans; the chains are on the other screens
 		o.Recent = append(o.Recent, r)
@@ -207,7 +207,7 @@ func (h *Hub) Overview() Overview {
 		}
 		sort.Strings(devs)
 		for _, d := range devs {
-			if ds := s.devices[d]; ds.State == drivers.Down || ds.State == drivers.Fault {
+			if ds := s.devices[d]; ds.State == device.Down || ds.State == device.Fault {
 				o.Alarms = append(o.Alarms, Alarm{Kind: AlarmDeviceDown, Station: id, Device: d, Since: ds.Since, Detail: ds.Detail})
 			}
 		}
@@ -274,6 +274,6 @@ func (h *Hub) pushOverview() {
 	h.mu.Unlock()
 }
 
-func isRecordFailure(o station.Outcome) bool {
+func isRecordFailure(o scan.Outcome) bool {
 	return !o.Pass && strings.HasPrefix(o.Problem, "cannot record the decision")
 }

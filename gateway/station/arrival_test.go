@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cargogate/cargogate/drivers"
 	"github.com/cargogate/cargogate/gateway/arrival"
 	"github.com/cargogate/cargogate/gateway/customs"
+	"github.com/cargogate/cargogate/gateway/device"
 	"github.com/cargogate/cargogate/gateway/ident"
 	"github.com/cargogate/cargogate/gateway/journal"
 	"github.com/cargogate/cargogate/gateway/rules"
@@ -57,7 +57,7 @@ func (contents) Transit(customs.Subject) ([]string, bool, []customs.Subject, err
 // idleScanner reads nothing: the station's loop runs on its ticks alone.
 type idleScanner struct{}
 
-func (idleScanner) Run(ctx context.Context, _ func(drivers.Read), _ drivers.StateFunc) error {
+func (idleScanner) Run(ctx context.Context, _ func(device.Read), _ device.StateFunc) error {
 	<-ctx.Done()
 	return nil
 }
@@ -161,7 +161,7 @@ func newArrivalStation(t *testing.T, rj *recJournal, closeAfter time.Duration) *
 }
 
 func scan(st *station.Station, code string) station.Outcome {
-	return st.Handle(context.Background(), drivers.Read{Line: []byte(code), At: time.Now()})
+	return st.Handle(context.Background(), device.Read{Line: []byte(code), At: time.Now()})
 }
 
 // run runs st's loop; the returned stop ends it and waits for it.

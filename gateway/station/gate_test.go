@@ -7,15 +7,15 @@ import (
 	"log/slog"
 	"testing"
 
-	"github.com/cargogate/cargogate/drivers"
+	"github.com/cargogate/cargogate/gateway/device"
 	"github.com/cargogate/cargogate/gateway/station"
 )
 
 // errGate fails every Signal with err.
 type errGate struct{ err error }
 
-func (g errGate) Run(ctx context.Context, _ drivers.StateFunc) error { <-ctx.Done(); return nil }
-func (g errGate) Signal(context.Context, bool) error                 { return g.err }
+func (g errGate) Run(ctx context.Context, _ device.StateFunc) error { <-ctx.Done(); return nil }
+func (g errGate) Signal(context.Context, bool) error                { return g.err }
 
 type memJournal struct{}
 
@@ -29,8 +29,8 @@ func TestGateOutcomeUnknown(t *testing.T) {
 		err  error
 		want string
 	}{
-		{fmt.Errorf("gate: pass: %w", drivers.ErrNotOpen), "fault"},
-		{fmt.Errorf("gate: pass: %w: coil 16 on: request timed out", drivers.ErrStateUnknown), "unknown"},
+		{fmt.Errorf("gate: pass: %w", errors.New("device not open")), "fault"},
+		{fmt.Errorf("gate: pass: %w: coil 16 on: request timed out", device.ErrStateUnknown), "unknown"},
 		{errors.New("no ack"), "fault"},
 	} {
 		st := station.New(station.Config{ID: "gate-3", Role: "gate", Classifier: classifier(t), Gate: errGate{tc.err}},
@@ -39,7 +39,7 @@ func TestGateOutcomeUnknown(t *testing.T) {
 		if !out.Pass || out.Gate != tc.want {
 			t.Errorf("%v: pass %v, gate %q; want gate %q", tc.err, out.Pass, out.Gate, tc.want)
 		}
-		if d := st.Devices()["gate"]; d != drivers.Fault {
+		if d := st.Devices()["gate"]; d != device.Fault {
 			t.Errorf("%v: gate device %q, want fault", tc.err, d)
 		}
 	}

@@ -18,11 +18,12 @@ import (
 	"github.com/oklog/ulid/v2"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/cargogate/cargogate/drivers"
 	"github.com/cargogate/cargogate/gateway/arrival"
 	"github.com/cargogate/cargogate/gateway/customs"
+	"github.com/cargogate/cargogate/gateway/device"
 	"github.com/cargogate/cargogate/gateway/ident"
 	"github.com/cargogate/cargogate/gateway/rules"
+	"github.com/cargogate/cargogate/gateway/scan"
 )
 
 // Decider decides a subject from the local store at a given time.
@@ -54,43 +55,19 @@ type Clock interface {
 // Calls must not block.
 type Observer interface {
 	Decided(o Outcome)
-	Device(station, device string, state drivers.State, detail string)
+	Device(station, device string, state device.State, detail string)
 }
 
-// Outcome is one decided scan, as shown on the screens. At an arrival
-// station a seal scan (Kind "seal") is not decided, and a closing transit
-// makes an outcome of Kind "arrival" carrying its event.
-type Outcome struct {
-	Kind     string           `json:"kind"` // "scan", "seal", "arrival" or "transit" (an open transit shown again after a restart)
-	Station  string           `json:"station"`
-	Role     string           `json:"role"`
-	EventID  string           `json:"event_id"`
-	At       time.Time        `json:"at"`
-	Code     string           `json:"code"`
-	Subject  *customs.Subject `json:"subject,omitempty"`
-	Pass     bool             `json:"pass"`
-	Reason   string           `json:"reason"`
-	Problem  string           `json:"problem,omitempty"` // why a code is invalid, or what failed
-	BasisSeq uint64           `json:"basis_seq,omitempty"`
-	Items    int              `json:"items,omitempty"`
-	Blocking []rules.Blocked  `json:"blocking,omitempty"`
-	Chain    []rules.Step     `json:"chain,omitempty"`
-	Offline  bool             `json:"offline"`
-	Gate     string           `json:"gate"` // "opened", "closed", "fault" (not told: stays closed), "unknown" (may have opened), "none"
-	Latency  time.Duration    `json:"latency_ns"`
-
-	Seal    string         `json:"seal,omitempty"`    // the seal scanned (Kind "seal")
-	Transit *arrival.View  `json:"transit,omitempty"` // the open transit after this scan (arrival stations)
-	Arrival *customs.Event `json:"arrival,omitempty"` // the arrival event (Kind "arrival")
-}
+// Outcome is one decided scan: scan.Outcome, which the screens show.
+type Outcome = scan.Outcome
 
 // Config is one station's wiring.
 type Config struct {
 	ID         string
 	Role       string
 	Classifier *ident.Classifier
-	Scanner    drivers.Scanner
-	Gate       drivers.Gate // nil: no gate at this station
+	Scanner    device.Scanner
+	Gate       device.Gate // nil: no gate at this station
 	// LookupTimeout bounds a lookup; ≤ 0 disables lookups.
 	LookupTimeout time.Duration
 	// GateTimeout bounds telling the gate. Default 2s.
@@ -112,7 +89,7 @@ type Station struct {
 	lookup atomic.Pointer[time.Duration] // set by SetLookupTimeout; nil: cfg.LookupTimeout
 
 	mu      sync.Mutex
-	devices map[string]drivers.State
+	devices map[string]device.State
 
 	cls atomic.Pointer[ident.Classifier] // set by SetClassifier; nil: cfg.Classifier
 
@@ -125,7 +102,7 @@ func New(cfg Config, d Decider, j Journal, link Link, clk Clock, obs Observer, l
 		cfg.GateTimeout = 2 * time.Second
 	}
 	return &Station{cfg: cfg, decider: d, journal: j, link: link, clock: clk, obs: obs,
-		log: log.With("station", cfg.ID), devices: map[string]drivers.State{}}
+		log: log.With("station", cfg.ID), devices: map[string]device.State{}}
 }
 
 // ID is the station's id.
@@ -133,11 +110,11 @@ func (s *Station) ID() string { return s.cfg.ID }
 
 // Run reads and decides until ctx is done.
 func (s *Station) Run(ctx context.Context) error {
-	reads := make(chan drivers.Read, 64)
+	reads := make(chan device.Read, 64)
 	changes := make(chan deviceChange, 16)
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		return s.cfg.Scanner.Run(ctx, func(r drivers.Read) {
+		return s.cfg.Scanner.Run(ctx, func(r device.Read) {
 			select {
 			case reads <- r:
 			case <-ctx.Done():
@@ -183,14 +160,14 @@ func (s *Station) Run(ctx context.Context) error {
 
 type deviceChange struct {
 	device string
-	state  drivers.State
+	state  device.State
 	detail string
 }
 
-func (s *Station) stateFunc(ctx context.Context, ch chan<- deviceChange, device string) drivers.StateFunc {
-	return func(st drivers.State, detail string) {
+func (s *Station) stateFunc(ctx context.Context, ch chan<- deviceChange, name string) device.StateFunc {
+	return func(st device.State, detail string) {
 		select {
-		case ch <- deviceChange{device, st, detail}:
+		case ch <- deviceChange{name, st, detail}:
 		case <-ctx.Done():
 		}
 	}
@@ -217,10 +194,10 @@ func (s *Station) deviceChanged(ctx context.Context, c deviceChange) {
 }
 
 // Devices returns the last known state of the station's devices.
-func (s *Station) Devices() map[string]drivers.State {
+func (s *Station) Devices() map[string]device.State {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make(map[string]drivers.State, len(s.devices))
+	out := make(map[string]device.State, len(s.devices))
 	for k, v := range s.devices {
 		out[k] = v
 	}
@@ -239,7 +216,7 @@ func (s *Station) appendEvent(ctx context.Context, ev *customs.Event) error {
 // Handle decides one read and tells the gate. It is the scan path: no
 // network but the bounded lookup, and the event is durable before the gate
 // or anyone else hears of the decision.
-func (s *Station) Handle(ctx context.Context, r drivers.Read) Outcome {
+func (s *Station) Handle(ctx context.Context, r device.Read) Outcome {
 	start := time.Now()
 	out := Outcome{Kind: "scan", Station: s.cfg.ID, Role: s.cfg.Role, At: r.At.UTC(), Reason: customs.ReasonError, Gate: "none"}
 	if out.At.IsZero() {
@@ -432,24 +409,24 @@ func (s *Station) tellGate(ctx context.Context, pass bool) string {
 	defer cancel()
 	if err := s.cfg.Gate.Signal(gctx, pass); err != nil {
 		word := map[bool]string{true: "PASS", false: "STOP"}[pass]
-		if errors.Is(err, drivers.ErrStateUnknown) {
+		if errors.Is(err, device.ErrStateUnknown) {
 			// The signal may have reached the gate: it must not be shown as
 			// closed. An alarm for the operator, a fault until the driver
 			// has switched its outputs off again.
 			detail := fmt.Sprintf("gate state unknown after %s: %v", word, err)
 			s.log.Error("ALARM: "+detail, "pass", pass)
-			s.deviceChanged(ctx, deviceChange{device: "gate", state: drivers.Fault, detail: detail})
+			s.deviceChanged(ctx, deviceChange{device: "gate", state: device.Fault, detail: detail})
 			return "unknown"
 		}
 		detail := fmt.Sprintf("gate not told %s: %v", word, err)
-		s.deviceChanged(ctx, deviceChange{device: "gate", state: drivers.Fault, detail: detail})
+		s.deviceChanged(ctx, deviceChange{device: "gate", state: device.Fault, detail: detail})
 		return "fault"
 	}
 	s.mu.Lock()
 	st := s.devices["gate"]
 	s.mu.Unlock()
-	if st == drivers.Fault {
-		s.deviceChanged(ctx, deviceChange{device: "gate", state: drivers.Up, detail: "gate answering again"})
+	if st == device.Fault {
+		s.deviceChanged(ctx, deviceChange{device: "gate", state: device.Up, detail: "gate answering again"})
 	}
 	if pass {
 		return "opened"
