@@ -21,7 +21,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/cargogate/cargogate/sync/central"
+	"github.com/cargogate/cargogate/internal/central"
 	"github.com/cargogate/cargogate/sync/envelope"
 )
 

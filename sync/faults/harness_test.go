@@ -22,8 +22,8 @@ import (
 
 	"github.com/cargogate/cargogate/gateway/customs"
 	"github.com/cargogate/cargogate/gateway/journal"
+	"github.com/cargogate/cargogate/internal/central"
 	"github.com/cargogate/cargogate/internal/testenv"
-	"github.com/cargogate/cargogate/sync/central"
 	"github.com/cargogate/cargogate/sync/envelope"
 )
 

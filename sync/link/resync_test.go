@@ -16,8 +16,8 @@ import (
 	"github.com/cargogate/cargogate/gateway/customs"
 	"github.com/cargogate/cargogate/gateway/journal"
 	"github.com/cargogate/cargogate/gateway/store"
+	"github.com/cargogate/cargogate/internal/central"
 	"github.com/cargogate/cargogate/internal/testenv"
-	"github.com/cargogate/cargogate/sync/central"
 	"github.com/cargogate/cargogate/sync/envelope"
 	"github.com/cargogate/cargogate/sync/link"
 )
