@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/cargogate/cargogate/gateway/journal"
-
 )
 
 func TestOldestPending(t *testing.T) {

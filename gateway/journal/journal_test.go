@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/cargogate/cargogate/gateway/journal"
-
 )
 
 func openTemp(t *testing.T, opts journal.Options) (*journal.Journal, string) {
