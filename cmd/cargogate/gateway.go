@@ -179,6 +179,8 @@ func serve(ctx context.Context, cfg *config.Config, deps gatewayDeps, stdout, st
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return jr.Run(gctx) })  // the journal's group commit
+	g.Go(func() error { return aud.Run(gctx) }) // the audit's group commit; Close commits the rest
 	g.Go(func() error { return lk.Run(gctx) })
 	g.Go(func() error { return checkpoints(gctx, aud, signer, jr, cfg, log) })
 	ret := newRetention(cfg.Retention)

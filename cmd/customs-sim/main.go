@@ -39,9 +39,6 @@ func main() {
 	}
 }
 
-// errUsage: the flags were wrong; the problem was already printed.
-var errUsage = errors.New("usage")
-
 const example = `
 Example:
   # the central key (created 0600 if missing), for the gateways' central.keys

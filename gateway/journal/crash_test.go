@@ -35,6 +35,7 @@ func TestHelperProcess(t *testing.T) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(3)
 	}
+	go j.Run(context.Background())
 	// Several appenders, so that group commits hold more than one event.
 	var mu sync.Mutex
 	i := 0

@@ -40,6 +40,7 @@ func TestOldestPending(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	run(t, j2)
 	defer j2.Close()
 	at3, ok, err := j2.OldestPending()
 	if err != nil || !ok || !at3.Equal(at2) {

@@ -20,7 +20,21 @@ func openTemp(t *testing.T, opts journal.Options) (*journal.Journal, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	run(t, j)
 	return j, path
+}
+
+// run runs j's committer until the test ends or j is closed.
+func run(t *testing.T, j *journal.Journal) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- j.Run(t.Context()) }()
+	t.Cleanup(func() {
+		j.Close()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
 }
 
 func appendN(t *testing.T, j *journal.Journal, n int, prefix string) []uint64 {
@@ -63,6 +77,7 @@ func TestAppendCommits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	run(t, j2)
 	defer j2.Close()
 	es, err = j2.Pending(10, 1<<20)
 	if err != nil || len(es) != 1 || es[0].Seq != seq {
@@ -193,6 +208,7 @@ func TestPendingAndDelivered(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			run(t, j2)
 			defer j2.Close()
 			if n, b := j2.Depth(); n != 6 || b != 24 {
 				t.Fatalf("depth after reopen %d, %d bytes", n, b)
@@ -318,6 +334,64 @@ func TestNotify(t *testing.T) {
 	}
 }
 
+// TestRunOwnsTheCommitter: an Append is committed by Run; when Run's
+// context ends Run commits what is queued and returns, later appends fail
+// with ErrClosed, and a second Run is refused. Close is safe without Run and
+// fails the appends waiting for it.
+func TestRunOwnsTheCommitter(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "journal.db")
+	j, err := journal.Open(path, journal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan error, 1)
+	go func() {
+		_, err := j.Append(t.Context(), []byte("first"))
+		got <- err
+	}()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- j.Run(ctx) }()
+	if err := <-got; err != nil {
+		t.Fatalf("append: %v", err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if _, err := j.Append(t.Context(), []byte("late")); !errors.Is(err, journal.ErrClosed) {
+		t.Fatalf("append after Run returned: %v, want ErrClosed", err)
+	}
+	if err := j.Run(t.Context()); err == nil {
+		t.Fatal("second Run: no error")
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// No Run: Close fails the append waiting for it and keeps nothing.
+	j, err = journal.Open(path, journal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		_, err := j.Append(t.Context(), []byte("never committed"))
+		got <- err
+	}()
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-got; !errors.Is(err, journal.ErrClosed) {
+		t.Fatalf("append without Run, then Close: %v, want ErrClosed", err)
+	}
+	j, _ = journal.Open(path, journal.Options{})
+	defer j.Close()
+	es, err := j.Pending(10, 1<<20)
+	if err != nil || len(es) != 1 || string(es[0].Data) != "first" {
+		t.Fatalf("pending after reopen: %v, %v; want only \"first\"", es, err)
+	}
+}
+
 func TestAppendContextAndClose(t *testing.T) {
 	j, _ := openTemp(t, journal.Options{})
 	if err := j.Close(); err != nil {
@@ -338,6 +412,7 @@ func TestState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	run(t, j2)
 	defer j2.Close()
 	if v, err := j2.GetState("arr-1"); err != nil || string(v) != `{"transit":"T1"}` {
 		t.Fatalf("GetState = %q, %v", v, err)

@@ -1,7 +1,6 @@
 package rules
 
 import (
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -59,8 +58,6 @@ func (d Decision) Verdict() string {
 	}
 	return customs.Stop
 }
-
-var errTooDeep = errors.New("links deeper than 4 levels or looping")
 
 func stopError(s customs.Subject, err error) Decision {
 	return Decision{Reason: customs.ReasonError, Chain: []Step{{Subject: s, What: "error: " + err.Error()}}}

@@ -145,6 +145,7 @@ func openJournal(t *testing.T, path string, opts journal.Options) *journal.Journ
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { j.Close() })
+	go j.Run(t.Context())
 	return j
 }
 

@@ -43,13 +43,6 @@ var (
 // one transaction, so a crash during migration leaves the old version.
 const SchemaVersion = 1
 
-// ErrNewerSchema is returned by Open for a store written by a newer
-// cargogate.
-var ErrNewerSchema = errors.New("store written by a newer cargogate")
-
-// ErrLocked is returned by Open when another process holds the store.
-var ErrLocked = errors.New("store is in use by another process")
-
 // Store is the order store. Its methods are safe for concurrent use: bbolt
 // has one writer at a time and readers that never wait for it.
 type Store struct {
