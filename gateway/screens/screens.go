@@ -102,16 +102,19 @@ type Hub struct {
 	dropped atomic.Uint64 // outcomes or device changes lost because in was full
 	slow    atomic.Uint64 // screens dropped for being too slow
 
-	mu       sync.Mutex
-	closed   bool
-	clients  map[*client]struct{}
-	stations map[string]*stationState
-	order    []string          // station ids: configured first, then seen
-	recent   []station.Outcome // newest last, all stations
-	counts   window            // decisions over the last hour
-	record   *Alarm            // the journal refused the last scan
-	overview []byte            // the last overview message pushed
-	scans    map[string]uint64 // scans seen per station, for tests and the overview
+	mu      sync.Mutex
+	closed  bool
+	clients map[*client]struct{}
+	// upgrading counts the WebSockets past the cap check and not yet
+	// registered: they hold a slot.
+	upgrading int
+	stations  map[string]*stationState
+	order     []string          // station ids: configured first, then seen
+	recent    []station.Outcome // newest last, all stations
+	counts    window            // decisions over the last hour
+	record    *Alarm            // the journal refused the last scan
+	overview  []byte            // the last overview message pushed
+	scans     map[string]uint64 // scans seen per station, for tests and the overview
 }
 
 // item is one thing the scan path handed to the hub.

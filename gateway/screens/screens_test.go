@@ -336,6 +336,50 @@ func TestConnectionCap(t *testing.T) {
 	}
 }
 
+// TestConnectionCapConcurrent opens many screens at once: the cap holds
+// however the upgrades interleave (the slot is taken with the check).
+func TestConnectionCapConcurrent(t *testing.T) {
+	const limit, tries = 3, 40
+	// Widen the window between the check and the registration.
+	testHookUpgrade = func() { time.Sleep(20 * time.Millisecond) }
+	t.Cleanup(func() { testHookUpgrade = nil })
+	h, srv := startHub(t, Options{MaxClients: limit})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var open []*websocket.Conn
+	start := make(chan struct{})
+	for range tries {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			c, _, err := websocket.DefaultDialer.Dial(wsURL(srv, ""), nil)
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			open = append(open, c)
+			mu.Unlock()
+		}()
+	}
+	close(start)
+	wg.Wait()
+	t.Cleanup(func() {
+		for _, c := range open {
+			c.Close()
+		}
+	})
+	if len(open) > limit {
+		t.Fatalf("%d screens open over a cap of %d", len(open), limit)
+	}
+	if len(open) == 0 {
+		t.Fatal("no screen got in")
+	}
+	if n := h.Overview().Screens; n > limit {
+		t.Fatalf("hub counts %d screens over a cap of %d", n, limit)
+	}
+}
+
 func TestReadLimit(t *testing.T) {
 	h, srv := startHub(t, Options{})
 	c := dial(t, srv, "", nil)
