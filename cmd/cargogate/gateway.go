@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cargogate/cargogate/config"
@@ -32,6 +33,7 @@ import (
 )
 
 const (
+	pairedFile  = "paired.json"
 	keyFile     = "gateway.key"
 	ordersFile  = "orders.db"
 	journalFile = "events.db"
@@ -150,23 +152,31 @@ func serve(ctx context.Context, cfg *config.Config, deps gatewayDeps, stdout, st
 
 	set := &stationSet{deps: deps, st: st, jr: jr, lk: lk, clk: clk, log: log, running: map[string]*runningStation{}}
 	met := newMetrics(lk, st.Path(), jr.Path(), aud.Path())
-	ops := &opsAPI{store: st, journal: jr, audit: aud, pub: signer.Public()}
+	met.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cargogate_audit_lost_total",
+		Help: "Audit records the log could not take (queue full, commit failed); gap records in the chain stand for them."},
+		func() float64 { return float64(aud.Lost()) }))
+	ops := &opsAPI{store: st, journal: jr, audit: aud, pub: signer.Public(), dir: cfg.DataDir, stall: cfg.HTTP.StreamStall,
+		log: log, verifyEvery: verifyEvery}
 	insp := &inspector{st: st, lk: lk, clk: clk}
 	insp.cls.Store(cls)
 	sizes := &storeSizes{files: []string{st.Path(), jr.Path(), aud.Path()}}
 	hub := screens.New(screens.Options{Log: log, Status: func() any {
 		doc := statusDoc(set.config(), lk, st, clk, set.list())
 		doc["store"] = sizes.snapshot(time.Now())
+		doc["audit"] = auditStatus(aud)
 		return doc
 	},
 		Stations: screenStations(cfg), Inspector: insp,
-		AllowedOrigins: cfg.HTTP.AllowedOrigins, Token: cfg.HTTP.Token,
-		Routes: map[string]http.Handler{
-			"GET /metrics": met.handler(),
-			"GET /healthz": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "alive") }),
-			"GET /readyz":  readyz(lk),
-			"GET /api/":    ops.handler(),
-		}})
+		AllowedOrigins: cfg.HTTP.AllowedOrigins, Tokens: httpCredentials(cfg.HTTP),
+		PairedFile: filepath.Join(cfg.DataDir, pairedFile), NoLoopback: !cfg.HTTP.Loopback(),
+		Routes: append([]screens.Route{
+			{Pattern: "GET /metrics", Handler: met.handler()},
+			{Pattern: "GET /healthz", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "alive") })},
+			{Pattern: "GET /readyz", Handler: readyz(lk)},
+		}, ops.routes()...)})
+	if err := hub.Err(); err != nil {
+		return fmt.Errorf("paired devices: %w", err)
+	}
 	set.obs = tee{hub, met, auditObserver{aud}}
 	if deps.observer != nil {
 		set.obs = append(set.obs, deps.observer)
@@ -198,10 +208,18 @@ func serve(ctx context.Context, cfg *config.Config, deps gatewayDeps, stdout, st
 			return fmt.Errorf("http.listen: %w", err)
 		}
 		httpAddr = ln.Addr().String()
-		srv := &http.Server{Handler: hub.Handler(), ReadHeaderTimeout: 5 * time.Second}
+		srv := newHTTPServer(hub.Handler(), log)
+		ln = limitListener(ln, cfg.HTTP.MaxConns)
 		g.Go(func() error { return hub.Run(gctx) }) // closes the screens' WebSockets at shutdown
 		g.Go(func() error {
-			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			var err error
+			if cfg.HTTP.TLSCertFile != "" {
+				srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+				err = srv.ServeTLS(ln, cfg.HTTP.TLSCertFile, cfg.HTTP.TLSKeyFile)
+			} else {
+				err = srv.Serve(ln)
+			}
+			if !errors.Is(err, http.ErrServerClosed) {
 				return err
 			}
 			return nil

@@ -331,4 +331,3 @@ func nameRE(s string) bool {
 	}
 	return true
 }
-

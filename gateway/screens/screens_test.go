@@ -552,6 +552,7 @@ func TestCountsOverTheLastHour(t *testing.T) {
 func TestOverviewAlarms(t *testing.T) {
 	status := map[string]any{
 		"clock_behind_s": 42.0,
+		"audit":          map[string]any{"records": 100, "lost": 3},
 		"link": map[string]any{"online": false, "since": "2026-11-27T07:00:00Z", "outbox": 5000,
 			"store_writable": false, "store_error": "disk full", "outbox_writable": true},
 	}
@@ -563,7 +564,7 @@ func TestOverviewAlarms(t *testing.T) {
 		kinds = append(kinds, a.Kind)
 	}
 	slices.Sort(kinds)
-	want := []string{AlarmClockTrouble, AlarmDeviceDown, AlarmLinkOffline, AlarmOutboxFilling, AlarmStoreNotWritable}
+	want := []string{AlarmAuditLost, AlarmClockTrouble, AlarmDeviceDown, AlarmLinkOffline, AlarmOutboxFilling, AlarmStoreNotWritable}
 	if !slices.Equal(kinds, want) {
 		t.Fatalf("alarms %v, want %v", kinds, want)
 	}
