@@ -110,6 +110,26 @@ func newSite(t testing.TB, brokerConf ...string) *site {
 // identifiers YAML (indented under identifiers:).
 func newSiteRole(t testing.TB, role, identYAML string, brokerConf ...string) *site {
 	t.Helper()
+	return newSiteHTTP(t, role, identYAML, "", brokerConf...)
+}
+
+// testOpToken is every test site's operator token (http.token); the test
+// clients send it as the bearer token, the CLI as CARGOGATE_TOKEN.
+const testOpToken = "test-operator-token-0123456789"
+
+// authGet GETs url with the operator's bearer token.
+func authGet(url string) (*http.Response, error) {
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+testOpToken)
+	return http.DefaultClient.Do(req)
+}
+
+// newSiteHTTP is newSiteRole with further keys under http: (indented).
+func newSiteHTTP(t testing.TB, role, identYAML, httpYAML string, brokerConf ...string) *site {
+	t.Helper()
 	s := &site{t: t, dir: t.TempDir()}
 	s.broker = testenv.NewMosquitto(t, brokerConf...)
 	s.scanner, s.gate = testenv.NewPty(t), testenv.NewPty(t)
@@ -131,6 +151,8 @@ central:
   resync_timeout: 5s
 http:
   listen: %s
+  token: %s
+%s
 log:
   level: debug
 identifiers:
@@ -141,7 +163,7 @@ stations:
     role: %s
     scanner: {driver: serial, port: %s, baud: 9600}
     gate:    {driver: serial, port: %s, baud: 9600, pass: "PASS\r\n", stop: "STOP\r\n"}
-`, filepath.Join(s.dir, "gw"), s.broker.URL(), s.centralKey, s.gwHTTP, identYAML, role, s.scanner.Path, s.gate.Path)
+`, filepath.Join(s.dir, "gw"), s.broker.URL(), s.centralKey, s.gwHTTP, testOpToken, httpYAML, identYAML, role, s.scanner.Path, s.gate.Path)
 	if err := os.WriteFile(s.cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +214,7 @@ func (s *site) waitHTTP(addr string) {
 	s.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
-		if r, err := http.Get("http://" + addr); err == nil {
+		if r, err := authGet("http://" + addr); err == nil {
 			r.Body.Close()
 			if r.StatusCode == 200 {
 				return
@@ -205,7 +227,7 @@ func (s *site) waitHTTP(addr string) {
 
 func getJSON(t testing.TB, url string, v any) {
 	t.Helper()
-	r, err := http.Get(url)
+	r, err := authGet(url)
 	if err != nil {
 		t.Fatalf("GET %s: %v", url, err)
 	}

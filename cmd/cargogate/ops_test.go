@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,13 +16,15 @@ import (
 )
 
 func (s *site) cli(args ...string) (string, error) {
-	out, err := exec.Command(bins["cargogate"], args...).CombinedOutput()
+	cmd := exec.Command(bins["cargogate"], args...)
+	cmd.Env = append(os.Environ(), "CARGOGATE_TOKEN="+testOpToken)
+	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
 
 func httpGet(t *testing.T, url string) (int, string) {
 	t.Helper()
-	r, err := http.Get(url)
+	r, err := authGet(url)
 	if err != nil {
 		t.Fatalf("GET %s: %v", url, err)
 	}
