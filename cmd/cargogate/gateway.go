@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -106,7 +107,13 @@ func serve(ctx context.Context, cfg *config.Config, deps gatewayDeps, stdout, st
 	if err != nil {
 		return fmt.Errorf("central.keys: %w", err)
 	}
-	st, err := store.Open(filepath.Join(cfg.DataDir, ordersFile), store.Options{})
+	var stOpts store.Options
+	// A test knob: the order store's initial memory map in bytes, so that
+	// a test can make bbolt remap it (production maps 1 GiB up front).
+	if v, err := strconv.Atoi(os.Getenv("CARGOGATE_TEST_STORE_MMAP")); err == nil && v > 0 {
+		stOpts.InitialMmapSize = v
+	}
+	st, err := store.Open(filepath.Join(cfg.DataDir, ordersFile), stOpts)
 	if err != nil {
 		return err
 	}
