@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -99,6 +100,7 @@ type site struct {
 	gate        *testenv.Pty
 	central     *testenv.Proc
 	gw          *testenv.Proc
+	https       bool // the gateway serves HTTPS (http.tls_cert_file)
 }
 
 func newSite(t testing.TB, brokerConf ...string) *site {
@@ -130,7 +132,7 @@ func authGet(url string) (*http.Response, error) {
 // newSiteHTTP is newSiteRole with further keys under http: (indented).
 func newSiteHTTP(t testing.TB, role, identYAML, httpYAML string, brokerConf ...string) *site {
 	t.Helper()
-	s := &site{t: t, dir: t.TempDir()}
+	s := &site{t: t, dir: t.TempDir(), https: strings.Contains(httpYAML, "tls_cert_file")}
 	s.broker = testenv.NewMosquitto(t, brokerConf...)
 	s.scanner, s.gate = testenv.NewPty(t), testenv.NewPty(t)
 	s.centralHTTP, s.gwHTTP = freePort(t), freePort(t)
@@ -207,6 +209,10 @@ func (s *site) startCentral() {
 
 func (s *site) startGateway() {
 	s.gw = testenv.Start(s.t, "cargogate", bins["cargogate"], "run", "--config", s.cfgPath)
+	if s.https {
+		s.waitHTTPS(s.gwHTTP + "/api/status")
+		return
+	}
 	s.waitHTTP(s.gwHTTP + "/api/status")
 }
 
@@ -223,6 +229,24 @@ func (s *site) waitHTTP(addr string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	s.t.Fatalf("%s not answering", addr)
+}
+
+// waitHTTPS waits for the gateway's HTTPS server (its certificate is
+// checked by the tests that are about it).
+func (s *site) waitHTTPS(addr string) {
+	s.t.Helper()
+	cl := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		req, _ := http.NewRequest("GET", "https://"+addr, nil)
+		req.Header.Set("Authorization", "Bearer "+testOpToken)
+		if r, err := cl.Do(req); err == nil {
+			r.Body.Close()
+			if r.StatusCode == 200 {
+				return
+			}
+		}
+	}
+	s.t.Fatalf("https://%s not answering", addr)
 }
 
 func getJSON(t testing.TB, url string, v any) {

@@ -91,6 +91,14 @@ func TestOperatorCommands(t *testing.T) {
 	if out, err = s.cli("audit", "verify", "--config", s.cfgPath); err != nil || !strings.Contains(out, "intact") {
 		t.Fatalf("audit verify (running): %v\n%s", err, out)
 	}
+	if out, err = s.cli("audit", "verify", "--config", s.cfgPath); err == nil || !strings.Contains(out, "at most once") {
+		t.Fatalf("a second audit verify at once (running): %v\n%s", err, out)
+	}
+	out, err = s.cli("audit", "export", "--config", s.cfgPath)
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); err != nil || !strings.Contains(out, `"chain":"`) ||
+		!strings.Contains(out, `"kind":"decision"`) || !strings.HasPrefix(lines[len(lines)-1], `{"trailer":`) {
+		t.Fatalf("audit export (running): %v\n%s", err, out)
+	}
 
 	// Stopped: the same commands on the files.
 	s.gw.Stop(10 * time.Second)
