@@ -136,7 +136,8 @@ func (g *guard) authenticate(w http.ResponseWriter, r *http.Request) (Who, bool)
 			return who, true
 		}
 	}
-	http.Error(w, "this screen is not paired: open the pairing link the operator makes with `cargogate pair`", http.StatusUnauthorized)
+	http.Error(w, "not paired and no token: a screen opens the pairing link the operator makes with `cargogate pair`; "+
+		"API clients send Authorization: Bearer (the CLI reads CARGOGATE_TOKEN)", http.StatusUnauthorized)
 	return Who{}, false
 }
 
