@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -49,12 +50,19 @@ type opsAPI struct {
 	stall   time.Duration // per-write deadline of a stream
 	log     *slog.Logger
 
+	// spools counts the spools in flight: each holds a copy of a file in
+	// the data directory, so at most maxSpools at once.
+	spools atomic.Int32
+
 	// verify is expensive (the whole chain): one at a time, and at most
 	// once per verifyEvery.
 	verifyMu    sync.Mutex
 	verifyLast  time.Time
 	verifyEvery time.Duration
 }
+
+// maxSpools bounds the downloads (backups, exports) running at once.
+const maxSpools = 2
 
 func (o *opsAPI) routes() []screens.Route {
 	op := func(pattern string, f http.HandlerFunc) screens.Route {
@@ -80,6 +88,13 @@ func sinceParam(r *http.Request) (time.Time, error) {
 // sends the file with a Content-Length, so that a client cut off short
 // knows it. A fill that fails answers 500 before any byte is sent.
 func (o *opsAPI) spool(w http.ResponseWriter, r *http.Request, what, contentType string, fill func(io.Writer) error) {
+	if o.spools.Add(1) > maxSpools {
+		o.spools.Add(-1)
+		w.Header().Set("Retry-After", "10")
+		http.Error(w, fmt.Sprintf("%d downloads are running: try again later", maxSpools), http.StatusTooManyRequests)
+		return
+	}
+	defer o.spools.Add(-1)
 	f, err := os.CreateTemp(o.dir, ".spool-*")
 	if err != nil {
 		o.log.Error("spool", "what", what, "err", err)

@@ -304,3 +304,40 @@ stations:
 		t.Fatalf("a complete export: %v", err)
 	}
 }
+
+// TestDownloadsBounded: with maxSpools downloads held by clients that
+// read nothing, the next one gets 429 rather than another copy on disk.
+func TestDownloadsBounded(t *testing.T) {
+	o, srv := opsFixture(t)
+	// Big enough that the held downloads block on the clients.
+	for i := range 20000 {
+		o.audit.Add(audit.KindDecision, map[string]any{"n": i, "pad": strings.Repeat("p", 200)})
+	}
+	for o.audit.Lost() == 0 {
+		if size, _ := o.audit.Head(); size >= 20020 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for range maxSpools {
+		c, err := smallRcvBuf.Dial("tcp", srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		fmt.Fprintf(c, "GET /api/backup?file=audit.db HTTP/1.1\r\nHost: x\r\n\r\n")
+	}
+	for deadline := time.Now().Add(30 * time.Second); o.spools.Load() < maxSpools; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d spools running, want %d", o.spools.Load(), maxSpools)
+		}
+	}
+	resp, err := http.Get(srv.URL + "/api/export/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 429 {
+		t.Fatalf("a third download: %s", resp.Status)
+	}
+}
