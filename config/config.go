@@ -58,10 +58,46 @@ type HTTP struct {
 	// rebinding). Empty: same origin only, and the screens are opened by
 	// IP address or localhost.
 	AllowedOrigins []string `yaml:"allowed_origins"`
-	// Token is required of every client not on loopback: open a screen
-	// once as …?token=TOKEN (a cookie keeps it), or send
-	// "Authorization: Bearer TOKEN". At least 16 characters. Empty: only
-	// loopback clients are served.
+	// Token is the operator's token (role operator): every client not on
+	// loopback sends it as "Authorization: Bearer TOKEN" (the CLI reads it
+	// from CARGOGATE_TOKEN). It is never accepted in a URL. Screens are
+	// paired instead (`cargogate pair`). At least 16 characters, none of
+	// them spaces, control characters, `"`, `,`, `;` or `\`. Empty: no
+	// operator off loopback.
+	Token string `yaml:"token"`
+	// Tokens are further named tokens, each with its role: screens (the
+	// pages, view only), operator (besides: lookup, inspect, export,
+	// backup, audit, pairing) or scan (a handheld scanning device; no
+	// route yet). Same rules as Token.
+	Tokens []HTTPToken `yaml:"tokens"`
+	// TrustLoopback serves clients on loopback as operator without a
+	// token. Default true; set false behind a reverse proxy on the same
+	// host, which makes every client look like loopback.
+	TrustLoopback *bool `yaml:"trust_loopback"`
+	// TLSCertFile and TLSKeyFile serve HTTPS (PEM files, set both or
+	// neither); with them the server sends HSTS and the cookies are
+	// Secure.
+	TLSCertFile string `yaml:"tls_cert_file"`
+	TLSKeyFile  string `yaml:"tls_key_file"`
+	// MaxConns caps the open connections (WebSockets included). Default
+	// 512; at least 16.
+	MaxConns int `yaml:"max_conns"`
+	// StreamStall is how long a download (backup, export) may make no
+	// progress before the connection is cut. Default 30s.
+	StreamStall time.Duration `yaml:"stream_stall"`
+}
+
+// HTTP roles.
+const (
+	RoleScreens  = "screens"
+	RoleOperator = "operator"
+	RoleScan     = "scan"
+)
+
+// HTTPToken is one named token and its role.
+type HTTPToken struct {
+	Name  string `yaml:"name"`
+	Role  string `yaml:"role"`
 	Token string `yaml:"token"`
 }
 

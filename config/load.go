@@ -28,6 +28,10 @@ const (
 	DefaultCloseAfter    = 10 * time.Minute
 	DefaultLogLevel      = "info"
 	DefaultLogFormat     = "text"
+	// DefaultHTTPMaxConns leaves room for DefaultMaxScreens WebSockets
+	// and as many requests.
+	DefaultHTTPMaxConns    = 512
+	DefaultHTTPStreamStall = 30 * time.Second
 	// Outbox bounds (see Outbox).
 	DefaultOutboxMaxEvents       = 1_000_000
 	DefaultOutboxMaxBytes        = 1 << 30
@@ -127,6 +131,12 @@ func mapValue(n *yaml.Node, key string) *yaml.Node {
 // defaults live. Driver-specific defaults are given only to the driver that
 // uses them, so that Validate can report keys set for another driver.
 func (c *Config) applyDefaults() {
+	if c.HTTP.MaxConns == 0 {
+		c.HTTP.MaxConns = DefaultHTTPMaxConns
+	}
+	if c.HTTP.StreamStall == 0 {
+		c.HTTP.StreamStall = DefaultHTTPStreamStall
+	}
 	if c.Retention.OrdersDays == 0 {
 		c.Retention.OrdersDays = 30
 	}

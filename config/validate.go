@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -29,6 +30,7 @@ var (
 	Framings       = []string{"lines", "stx-etx"}
 	LogLevels      = []string{"debug", "info", "warn", "error"}
 	LogFormats     = []string{"text", "json"}
+	HTTPRoles      = []string{RoleScreens, RoleOperator, RoleScan}
 )
 
 // problems collects validation errors, each prefixed with its key path.
@@ -78,9 +80,7 @@ func (c *Config) Validate() error {
 			p.add(fmt.Sprintf("http.allowed_origins[%d]", i), "must be http://host[:port] or https://host[:port] (got %q)", o)
 		}
 	}
-	if t := c.HTTP.Token; t != "" && (len(t) < 16 || strings.ContainsFunc(t, func(r rune) bool { return r <= ' ' || r == 0x7f })) {
-		p.add("http.token", "must be at least 16 characters, none of them spaces or control characters")
-	}
+	c.HTTP.validate(&p)
 	if !slices.Contains(LogLevels, c.Log.Level) {
 		p.add("log.level", "must be one of %s (got %q)", strings.Join(LogLevels, ", "), c.Log.Level)
 	}
@@ -436,3 +436,65 @@ func hostPort(addr string, needHost bool) error {
 	}
 	return nil
 }
+
+// TokenProblem says what is wrong with an HTTP token, "" if nothing. A
+// token goes in a header and a cookie: at least 16 characters, printable
+// ASCII, none of them `"`, `,`, `;` or `\` (they end or quote a cookie).
+func TokenProblem(t string) string {
+	if len(t) < 16 {
+		return "must be at least 16 characters"
+	}
+	if i := strings.IndexFunc(t, func(r rune) bool { return r <= ' ' || r >= 0x7f || strings.ContainsRune(`",;\`, r) }); i >= 0 {
+		return fmt.Sprintf("must not contain spaces, control or non-ASCII characters, nor any of \" , ; \\ (character %d is %q)", i+1, t[i:i+1])
+	}
+	return ""
+}
+
+func (h *HTTP) validate(p *problems) {
+	if h.Token != "" {
+		if msg := TokenProblem(h.Token); msg != "" {
+			p.add("http.token", "%s", msg)
+		}
+	}
+	names := map[string]int{}
+	seen := map[string]string{}
+	if h.Token != "" {
+		seen[h.Token] = "http.token"
+	}
+	for i, t := range h.Tokens {
+		path := fmt.Sprintf("http.tokens[%d]", i)
+		if !nameRE.MatchString(t.Name) {
+			p.add(path+".name", "must match [A-Za-z0-9_-]{1,64} (got %q)", t.Name)
+		} else if j, dup := names[t.Name]; dup {
+			p.add(path+".name", "duplicate: %q is already the name of http.tokens[%d]", t.Name, j)
+		} else {
+			names[t.Name] = i
+		}
+		if !slices.Contains(HTTPRoles, t.Role) {
+			p.add(path+".role", "must be one of %s (got %q)", strings.Join(HTTPRoles, ", "), t.Role)
+		}
+		if msg := TokenProblem(t.Token); msg != "" {
+			p.add(path+".token", "%s", msg)
+		} else if other, dup := seen[t.Token]; dup {
+			p.add(path+".token", "the same token as %s: each token has one role", other)
+		} else {
+			seen[t.Token] = path
+		}
+	}
+	if (h.TLSCertFile == "") != (h.TLSKeyFile == "") {
+		p.add("http.tls_cert_file", "tls_cert_file and tls_key_file go together: set both or neither")
+	} else if h.TLSCertFile != "" {
+		if _, err := tls.LoadX509KeyPair(h.TLSCertFile, h.TLSKeyFile); err != nil {
+			p.add("http.tls_cert_file", "cannot load the certificate and key: %v", err)
+		}
+	}
+	if h.MaxConns < 16 {
+		p.add("http.max_conns", "must be at least 16 (got %d)", h.MaxConns)
+	}
+	if h.StreamStall < time.Second {
+		p.add("http.stream_stall", "must be at least 1s (got %s)", h.StreamStall)
+	}
+}
+
+// Loopback reports whether loopback clients are served as operator.
+func (h HTTP) Loopback() bool { return h.TrustLoopback == nil || *h.TrustLoopback }

@@ -1,17 +1,24 @@
 package main
 
 import (
+	"bufio"
 	"crypto/ed25519"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cargogate/cargogate/drivers"
 	"github.com/cargogate/cargogate/gateway/audit"
 	"github.com/cargogate/cargogate/gateway/journal"
+	"github.com/cargogate/cargogate/gateway/screens"
 	"github.com/cargogate/cargogate/gateway/station"
 	"github.com/cargogate/cargogate/gateway/store"
 	"github.com/cargogate/cargogate/sync/link"
@@ -19,21 +26,48 @@ import (
 
 // opsAPI serves the operator commands against a running gateway (whose
 // files are locked): hot backups, event export, audit verify and export.
-// It sits behind the screens' Host, token and Origin checks.
+// Its routes need the operator role (screens.NeedOperate).
+//
+// No response is written from inside a bbolt transaction: a client that
+// reads slowly, or not at all, would hold the transaction open, and at the
+// store's next remap every commit and then every new read (every scan)
+// would wait for it. Each stream is first spooled to an unlinked temporary
+// file in the data directory at disk speed, then sent from the file with a
+// deadline on every write (stream_stall): a client that accepts nothing
+// for that long is cut off.
 type opsAPI struct {
 	store   *store.Store
 	journal *journal.Journal
 	audit   *audit.Log
 	pub     ed25519.PublicKey
+	dir     string        // where the spools go (the data directory)
+	stall   time.Duration // per-write deadline of a stream
+	log     *slog.Logger
+
+	// spools counts the spools in flight: each holds a copy of a file in
+	// the data directory, so at most maxSpools at once.
+	spools atomic.Int32
+
+	// verify is expensive (the whole chain): one at a time, and at most
+	// once per verifyEvery.
+	verifyMu    sync.Mutex
+	verifyLast  time.Time
+	verifyEvery time.Duration
 }
 
-func (o *opsAPI) handler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /api/backup", o.backup)
-	mux.HandleFunc("GET /api/export/events", o.exportEvents)
-	mux.HandleFunc("GET /api/audit/verify", o.auditVerify)
-	mux.HandleFunc("GET /api/audit/export", o.auditExport)
-	return mux
+// maxSpools bounds the downloads (backups, exports) running at once.
+const maxSpools = 2
+
+func (o *opsAPI) routes() []screens.Route {
+	op := func(pattern string, f http.HandlerFunc) screens.Route {
+		return screens.Route{Pattern: pattern, Handler: f, Need: screens.NeedOperate}
+	}
+	return []screens.Route{
+		op("GET /api/backup", o.backup),
+		op("GET /api/export/events", o.exportEvents),
+		op("GET /api/audit/verify", o.auditVerify),
+		op("GET /api/audit/export", o.auditExport),
+	}
 }
 
 func sinceParam(r *http.Request) (time.Time, error) {
@@ -44,8 +78,79 @@ func sinceParam(r *http.Request) (time.Time, error) {
 	return time.Parse(time.RFC3339, s)
 }
 
-// backup streams a consistent copy of one file from a read transaction
-// (a second handle on the file would wait on bbolt's lock).
+// spool runs fill (which reads the stores) into a temporary file, then
+// sends the file with a Content-Length, so that a client cut off short
+// knows it. A fill that fails answers 500 before any byte is sent.
+func (o *opsAPI) spool(w http.ResponseWriter, r *http.Request, what, contentType string, fill func(io.Writer) error) {
+	if o.spools.Add(1) > maxSpools {
+		o.spools.Add(-1)
+		w.Header().Set("Retry-After", "10")
+		http.Error(w, fmt.Sprintf("%d downloads are running: try again later", maxSpools), http.StatusTooManyRequests)
+		return
+	}
+	defer o.spools.Add(-1)
+	f, err := os.CreateTemp(o.dir, ".spool-*")
+	if err != nil {
+		o.log.Error("spool", "what", what, "err", err)
+		http.Error(w, "spool: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	os.Remove(f.Name()) // gone with the last handle, whatever happens next
+	defer f.Close()
+	bw := bufio.NewWriterSize(f, 1<<20)
+	err = fill(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	var size int64
+	if err == nil {
+		size, err = f.Seek(0, io.SeekCurrent)
+	}
+	if err == nil {
+		_, err = f.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		o.log.Error("spool", "what", what, "err", err)
+		http.Error(w, what+": "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", contentType)
+	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
+	w.Header().Set("Cache-Control", "no-store")
+	if n, err := sendPaced(w, f, o.stall); err != nil {
+		o.log.Warn("stream cut: the client took too long or went away", "what", what, "sent", n, "size", size,
+			"remote", r.RemoteAddr, "err", err)
+	}
+}
+
+// sendPaced copies src to w, giving each write stall to complete.
+func sendPaced(w http.ResponseWriter, src io.Reader, stall time.Duration) (int64, error) {
+	rc := http.NewResponseController(w)
+	buf := make([]byte, 64<<10)
+	var sent int64
+	for {
+		n, rerr := src.Read(buf)
+		if n > 0 {
+			if err := rc.SetWriteDeadline(time.Now().Add(stall)); err != nil {
+				return sent, err
+			}
+			m, err := w.Write(buf[:n])
+			sent += int64(m)
+			if err != nil {
+				return sent, err
+			}
+		}
+		if rerr == io.EOF {
+			return sent, rc.Flush()
+		}
+		if rerr != nil {
+			return sent, rerr
+		}
+	}
+}
+
+// backup sends a consistent copy of one file, taken in one read
+// transaction into the spool.
 func (o *opsAPI) backup(w http.ResponseWriter, r *http.Request) {
 	files := map[string]interface {
 		Backup(w io.Writer) (int64, error)
@@ -56,10 +161,10 @@ func (o *opsAPI) backup(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "file: one of "+ordersFile+", "+journalFile+", "+auditFile, http.StatusBadRequest)
 		return
 	}
-	w.Header().Set("Content-Type", "application/octet-stream")
-	if _, err := f.Backup(w); err != nil {
-		slog.Error("backup", "file", name, "err", err)
-	}
+	o.spool(w, r, "backup "+name, "application/octet-stream", func(out io.Writer) error {
+		_, err := f.Backup(out)
+		return err
+	})
 }
 
 func (o *opsAPI) exportEvents(w http.ResponseWriter, r *http.Request) {
@@ -68,27 +173,68 @@ func (o *opsAPI) exportEvents(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "since: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	w.Header().Set("Content-Type", "application/x-ndjson")
-	exportEvents(o.journal, w, since)
+	o.spool(w, r, "export events", "application/x-ndjson", func(out io.Writer) error {
+		return exportEvents(o.journal, out, since)
+	})
 }
 
+// auditVerify verifies a snapshot of the audit log (so the log's commits
+// never wait for the walk), one at a time and at most once per
+// verifyEvery; others get 429.
 func (o *opsAPI) auditVerify(w http.ResponseWriter, r *http.Request) {
-	rep, err := o.audit.Verify(o.pub)
+	if !o.verifyMu.TryLock() {
+		w.Header().Set("Retry-After", "10")
+		http.Error(w, "an audit verify is running: try again later", http.StatusTooManyRequests)
+		return
+	}
+	defer o.verifyMu.Unlock()
+	if wait := o.verifyEvery - time.Since(o.verifyLast); !o.verifyLast.IsZero() && wait > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+		http.Error(w, fmt.Sprintf("audit verify runs at most once per %s: try again in %s", o.verifyEvery, wait.Round(time.Second)), http.StatusTooManyRequests)
+		return
+	}
+	o.verifyLast = time.Now()
+	rep, err := o.verifySnapshot()
 	out := map[string]any{"report": rep}
 	if err != nil {
 		out["error"] = err.Error()
 	}
+	http.NewResponseController(w).SetWriteDeadline(time.Now().Add(o.stall))
 	writeJSONResp(w, out)
 }
 
+func (o *opsAPI) verifySnapshot() (audit.Report, error) {
+	f, err := os.CreateTemp(o.dir, ".verify-*")
+	if err != nil {
+		return audit.Report{}, err
+	}
+	defer os.Remove(f.Name())
+	bw := bufio.NewWriterSize(f, 1<<20)
+	_, err = o.audit.Backup(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return audit.Report{}, fmt.Errorf("snapshot: %w", err)
+	}
+	return audit.VerifyFile(f.Name(), o.pub)
+}
+
+// auditExport: JSON lines with the chain hash, ending with the trailer
+// line; a failed export answers 500, never a 200 that looks complete.
 func (o *opsAPI) auditExport(w http.ResponseWriter, r *http.Request) {
 	since, err := sinceParam(r)
 	if err != nil {
 		http.Error(w, "since: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	w.Header().Set("Content-Type", "application/x-ndjson")
-	o.audit.Export(w, since)
+	o.spool(w, r, "audit export", "application/x-ndjson", func(out io.Writer) error {
+		_, err := o.audit.Export(out, since)
+		return err
+	})
 }
 
 func writeJSONResp(w http.ResponseWriter, v any) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -99,6 +100,7 @@ type site struct {
 	gate        *testenv.Pty
 	central     *testenv.Proc
 	gw          *testenv.Proc
+	https       bool // the gateway serves HTTPS (http.tls_cert_file)
 }
 
 func newSite(t testing.TB, brokerConf ...string) *site {
@@ -110,7 +112,27 @@ func newSite(t testing.TB, brokerConf ...string) *site {
 // identifiers YAML (indented under identifiers:).
 func newSiteRole(t testing.TB, role, identYAML string, brokerConf ...string) *site {
 	t.Helper()
-	s := &site{t: t, dir: t.TempDir()}
+	return newSiteHTTP(t, role, identYAML, "", brokerConf...)
+}
+
+// testOpToken is every test site's operator token (http.token); the test
+// clients send it as the bearer token, the CLI as CARGOGATE_TOKEN.
+const testOpToken = "test-operator-token-0123456789"
+
+// authGet GETs url with the operator's bearer token.
+func authGet(url string) (*http.Response, error) {
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+testOpToken)
+	return http.DefaultClient.Do(req)
+}
+
+// newSiteHTTP is newSiteRole with further keys under http: (indented).
+func newSiteHTTP(t testing.TB, role, identYAML, httpYAML string, brokerConf ...string) *site {
+	t.Helper()
+	s := &site{t: t, dir: t.TempDir(), https: strings.Contains(httpYAML, "tls_cert_file")}
 	s.broker = testenv.NewMosquitto(t, brokerConf...)
 	s.scanner, s.gate = testenv.NewPty(t), testenv.NewPty(t)
 	s.centralHTTP, s.gwHTTP = freePort(t), freePort(t)
@@ -131,6 +153,8 @@ central:
   resync_timeout: 5s
 http:
   listen: %s
+  token: %s
+%s
 log:
   level: debug
 identifiers:
@@ -141,7 +165,7 @@ stations:
     role: %s
     scanner: {driver: serial, port: %s, baud: 9600}
     gate:    {driver: serial, port: %s, baud: 9600, pass: "PASS\r\n", stop: "STOP\r\n"}
-`, filepath.Join(s.dir, "gw"), s.broker.URL(), s.centralKey, s.gwHTTP, identYAML, role, s.scanner.Path, s.gate.Path)
+`, filepath.Join(s.dir, "gw"), s.broker.URL(), s.centralKey, s.gwHTTP, testOpToken, httpYAML, identYAML, role, s.scanner.Path, s.gate.Path)
 	if err := os.WriteFile(s.cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -185,6 +209,10 @@ func (s *site) startCentral() {
 
 func (s *site) startGateway() {
 	s.gw = testenv.Start(s.t, "cargogate", bins["cargogate"], "run", "--config", s.cfgPath)
+	if s.https {
+		s.waitHTTPS(s.gwHTTP + "/api/status")
+		return
+	}
 	s.waitHTTP(s.gwHTTP + "/api/status")
 }
 
@@ -192,7 +220,7 @@ func (s *site) waitHTTP(addr string) {
 	s.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
-		if r, err := http.Get("http://" + addr); err == nil {
+		if r, err := authGet("http://" + addr); err == nil {
 			r.Body.Close()
 			if r.StatusCode == 200 {
 				return
@@ -203,9 +231,27 @@ func (s *site) waitHTTP(addr string) {
 	s.t.Fatalf("%s not answering", addr)
 }
 
+// waitHTTPS waits for the gateway's HTTPS server (its certificate is
+// checked by the tests that are about it).
+func (s *site) waitHTTPS(addr string) {
+	s.t.Helper()
+	cl := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		req, _ := http.NewRequest("GET", "https://"+addr, nil)
+		req.Header.Set("Authorization", "Bearer "+testOpToken)
+		if r, err := cl.Do(req); err == nil {
+			r.Body.Close()
+			if r.StatusCode == 200 {
+				return
+			}
+		}
+	}
+	s.t.Fatalf("https://%s not answering", addr)
+}
+
 func getJSON(t testing.TB, url string, v any) {
 	t.Helper()
-	r, err := http.Get(url)
+	r, err := authGet(url)
 	if err != nil {
 		t.Fatalf("GET %s: %v", url, err)
 	}

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -33,6 +34,7 @@ import (
 )
 
 const (
+	pairedFile  = "paired.json"
 	keyFile     = "gateway.key"
 	ordersFile  = "orders.db"
 	journalFile = "events.db"
@@ -110,7 +112,13 @@ func serve(ctx context.Context, cfg *config.Config, deps gatewayDeps, stdout, st
 	if err != nil {
 		return fmt.Errorf("central.keys: %w", err)
 	}
-	st, err := store.Open(filepath.Join(cfg.DataDir, ordersFile), store.Options{})
+	var stOpts store.Options
+	// A test knob: the order store's initial memory map in bytes, so that
+	// a test can make bbolt remap it (production maps 1 GiB up front).
+	if v, err := strconv.Atoi(os.Getenv("CARGOGATE_TEST_STORE_MMAP")); err == nil && v > 0 {
+		stOpts.InitialMmapSize = v
+	}
+	st, err := store.Open(filepath.Join(cfg.DataDir, ordersFile), stOpts)
 	if err != nil {
 		return err
 	}
@@ -157,23 +165,31 @@ func serve(ctx context.Context, cfg *config.Config, deps gatewayDeps, stdout, st
 
 	set := &stations{Set: station.NewSet(log), deps: deps, st: st, jr: jr, lk: lk, clk: clk, log: log}
 	met := metrics.New(lk, st.Path(), jr.Path(), aud.Path())
-	ops := &opsAPI{store: st, journal: jr, audit: aud, pub: signer.Public()}
+	met.CounterFunc("cargogate_audit_lost_total",
+		"Audit records the log could not take (queue full, commit failed); gap records in the chain stand for them.",
+		func() float64 { return float64(aud.Lost()) })
+	ops := &opsAPI{store: st, journal: jr, audit: aud, pub: signer.Public(), dir: cfg.DataDir, stall: cfg.HTTP.StreamStall,
+		log: log, verifyEvery: verifyEvery}
 	insp := &inspector{st: st, lk: lk, clk: clk}
 	insp.cls.Store(cls)
 	sizes := metrics.NewSizes(st.Path(), jr.Path(), aud.Path())
 	hub := screens.New(screens.Options{Log: log, Status: func() any {
 		doc := statusDoc(set.config(), lk, st, clk, set.List())
 		doc["store"] = sizes.Snapshot(time.Now())
+		doc["audit"] = auditStatus(aud)
 		return doc
 	},
 		Stations: screenStations(cfg), Inspector: insp,
-		AllowedOrigins: cfg.HTTP.AllowedOrigins, Token: cfg.HTTP.Token,
-		Routes: map[string]http.Handler{
-			"GET /metrics": met.Handler(),
-			"GET /healthz": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "alive") }),
-			"GET /readyz":  readyz(lk),
-			"GET /api/":    ops.handler(),
-		}})
+		AllowedOrigins: cfg.HTTP.AllowedOrigins, Tokens: httpCredentials(cfg.HTTP),
+		PairedFile: filepath.Join(cfg.DataDir, pairedFile), NoLoopback: !cfg.HTTP.Loopback(),
+		Routes: append([]screens.Route{
+			{Pattern: "GET /metrics", Handler: met.Handler()},
+			{Pattern: "GET /healthz", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "alive") })},
+			{Pattern: "GET /readyz", Handler: readyz(lk)},
+		}, ops.routes()...)})
+	if err := hub.Err(); err != nil {
+		return fmt.Errorf("paired devices: %w", err)
+	}
 	set.obs = tee{hub, met, auditObserver{aud}}
 	if deps.observer != nil {
 		set.obs = append(set.obs, deps.observer)
@@ -210,10 +226,18 @@ func serve(ctx context.Context, cfg *config.Config, deps gatewayDeps, stdout, st
 			return fmt.Errorf("http.listen: %w", err)
 		}
 		httpAddr = ln.Addr().String()
-		srv := &http.Server{Handler: hub.Handler(), ReadHeaderTimeout: 5 * time.Second}
+		srv := newHTTPServer(hub.Handler(), log)
+		ln = limitListener(ln, cfg.HTTP.MaxConns)
 		g.Go(func() error { return hub.Run(gctx) }) // closes the screens' WebSockets at shutdown
 		g.Go(func() error {
-			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			var err error
+			if cfg.HTTP.TLSCertFile != "" {
+				srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+				err = srv.ServeTLS(ln, cfg.HTTP.TLSCertFile, cfg.HTTP.TLSKeyFile)
+			} else {
+				err = srv.Serve(ln)
+			}
+			if !errors.Is(err, http.ErrServerClosed) {
 				return err
 			}
 			return nil

@@ -54,6 +54,8 @@ Usage:
                                   a code's decision and why, from the local store (offline too)
   cargogate export events --since T --config FILE
                                   journalled events as JSON lines
+  cargogate pair --name NAME [--role screens] [--page /supervisor] --config FILE
+                                  a one-time pairing link for a screen (running gateway)
   cargogate backup DIR --config FILE
                                   a consistent hot copy of the stores
   cargogate audit verify|export --config FILE
@@ -87,6 +89,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdInspect(ctx, args[1:], stdout, stderr)
 	case "export":
 		return cmdExport(ctx, args[1:], stdout, stderr)
+	case "pair":
+		return cmdPair(ctx, args[1:], stdout, stderr)
 	case "backup":
 		return cmdBackup(ctx, args[1:], stdout, stderr)
 	case "audit":

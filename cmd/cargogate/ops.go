@@ -1,15 +1,21 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/cargogate/cargogate/config"
@@ -157,33 +163,180 @@ func urlEscape(s string) string {
 	return r.Replace(s)
 }
 
-// getAPI GETs a path from the running gateway's HTTP API.
-func getAPI(cfg *config.Config, path string, v any) error {
+// API client timeouts: connecting, and then each wait for the gateway.
+// There is no overall timeout: a hot backup of a large store takes as long
+// as it takes, as long as bytes keep coming.
+var (
+	apiConnectTimeout = 5 * time.Second
+	apiHeaderTimeout  = 10 * time.Minute // the gateway spools the whole backup or export before answering
+	apiIdleTimeout    = time.Minute      // no byte for this long: the transfer is abandoned
+)
+
+// apiBase is the running gateway's URL and a client for it: https when
+// http.tls_cert_file is set, trusting exactly that certificate (the CLI
+// runs on the gateway's host and reads the same files).
+func apiBase(cfg *config.Config) (string, *http.Client, error) {
 	if cfg.HTTP.Listen == "" {
-		return errors.New("http.listen is not configured")
+		return "", nil, errors.New("http.listen is not configured")
 	}
-	req, err := http.NewRequest("GET", "http://"+cfg.HTTP.Listen+path, nil)
+	host, port, err := net.SplitHostPort(cfg.HTTP.Listen)
+	if err != nil {
+		return "", nil, err
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	tr := &http.Transport{
+		DialContext:           (&net.Dialer{Timeout: apiConnectTimeout}).DialContext,
+		TLSHandshakeTimeout:   apiConnectTimeout,
+		ResponseHeaderTimeout: apiHeaderTimeout,
+	}
+	scheme := "http"
+	if cfg.HTTP.TLSCertFile != "" {
+		scheme = "https"
+		pair, err := tls.LoadX509KeyPair(cfg.HTTP.TLSCertFile, cfg.HTTP.TLSKeyFile)
+		if err != nil {
+			return "", nil, fmt.Errorf("http.tls_cert_file: %w", err)
+		}
+		want := pair.Certificate[0]
+		tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: true, // pinned instead:
+			VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
+				if len(raw) == 0 || !bytes.Equal(raw[0], want) {
+					return errors.New("the gateway presented another certificate than http.tls_cert_file")
+				}
+				return nil
+			}}
+	}
+	return scheme + "://" + net.JoinHostPort(host, port), &http.Client{Transport: tr}, nil
+}
+
+// idleReader cancels the request when no byte arrived for idle.
+type idleReader struct {
+	r     io.Reader
+	t     *time.Timer
+	idle  time.Duration
+	fired *atomic.Bool
+}
+
+func (r *idleReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if n > 0 {
+		r.t.Reset(r.idle)
+	}
+	if err != nil && r.fired.Load() {
+		err = fmt.Errorf("no data from the gateway for %s: %w", r.idle, err)
+	}
+	return n, err
+}
+
+// callAPI sends a request to the running gateway's HTTP API, with
+// CARGOGATE_TOKEN as the bearer token, and decodes the answer into v (or
+// copies it, for an io.Writer).
+func callAPI(cfg *config.Config, method, path string, v any) error {
+	base, client, err := apiBase(cfg)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, base+path, nil)
 	if err != nil {
 		return err
 	}
 	if tok := os.Getenv("CARGOGATE_TOKEN"); tok != "" {
 		req.Header.Set("Authorization", "Bearer "+tok)
 	}
-	c := &http.Client{Timeout: 10 * time.Second}
-	resp, err := c.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
+	var fired atomic.Bool
+	t := time.AfterFunc(apiIdleTimeout, func() { fired.Store(true); cancel() })
+	defer t.Stop()
+	body := &idleReader{r: resp.Body, t: t, idle: apiIdleTimeout, fired: &fired}
 	if resp.StatusCode != 200 {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		b, _ := io.ReadAll(io.LimitReader(body, 4096))
 		return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(b)))
 	}
 	if w, ok := v.(io.Writer); ok {
-		_, err = io.Copy(w, resp.Body)
+		n, err := io.Copy(w, body)
+		if err == nil && resp.ContentLength >= 0 && n != resp.ContentLength {
+			err = fmt.Errorf("cut short: %d of %d bytes", n, resp.ContentLength)
+		}
 		return err
 	}
-	return json.NewDecoder(resp.Body).Decode(v)
+	return json.NewDecoder(body).Decode(v)
+}
+
+// getAPI GETs a path from the running gateway's HTTP API.
+func getAPI(cfg *config.Config, path string, v any) error { return callAPI(cfg, "GET", path, v) }
+
+// lastLine keeps the last line written through it.
+type lastLine struct {
+	w    io.Writer
+	last []byte
+	cur  []byte
+}
+
+func (l *lastLine) Write(p []byte) (int, error) {
+	for _, b := range p {
+		if b == '\n' {
+			l.last, l.cur = append(l.last[:0], l.cur...), l.cur[:0]
+		} else if len(l.cur) < 4096 {
+			l.cur = append(l.cur, b)
+		}
+	}
+	return l.w.Write(p)
+}
+
+// cmdPair makes a one-time pairing link for a screen (or, with --role, an
+// operator's browser or a scanning device) on the running gateway, or
+// with --revoke forgets a paired device.
+func cmdPair(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("pair", "cargogate pair --name wall-1 --page /supervisor --config /etc/cargogate/cargogate.yaml", stderr)
+	path := fs.String("config", "/etc/cargogate/cargogate.yaml", "configuration file")
+	name := fs.String("name", "", "the device's name (letters, digits, - and _)")
+	role := fs.String("role", "screens", "screens, operator or scan")
+	page := fs.String("page", "/", "the page the device opens once paired, e.g. /station/gate-3")
+	base := fs.String("url", "", "the gateway's address as the device reaches it, e.g. https://10.0.0.7:8443 (default: from http.listen)")
+	revoke := fs.String("revoke", "", "forget the paired device of this name instead")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err.Error()}
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		printProblems(stderr, err)
+		return usageError{"bad configuration"}
+	}
+	if *revoke != "" {
+		var out map[string]any
+		if err := callAPI(cfg, "POST", "/api/unpair?name="+url.QueryEscape(*revoke), &out); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s unpaired\n", *revoke)
+		return nil
+	}
+	if *name == "" {
+		return usageError{"--name is required"}
+	}
+	var out struct {
+		Link    string    `json:"link"`
+		Expires time.Time `json:"expires"`
+	}
+	q := url.Values{"name": {*name}, "role": {*role}, "next": {*page}}
+	if err := callAPI(cfg, "POST", "/api/pair?"+q.Encode(), &out); err != nil {
+		return err
+	}
+	if *base == "" {
+		*base = "http://" + cfg.HTTP.Listen
+		if cfg.HTTP.TLSCertFile != "" {
+			*base = "https://" + cfg.HTTP.Listen
+		}
+	}
+	fmt.Fprintf(stdout, "%s%s\n", strings.TrimSuffix(*base, "/"), out.Link)
+	fmt.Fprintf(stderr, "open it once on the device before %s; it works once\n", out.Expires.Format(time.RFC3339))
+	return nil
 }
 
 func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -324,7 +477,14 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		n, err := audit.ExportFile(file, stdout, t)
 		if errors.Is(err, audit.ErrLocked) {
-			return getAPI(cfg, "/api/audit/export?since="+urlEscape(*since), stdout)
+			ll := &lastLine{w: stdout}
+			if err := getAPI(cfg, "/api/audit/export?since="+urlEscape(*since), ll); err != nil {
+				return fmt.Errorf("audit export incomplete: %w", err)
+			}
+			if !bytes.HasPrefix(ll.last, []byte(`{"trailer":`)) {
+				return errors.New("audit export incomplete: no trailer line")
+			}
+			return nil
 		}
 		if err == nil {
 			fmt.Fprintf(stderr, "%d records\n", n)
@@ -355,6 +515,16 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return errors.New("audit log not intact")
 	}
 	fmt.Fprintf(stdout, "audit log intact: %d records, %d signed checkpoints, head %s\n", rep.Records, rep.Checkpoints, rep.Head)
+	if rep.GapCount > 0 {
+		fmt.Fprintf(stdout, "WARNING: %d records were lost (the log could not take them), in %d gaps:\n", rep.Lost, rep.GapCount)
+		for _, g := range rep.Gaps {
+			fmt.Fprintf(stdout, "  record %d: %d lost (%s) between %s and %s\n", g.Index, g.Lost, g.Reason,
+				g.First.Format(time.RFC3339Nano), g.Last.Format(time.RFC3339Nano))
+		}
+		if rep.GapCount > len(rep.Gaps) {
+			fmt.Fprintf(stdout, "  … and %d more gaps\n", rep.GapCount-len(rep.Gaps))
+		}
+	}
 	return nil
 }
 

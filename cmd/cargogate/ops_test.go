@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,13 +16,15 @@ import (
 )
 
 func (s *site) cli(args ...string) (string, error) {
-	out, err := exec.Command(bins["cargogate"], args...).CombinedOutput()
+	cmd := exec.Command(bins["cargogate"], args...)
+	cmd.Env = append(os.Environ(), "CARGOGATE_TOKEN="+testOpToken)
+	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
 
 func httpGet(t *testing.T, url string) (int, string) {
 	t.Helper()
-	r, err := http.Get(url)
+	r, err := authGet(url)
 	if err != nil {
 		t.Fatalf("GET %s: %v", url, err)
 	}
@@ -89,6 +90,14 @@ func TestOperatorCommands(t *testing.T) {
 	bst.Close()
 	if out, err = s.cli("audit", "verify", "--config", s.cfgPath); err != nil || !strings.Contains(out, "intact") {
 		t.Fatalf("audit verify (running): %v\n%s", err, out)
+	}
+	if out, err = s.cli("audit", "verify", "--config", s.cfgPath); err == nil || !strings.Contains(out, "at most once") {
+		t.Fatalf("a second audit verify at once (running): %v\n%s", err, out)
+	}
+	out, err = s.cli("audit", "export", "--config", s.cfgPath)
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); err != nil || !strings.Contains(out, `"chain":"`) ||
+		!strings.Contains(out, `"kind":"decision"`) || !strings.HasPrefix(lines[len(lines)-1], `{"trailer":`) {
+		t.Fatalf("audit export (running): %v\n%s", err, out)
 	}
 
 	// Stopped: the same commands on the files.

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -105,6 +106,33 @@ func (p *page) eval(expr string) string {
 	return s
 }
 
+// tokenInURL opens url and returns the page's text.
+func (p *page) tokenInURL(url string) string {
+	p.t.Helper()
+	p.do("open "+url, chromedp.Navigate(url))
+	return p.text("body")
+}
+
+// pair makes a pairing link with the CLI, as the operator does.
+func (s *site) pair(name, role, page string) string {
+	s.t.Helper()
+	out, err := exec.Command(bins["cargogate"], "pair", "--name", name, "--role", role, "--page", page, "--config", s.cfgPath).Output()
+	if err == nil {
+		s.t.Fatalf("pair without CARGOGATE_TOKEN worked: %s", out)
+	}
+	cmd := exec.Command(bins["cargogate"], "pair", "--name", name, "--role", role, "--page", page, "--config", s.cfgPath)
+	cmd.Env = append(os.Environ(), "CARGOGATE_TOKEN="+testOpToken)
+	out, err = cmd.Output()
+	if err != nil {
+		s.t.Fatalf("cargogate pair: %v: %s", err, out)
+	}
+	link := strings.TrimSpace(string(out))
+	if !strings.HasPrefix(link, "http://"+s.gwHTTP+"/pair?code=") {
+		s.t.Fatalf("pairing link %q", link)
+	}
+	return link
+}
+
 func (p *page) open(url string) {
 	p.t.Helper()
 	p.do("open "+url, chromedp.Navigate(url))
@@ -155,7 +183,9 @@ func artifactsDir(t *testing.T) string {
 // and the page reconnects by itself after the gateway restarts.
 func TestScreensInBrowser(t *testing.T) {
 	tab := browser(t)
-	s := newSite(t)
+	// Loopback is not trusted: the browser gets in like a kiosk on the
+	// LAN, by a pairing link.
+	s := newSiteHTTP(t, "gate", "", "  trust_loopback: false")
 	now := time.Now().UTC()
 	P := func(n int) customs.Subject { return sub(customs.Parcel, s10(n)) }
 	rel := func(sj customs.Subject) customs.Order {
@@ -188,6 +218,35 @@ func TestScreensInBrowser(t *testing.T) {
 		return time.UnixMilli(at).Sub(start)
 	}
 	verdict := func() string { return p.eval(`document.querySelector("#verdict").dataset.verdict`) }
+
+	t.Run("pairing", func(t *testing.T) {
+		p.t = t
+		p.do("open a page unpaired", chromedp.Navigate(base+"/station/gate-3"))
+		if got := p.text("body"); !strings.Contains(got, "not paired") {
+			t.Fatalf("unpaired page: %q", got)
+		}
+		link := s.pair("floor-kiosk", "screens", "/station/gate-3")
+		if got := p.tokenInURL(base + "/station/gate-3?token=" + testOpToken); !strings.Contains(got, "not accepted in URLs") {
+			t.Fatalf("a token in the URL: %q", got)
+		}
+		p.open(link)
+		if u := p.eval(`location.href`); u != base+"/station/gate-3" {
+			t.Errorf("after pairing the address is %q (the code must be gone)", u)
+		}
+		if c := p.eval(`document.cookie`); c != "" {
+			t.Errorf("the page's script reads the cookie: %q", c)
+		}
+		// The link works once.
+		p.do("open the link again", chromedp.Navigate(link))
+		if got := p.text("body"); !strings.Contains(got, "used already") {
+			t.Errorf("the pairing link worked twice: %q", got)
+		}
+		// A screen views; it does not look up.
+		p.do("open the lookup as a screen", chromedp.Navigate(base+"/lookup"))
+		if got := p.text("body"); !strings.Contains(got, "forbidden") {
+			t.Errorf("a screen opened the lookup: %q", got)
+		}
+	})
 
 	t.Run("station", func(t *testing.T) {
 		p.t = t
@@ -282,7 +341,10 @@ func TestScreensInBrowser(t *testing.T) {
 
 	t.Run("lookup", func(t *testing.T) {
 		p.t = t
-		p.open(base + "/lookup")
+		p.open(s.pair("ops-desk", "operator", "/lookup")) // the operator's browser
+		if u := p.eval(`location.pathname`); u != "/lookup" {
+			t.Fatalf("after pairing: %q", u)
+		}
 		p.do("type a code", chromedp.SendKeys(chromedp.CSS("#code"), s10(2)+kb.Enter))
 		p.wait("the chain", `document.body.dataset.looked === `+strconv.Quote(s10(2)))
 		if v := verdict(); v != "stop" {

@@ -8,6 +8,10 @@
 // Appends are asynchronous and group-committed: the audit never holds up a
 // scan (the decision itself is already durable in the journal). A crash can
 // lose the last unflushed records, never reorder or alter committed ones.
+// Records the log cannot take (its queue full, a commit failing) are never
+// lost quietly: they are counted (Lost), and a gap record is chained in
+// their place, saying how many and of which kinds, so that Verify and an
+// officer reading the export see where the record is incomplete.
 package audit
 
 import (
@@ -23,6 +27,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -44,7 +49,33 @@ const (
 	KindConfig        = "config"
 	KindKey           = "key"
 	KindStart         = "start"
+	// KindGap stands for records the log could not take: data is a Gap.
+	KindGap = "gap"
 )
+
+// DefaultQueue is how many records may wait for the committer.
+const DefaultQueue = 65536
+
+// Gap is the data of a gap record: records lost between the record before
+// it and the record after it.
+type Gap struct {
+	Lost   uint64            `json:"lost"`
+	Reason string            `json:"reason"` // queue_full or commit_failed
+	First  time.Time         `json:"first_at"`
+	Last   time.Time         `json:"last_at"`
+	Kinds  map[string]uint64 `json:"kinds"`
+}
+
+func (g *Gap) add(kind, reason string, at time.Time, n uint64) {
+	if g.Lost == 0 {
+		g.First, g.Reason, g.Kinds = at, reason, map[string]uint64{}
+	} else if g.Reason != reason {
+		g.Reason = "queue_full,commit_failed"
+	}
+	g.Lost += n
+	g.Last = at
+	g.Kinds[kind] += n
+}
 
 // Record is one audited fact.
 type Record struct {
@@ -82,9 +113,16 @@ type Log struct {
 	quit chan struct{} // closed to stop Run
 	stop sync.Once     // closes quit
 	once sync.Once
-	ran  bool   // Run was called
-	shut bool   // Close was called
-	lost uint64 // records dropped because the buffer was full
+	ran  bool // Run was called
+	shut bool // Close was called
+
+	// qmu orders the queue's producers with the gap they leave: a gap
+	// record is queued before the next record that fits.
+	qmu  sync.Mutex
+	gap  Gap           // records lost since the last gap record was queued
+	lost atomic.Uint64 // records lost in all, since Open
+	// lastLog rate-limits the "record lost" log line.
+	lastLog time.Time
 }
 
 type pending struct {
@@ -97,6 +135,10 @@ type pending struct {
 // Open opens or creates the log at path; nil log: discard. Records are
 // committed by Run, which the caller runs; Close commits what is left.
 func Open(path string, log *slog.Logger) (*Log, error) {
+	return open(path, log, DefaultQueue)
+}
+
+func open(path string, log *slog.Logger, queue int) (*Log, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -104,7 +146,7 @@ func Open(path string, log *slog.Logger) (*Log, error) {
 	if err != nil {
 		return nil, fmt.Errorf("audit: open %s: %w", path, err)
 	}
-	l := &Log{db: db, log: log, in: make(chan pending, 65536), quit: make(chan struct{})}
+	l := &Log{db: db, log: log, in: make(chan pending, queue), quit: make(chan struct{})}
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bRecords, bChain, bCheckpoints} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
@@ -148,7 +190,8 @@ func (l *Log) Run(ctx context.Context) error {
 func (l *Log) stopRun() { l.stop.Do(func() { close(l.quit) }) }
 
 // Close stops Run, commits what is still queued (whether or not Run ever
-// ran) and closes the file.
+// ran) and the gap record of what was lost since the last one, and closes
+// the file.
 func (l *Log) Close() error {
 	err := errClosed
 	l.once.Do(func() {
@@ -158,6 +201,12 @@ func (l *Log) Close() error {
 		l.stopRun()
 		l.wg.Wait()
 		l.commitQueued()
+		l.qmu.Lock()
+		if l.gap.Lost > 0 {
+			l.commit([]pending{l.gapRecordLocked()})
+			l.gap = Gap{}
+		}
+		l.qmu.Unlock()
 		err = l.db.Close()
 	})
 	return err
@@ -183,20 +232,48 @@ func (l *Log) commitQueued() {
 	}
 }
 
-// Add queues a record; it never blocks. If the queue is full the record is
-// counted as lost and logged: the audit must not stop the gateway.
+// Add queues a record; it never blocks: the audit must not stop the
+// gateway. If the queue is full the record is lost, counted (Lost) and
+// logged, and a gap record saying so is chained before the next record
+// that fits.
 func (l *Log) Add(kind string, data any) {
 	raw, err := json.Marshal(data)
 	if err != nil {
 		raw, _ = json.Marshal(map[string]string{"marshal_error": err.Error()})
 	}
+	p := pending{at: time.Now().UTC(), kind: kind, data: raw}
+	l.qmu.Lock()
+	defer l.qmu.Unlock()
+	if l.gap.Lost > 0 {
+		select {
+		case l.in <- l.gapRecordLocked():
+			l.gap = Gap{}
+		default:
+			l.lostLocked(p, "queue_full", 1)
+			return
+		}
+	}
 	select {
-	case l.in <- pending{at: time.Now().UTC(), kind: kind, data: raw}:
+	case l.in <- p:
 	default:
-		l.mu.Lock()
-		l.lost++
-		l.mu.Unlock()
-		l.log.Error("audit queue full: record lost", "kind", kind)
+		l.lostLocked(p, "queue_full", 1)
+	}
+}
+
+// gapRecordLocked makes the gap record of what was lost; the caller
+// clears l.gap once it is queued. l.qmu is held.
+func (l *Log) gapRecordLocked() pending {
+	raw, _ := json.Marshal(l.gap)
+	return pending{at: time.Now().UTC(), kind: KindGap, data: raw}
+}
+
+// lostLocked counts n records like p as lost. l.qmu is held.
+func (l *Log) lostLocked(p pending, reason string, n uint64) {
+	l.gap.add(p.kind, reason, p.at, n)
+	total := l.lost.Add(n)
+	if now := time.Now(); now.Sub(l.lastLog) >= time.Second {
+		l.lastLog = now
+		l.log.Error("audit record lost: a gap record will say how many", "reason", reason, "kind", p.kind, "lost_total", total)
 	}
 }
 
@@ -208,6 +285,15 @@ func (l *Log) AddSync(ctx context.Context, kind string, data any) error {
 		return err
 	}
 	p := pending{at: time.Now().UTC(), kind: kind, data: raw, done: make(chan error, 1)}
+	l.qmu.Lock()
+	if l.gap.Lost > 0 {
+		select {
+		case l.in <- l.gapRecordLocked():
+			l.gap = Gap{}
+		default: // the gap record goes before a later record
+		}
+	}
+	l.qmu.Unlock()
 	select {
 	case l.in <- p:
 	case <-ctx.Done():
@@ -304,6 +390,23 @@ func (l *Log) commit(batch []pending) {
 		l.mu.Unlock()
 	} else {
 		l.log.Error("audit commit failed: records lost", "records", len(batch), "err", err)
+		l.qmu.Lock()
+		for _, p := range batch {
+			if p.kind == KindGap {
+				// The lost records it stood for are lost again: fold them in.
+				var g Gap
+				if json.Unmarshal(p.data, &g) == nil {
+					for k, n := range g.Kinds {
+						l.gap.add(k, g.Reason, g.Last, n)
+					}
+				}
+				continue
+			}
+			if p.done == nil { // AddSync callers get the error instead
+				l.lostLocked(p, "commit_failed", 1)
+			}
+		}
+		l.qmu.Unlock()
 	}
 	for _, p := range batch {
 		if p.done != nil {
@@ -319,12 +422,9 @@ func (l *Log) Head() (uint64, [32]byte) {
 	return l.next, l.head
 }
 
-// Lost is the number of records dropped because the queue was full.
-func (l *Log) Lost() uint64 {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.lost
-}
+// Lost is the number of records lost (queue full, commit failed) since
+// Open; each is accounted for in a gap record.
+func (l *Log) Lost() uint64 { return l.lost.Load() }
 
 // Checkpoint signs the chain's head now and stores the checkpoint.
 func (l *Log) Checkpoint(kid string, key ed25519.PrivateKey, now time.Time) (Checkpoint, error) {
@@ -354,11 +454,31 @@ type Report struct {
 	Records     uint64
 	Checkpoints int
 	Head        string
+	// Lost is the number of records the gap records stand for; Gaps lists
+	// the first MaxGapsListed of them.
+	Lost     uint64     `json:",omitempty"`
+	GapCount int        `json:",omitempty"`
+	Gaps     []GapIndex `json:",omitempty"`
 }
+
+// GapIndex is a gap record found by Verify.
+type GapIndex struct {
+	Index uint64 // the gap record's index
+	Gap
+}
+
+// testHookVerified, when set, runs once the chain is walked.
+var testHookVerified func()
+
+// MaxGapsListed bounds Report.Gaps (they are all counted).
+const MaxGapsListed = 100
 
 // Verify recomputes the chain from the first record, checks every stored
 // chain hash, and checks every checkpoint's size, head and signature with
-// pub. It returns a *Problem naming the first bad record.
+// pub. It returns a *Problem naming the first bad record. Its memory does
+// not grow with the log: the chain and the checkpoints (kept by size) are
+// walked side by side. It holds a read transaction for the whole walk: on
+// a running gateway, verify a snapshot (VerifyFile) instead.
 func (l *Log) Verify(pub ed25519.PublicKey) (Report, error) {
 	return verify(l.db, pub)
 }
@@ -381,8 +501,42 @@ func verify(db *bolt.DB, pub ed25519.PublicKey) (Report, error) {
 		if rb == nil || cb == nil || kb == nil {
 			return errors.New("not an audit log")
 		}
+		// Checkpoints are keyed by size (big-endian), so they come in the
+		// order the chain reaches them.
+		kc := kb.Cursor()
+		kk, kv := kc.First()
+		// checkHead checks the checkpoints of size n against the chain's
+		// head h after n records.
+		checkHead := func(n uint64, h [32]byte) bool {
+			for kk != nil && binary.BigEndian.Uint64(kk) <= n {
+				size := binary.BigEndian.Uint64(kk)
+				rep.Checkpoints++
+				var c Checkpoint
+				if err := json.Unmarshal(kv, &c); err != nil {
+					bad = &Problem{size, "checkpoint unreadable"}
+					return false
+				}
+				sig, err := hex.DecodeString(c.Sig)
+				if err != nil || pub == nil || !ed25519.Verify(pub, c.signedBytes(), sig) {
+					bad = &Problem{size, "checkpoint signature does not verify"}
+					return false
+				}
+				if c.Size != size || size != n {
+					bad = &Problem{size, "checkpoint filed under another size"}
+					return false
+				}
+				if hex.EncodeToString(h[:]) != c.Head {
+					bad = &Problem{c.Size, "chain does not match the signed checkpoint (records before it were rewritten)"}
+					return false
+				}
+				kk, kv = kc.Next()
+			}
+			return true
+		}
 		var h [32]byte
-		heads := map[uint64][32]byte{0: h}
+		if !checkHead(0, h) {
+			return nil
+		}
 		rc, cc := rb.Cursor(), cb.Cursor()
 		rk, rv := rc.First()
 		ck, cv := cc.First()
@@ -409,37 +563,33 @@ func verify(db *bolt.DB, pub ed25519.PublicKey) (Report, error) {
 				bad = &Problem{i, "content changed (chain hash does not match)"}
 				return nil
 			}
-			heads[i+1] = h
+			if r.Kind == KindGap {
+				var g Gap
+				json.Unmarshal(r.Data, &g)
+				rep.Lost += g.Lost
+				rep.GapCount++
+				if len(rep.Gaps) < MaxGapsListed {
+					rep.Gaps = append(rep.Gaps, GapIndex{Index: i, Gap: g})
+				}
+			}
+			if !checkHead(i+1, h) {
+				return nil
+			}
 			rk, rv = rc.Next()
 			ck, cv = cc.Next()
 		}
 		rep.Records = i
 		rep.Head = hex.EncodeToString(h[:])
-		return kb.ForEach(func(k, v []byte) error {
-			if bad != nil {
-				return nil
-			}
+		if testHookVerified != nil {
+			testHookVerified()
+		}
+		if kk != nil {
 			rep.Checkpoints++
 			var c Checkpoint
-			if err := json.Unmarshal(v, &c); err != nil {
-				bad = &Problem{binary.BigEndian.Uint64(k), "checkpoint unreadable"}
-				return nil
-			}
-			sig, err := hex.DecodeString(c.Sig)
-			if err != nil || pub == nil || !ed25519.Verify(pub, c.signedBytes(), sig) {
-				bad = &Problem{binary.BigEndian.Uint64(k), "checkpoint signature does not verify"}
-				return nil
-			}
-			want, ok := heads[c.Size]
-			if !ok {
-				bad = &Problem{rep.Records, fmt.Sprintf("log truncated: a checkpoint covers %d records, the log holds %d", c.Size, rep.Records)}
-				return nil
-			}
-			if hex.EncodeToString(want[:]) != c.Head {
-				bad = &Problem{c.Size, "chain does not match the signed checkpoint (records before it were rewritten)"}
-			}
-			return nil
-		})
+			json.Unmarshal(kv, &c)
+			bad = &Problem{rep.Records, fmt.Sprintf("log truncated: a checkpoint covers %d records, the log holds %d", binary.BigEndian.Uint64(kk), rep.Records)}
+		}
+		return nil
 	})
 	if err != nil {
 		return rep, fmt.Errorf("audit: verify: %w", err)
@@ -450,7 +600,28 @@ func verify(db *bolt.DB, pub ed25519.PublicKey) (Report, error) {
 	return rep, nil
 }
 
-// Export writes the records at or after since as JSON lines.
+// ExportLine is one line of an export: a record exactly as it was
+// chained, and the chain hash after it. Prev, on the first line only, is
+// the chain hash before it, so that each line can be checked from the one
+// before: chain = SHA-256(prev chain ‖ SHA-256(record bytes)). The chain
+// hash of record Size-1 is the head of a checkpoint of that size.
+type ExportLine struct {
+	Prev   string          `json:"prev,omitempty"`
+	Chain  string          `json:"chain"`
+	Record json.RawMessage `json:"record"`
+}
+
+// Trailer is the last line of a complete export. An export without it was
+// cut short.
+type Trailer struct {
+	Records uint64 `json:"records"`  // lines exported
+	LogSize uint64 `json:"log_size"` // records in the log
+	Head    string `json:"head"`     // chain hash after the log's last record
+}
+
+// Export writes the records at or after since as JSON lines (ExportLine),
+// then a {"trailer": Trailer} line. It reads from one transaction, at the
+// pace of w: on a running gateway, export to a file first.
 func (l *Log) Export(w io.Writer, since time.Time) (int, error) { return export(l.db, w, since) }
 
 // ExportFile exports from a log file that no process holds open.
@@ -466,20 +637,40 @@ func ExportFile(path string, w io.Writer, since time.Time) (int, error) {
 func export(db *bolt.DB, w io.Writer, since time.Time) (int, error) {
 	n := 0
 	err := db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bRecords).ForEach(func(k, v []byte) error {
+		rb, cb := tx.Bucket(bRecords), tx.Bucket(bChain)
+		if rb == nil || cb == nil {
+			return errors.New("not an audit log")
+		}
+		prev := make([]byte, 32)
+		var size uint64
+		enc := json.NewEncoder(w)
+		enc.SetEscapeHTML(false) // the record's bytes exactly as chained
+		c := rb.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			size = binary.BigEndian.Uint64(k) + 1
+			chain := cb.Get(k)
 			var r Record
 			if err := json.Unmarshal(v, &r); err != nil {
-				return err
+				return fmt.Errorf("record %d: %w", size-1, err)
 			}
-			if r.At.Before(since) {
-				return nil
+			if !r.At.Before(since) {
+				line := ExportLine{Chain: hex.EncodeToString(chain), Record: v}
+				if n == 0 {
+					line.Prev = hex.EncodeToString(prev)
+				}
+				if err := enc.Encode(line); err != nil {
+					return err
+				}
+				n++
 			}
-			n++
-			_, err := fmt.Fprintf(w, "%s\n", v)
-			return err
-		})
+			prev = append(prev[:0], chain...)
+		}
+		return enc.Encode(map[string]Trailer{"trailer": {Records: uint64(n), LogSize: size, Head: hex.EncodeToString(prev)}})
 	})
-	return n, err
+	if err != nil {
+		return n, fmt.Errorf("audit: export: %w", err)
+	}
+	return n, nil
 }
 
 // Path is the log's file.

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -69,7 +72,7 @@ func TestVerifyIntact(t *testing.T) {
 	}
 	var out bytes.Buffer
 	n, err := ExportFile(path, &out, time.Time{})
-	if err != nil || n != 35 || strings.Count(out.String(), "\n") != 35 {
+	if err != nil || n != 35 || strings.Count(out.String(), "\n") != 36 { // and the trailer
 		t.Fatalf("export: %d records, err %v", n, err)
 	}
 }
@@ -198,5 +201,170 @@ func TestReopenContinuesTheChain(t *testing.T) {
 	rep, err := VerifyFile(path, pub)
 	if err != nil || rep.Records != 55 {
 		t.Fatalf("report %+v err %v", rep, err)
+	}
+}
+
+// TestQueueFullLeavesAGap fills the queue while the committer is held: the
+// records that did not fit are counted, and a gap record in the chain
+// stands where they were lost, with how many.
+func TestQueueFullLeavesAGap(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.db")
+	l, err := open(path, slog.New(slog.DiscardHandler), 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const total = 5000
+	l.mu.Lock() // the committer waits here with at most one batch
+	for i := range total / 2 {
+		l.Add(KindDecision, map[string]int{"n": i})
+	}
+	l.mu.Unlock()
+	for i := total / 2; i < total; i++ {
+		l.Add(KindDecision, map[string]int{"n": i})
+		if i%8 == 0 {
+			time.Sleep(time.Millisecond) // let the committer keep up now
+		}
+	}
+	lost := l.Lost()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if lost == 0 {
+		t.Fatal("nothing lost: the test did not fill the queue")
+	}
+	pub, _ := testKey()
+	rep, err := VerifyFile(path, pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Lost != lost || rep.GapCount == 0 || rep.Records != total-lost+uint64(rep.GapCount) {
+		t.Fatalf("lost %d, report %+v", lost, rep)
+	}
+	// Walk the chain: where n jumps, the gap records in between account
+	// for exactly the records missing.
+	var out bytes.Buffer
+	if _, err := ExportFile(path, &out, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	last, pendingGap := -1, uint64(0)
+	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		var el struct {
+			Record *Record `json:"record"`
+		}
+		json.Unmarshal([]byte(line), &el)
+		if el.Record == nil {
+			continue // the trailer
+		}
+		switch el.Record.Kind {
+		case KindGap:
+			var g Gap
+			json.Unmarshal(el.Record.Data, &g)
+			if g.Reason != "queue_full" || g.Kinds[KindDecision] != g.Lost {
+				t.Fatalf("gap record %s", el.Record.Data)
+			}
+			pendingGap += g.Lost
+		case KindDecision:
+			var d struct{ N int }
+			json.Unmarshal(el.Record.Data, &d)
+			if missing := uint64(d.N - last - 1); missing != pendingGap {
+				t.Fatalf("record n=%d after n=%d: %d missing, gap records say %d", d.N, last, missing, pendingGap)
+			}
+			last, pendingGap = d.N, 0
+		}
+	}
+	if missing := uint64(total - 1 - last); missing != pendingGap {
+		t.Fatalf("%d lost at the end, gap records say %d", missing, pendingGap)
+	}
+}
+
+// TestExportCarriesTheChain checks every exported line against the one
+// before and the last one against a signed checkpoint, and that the
+// export ends with its trailer.
+func TestExportCarriesTheChain(t *testing.T) {
+	path := build(t, 30) // checkpoints at 10, 20, 30
+	var out bytes.Buffer
+	since := time.Now().Add(time.Hour) // nothing: only the trailer
+	if n, err := ExportFile(path, &out, since); err != nil || n != 0 || strings.Count(out.String(), "\n") != 1 {
+		t.Fatalf("empty export: %d, %v: %s", n, err, out.String())
+	}
+	out.Reset()
+	if _, err := ExportFile(path, &out, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 31 {
+		t.Fatalf("%d lines", len(lines))
+	}
+	var prev [32]byte
+	for i, line := range lines[:30] {
+		var el ExportLine
+		if err := json.Unmarshal([]byte(line), &el); err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 && el.Prev != hex.EncodeToString(prev[:]) {
+			t.Fatalf("first line prev %q", el.Prev)
+		}
+		h := chainNext(prev, el.Record)
+		if hex.EncodeToString(h[:]) != el.Chain {
+			t.Fatalf("line %d: chain %s, recomputed %x", i, el.Chain, h)
+		}
+		prev = h
+	}
+	var tr struct{ Trailer *Trailer }
+	if err := json.Unmarshal([]byte(lines[30]), &tr); err != nil || tr.Trailer == nil {
+		t.Fatalf("no trailer: %s", lines[30])
+	}
+	db, _ := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	var c Checkpoint
+	db.View(func(tx *bolt.Tx) error { return json.Unmarshal(tx.Bucket(bCheckpoints).Get(key(30)), &c) })
+	db.Close()
+	if c.Head != hex.EncodeToString(prev[:]) || tr.Trailer.Head != c.Head || tr.Trailer.Records != 30 || tr.Trailer.LogSize != 30 {
+		t.Fatalf("checkpoint head %s, last line %x, trailer %+v", c.Head, prev, *tr.Trailer)
+	}
+}
+
+// TestVerifyMemoryBounded verifies a long log and samples the heap: it
+// must not grow with the number of records.
+func TestVerifyMemoryBounded(t *testing.T) {
+	const n = 200000
+	path := filepath.Join(t.TempDir(), "audit.db")
+	l, err := Open(path, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	tamper(t, path, func(tx *bolt.Tx) error {
+		rb, cb := tx.Bucket(bRecords), tx.Bucket(bChain)
+		var h [32]byte
+		for i := range uint64(n) {
+			raw, _ := json.Marshal(Record{Index: i, Kind: KindDecision, Data: json.RawMessage(`{}`)})
+			h = chainNext(h, raw)
+			rb.Put(key(i), raw)
+			cb.Put(key(i), append([]byte(nil), h[:]...))
+		}
+		return nil
+	})
+	// What verify holds once it has walked the whole chain, still inside
+	// its transaction: the live heap after a collection.
+	runtime.GC()
+	runtime.GC() // and the pools emptied
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	base := ms.HeapAlloc
+	var held int64
+	testHookVerified = func() {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		held = int64(m.HeapAlloc) - int64(base)
+	}
+	defer func() { testHookVerified = nil }()
+	rep, err := VerifyFile(path, nil)
+	if err != nil || rep.Records != n {
+		t.Fatalf("verify: %+v %v", rep, err)
+	}
+	t.Logf("verify held %d bytes at the end of %d records", held, n)
+	if held > 1<<20 {
+		t.Fatalf("verify held %d bytes at the end of %d records", held, n)
 	}
 }

@@ -1,32 +1,38 @@
 package screens
 
 import (
-	"crypto/subtle"
+	"context"
 	"net"
 	"net/http"
 	"net/url"
 	"strings"
 )
 
-// tokenCookie carries the token once a page was opened with ?token=.
+// tokenCookie carries a paired device's token.
 const tokenCookie = "cargogate_token"
+
+// cookieMaxAge keeps a paired screen paired across browser restarts.
+const cookieMaxAge = 400 * 24 * 3600
 
 // guard holds the HTTP protections (PROTOCOL trust rules for the page):
 //
 //   - Host allow-list, against DNS rebinding: the Host header must be an IP
 //     address, localhost, or the host of an allowed origin.
-//   - A token for every client not on loopback; none configured means
-//     loopback only.
-//   - Origin allow-list for the WebSocket, against cross-site WebSocket
-//     hijacking: same origin, or an allowed origin.
+//   - A token for every client not on loopback (or every client, with
+//     NoLoopback), in the cookie a pairing link set or as
+//     "Authorization: Bearer"; never in the URL. The token's role decides
+//     the routes (need).
+//   - Origin allow-list for the WebSocket and the operator's POSTs,
+//     against cross-site requests: same origin, or an allowed origin.
 type guard struct {
-	origins map[string]bool // normalized scheme://host[:port]
-	hosts   map[string]bool // lower-case host names of the allowed origins
-	token   string
+	origins    map[string]bool // normalized scheme://host[:port]
+	hosts      map[string]bool // lower-case host names of the allowed origins
+	tokens     *tokens
+	noLoopback bool
 }
 
-func newGuard(origins []string, token string) *guard {
-	g := &guard{origins: map[string]bool{}, hosts: map[string]bool{}, token: token}
+func newGuard(origins []string, tk *tokens, noLoopback bool) *guard {
+	g := &guard{origins: map[string]bool{}, hosts: map[string]bool{}, tokens: tk, noLoopback: noLoopback}
 	for _, o := range origins {
 		n, host, ok := normalizeOrigin(o)
 		if !ok {
@@ -62,14 +68,22 @@ func (g *guard) wrap(next http.Handler) http.Handler {
 		hd.Set("X-Content-Type-Options", "nosniff")
 		hd.Set("X-Frame-Options", "DENY")
 		hd.Set("Referrer-Policy", "no-referrer")
+		if r.TLS != nil {
+			hd.Set("Strict-Transport-Security", "max-age=31536000")
+		}
 		if !g.hostOK(r.Host) {
 			http.Error(w, "host not allowed: open the screens by IP address or add the name to http.allowed_origins", http.StatusMisdirectedRequest)
 			return
 		}
-		if !onLoopback(r) && !g.authorized(w, r) {
+		if r.URL.Path == "/pair" {
+			next.ServeHTTP(w, r) // the one-time code is the credential
 			return
 		}
-		next.ServeHTTP(w, r)
+		who, ok := g.authenticate(w, r)
+		if !ok {
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), whoKey{}, who)))
 	})
 }
 
@@ -99,43 +113,39 @@ func onLoopback(r *http.Request) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// authorized checks the token of a client not on loopback and answers the
-// refusal itself. A page opened with ?token= gets the cookie and is sent
-// to the same address without the token, so it stays out of the address
-// bar and the history.
-func (g *guard) authorized(w http.ResponseWriter, r *http.Request) bool {
-	if g.token == "" {
-		http.Error(w, "this gateway serves screens off loopback only with a token: set http.token", http.StatusForbidden)
-		return false
+// authenticate finds who a request comes from, or answers the refusal
+// itself. A token in the URL is refused whole: URLs end up in proxy logs,
+// browser history and screenshots.
+func (g *guard) authenticate(w http.ResponseWriter, r *http.Request) (Who, bool) {
+	if r.URL.Query().Has("token") {
+		http.Error(w, "tokens are not accepted in URLs: pair this screen with a pairing link (cargogate pair), or send Authorization: Bearer", http.StatusBadRequest)
+		return Who{}, false
 	}
-	if q := r.URL.Query(); q.Has("token") {
-		if !g.match(q.Get("token")) {
-			http.Error(w, "wrong token", http.StatusUnauthorized)
-			return false
+	if !g.noLoopback && onLoopback(r) {
+		return Who{Name: "loopback", Role: RoleOperator}, true
+	}
+	if v, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+		if who, ok := g.tokens.lookup(v); ok {
+			return who, true
 		}
-		http.SetCookie(w, &http.Cookie{Name: tokenCookie, Value: q.Get("token"), Path: "/", HttpOnly: true,
-			SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
-		if r.Method == http.MethodGet && !strings.HasPrefix(r.URL.Path, "/api/") && r.URL.Path != "/ws" {
-			q.Del("token")
-			u := *r.URL
-			u.RawQuery = q.Encode()
-			http.Redirect(w, r, u.RequestURI(), http.StatusSeeOther)
-			return false
+		http.Error(w, "wrong token", http.StatusUnauthorized)
+		return Who{}, false
+	}
+	if c, err := r.Cookie(tokenCookie); err == nil {
+		if who, ok := g.tokens.lookup(c.Value); ok {
+			return who, true
 		}
-		return true
 	}
-	if c, err := r.Cookie(tokenCookie); err == nil && g.match(c.Value) {
-		return true
-	}
-	if v, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok && g.match(v) {
-		return true
-	}
-	http.Error(w, "token required: open this screen once as …?token=TOKEN", http.StatusUnauthorized)
-	return false
+	http.Error(w, "not paired and no token: a screen opens the pairing link the operator makes with `cargogate pair`; "+
+		"API clients send Authorization: Bearer (the CLI reads CARGOGATE_TOKEN)", http.StatusUnauthorized)
+	return Who{}, false
 }
 
-func (g *guard) match(v string) bool {
-	return subtle.ConstantTimeCompare([]byte(v), []byte(g.token)) == 1
+// setCookie gives a paired device its token: HttpOnly (no script reads
+// it), SameSite=Strict (no other site's page sends it), Secure under TLS.
+func (g *guard) setCookie(w http.ResponseWriter, r *http.Request, token string) {
+	http.SetCookie(w, &http.Cookie{Name: tokenCookie, Value: token, Path: "/", MaxAge: cookieMaxAge, HttpOnly: true,
+		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
 }
 
 // originOK: no Origin (not a browser, so no other site's page can be

@@ -21,6 +21,7 @@ const (
 	AlarmClockTrouble     = "clock_trouble"      // the wall clock lags central's time by ClockAlarm or more
 	AlarmStoreNotWritable = "store_not_writable" // the last scan could not be recorded (decided STOP)
 	AlarmOrderGap         = "order_gap"          // an order central sent cannot be applied: its seq stays a gap
+	AlarmAuditLost        = "audit_records_lost" // the audit log could not take records (a gap record says how many)
 )
 
 // Alarm is one thing the supervisor must act on.
@@ -128,6 +129,9 @@ func (w *window) sum(now time.Time) (Counts, map[string][2]int) {
 // field but link.online/since/outbox is optional: a status without it
 // raises no alarm from it.
 type statusView struct {
+	Audit *struct {
+		Lost uint64 `json:"lost"`
+	} `json:"audit"`
 	Link *struct {
 		Online bool      `json:"online"`
 		Since  time.Time `json:"since"`
@@ -241,6 +245,10 @@ func (h *Hub) Overview() Overview {
 	}
 	if behind := time.Duration(sv.ClockBehindS * float64(time.Second)); behind >= h.opt.ClockAlarm {
 		o.Alarms = append(o.Alarms, Alarm{Kind: AlarmClockTrouble, Detail: "wall clock " + behind.Round(time.Second).String() + " behind central's time"})
+	}
+	if sv.Audit != nil && sv.Audit.Lost > 0 {
+		o.Alarms = append(o.Alarms, Alarm{Kind: AlarmAuditLost, Device: "audit",
+			Detail: strconv.FormatUint(sv.Audit.Lost, 10) + " audit records lost since the gateway started; `cargogate audit verify` lists the gaps"})
 	}
 	if h.record != nil && !slices.ContainsFunc(o.Alarms, func(a Alarm) bool { return a.Kind == AlarmStoreNotWritable }) {
 		o.Alarms = append(o.Alarms, *h.record)

@@ -66,17 +66,27 @@ type Options struct {
 	// Inspector answers the lookup screen. Nil: /api/inspect answers 501.
 	Inspector Inspector
 	// Routes are further handlers (metrics, health, operator API) served
-	// behind the same Host, token and Origin checks, by ServeMux pattern.
-	Routes map[string]http.Handler
+	// behind the same Host, token and Origin checks, each needing its
+	// permission.
+	Routes []Route
 	// AllowedOrigins are origins (scheme://host[:port]) other than the
 	// page's own from which a browser may open the WebSocket; their hosts
 	// are also accepted in the Host header. Empty: same origin only, and a
 	// Host header must name an IP address or localhost.
 	AllowedOrigins []string
-	// Token lets clients that are not on loopback in, given as ?token= (a
-	// cookie is then set), the cookie, or Authorization: Bearer. Empty:
-	// only loopback clients are served.
-	Token string
+	// Tokens let clients in (Authorization: Bearer), each with its role.
+	// Screens are paired instead: a one-time pairing link (POST /api/pair)
+	// sets a cookie with a token minted for the device.
+	Tokens []Credential
+	// PairedFile keeps the paired devices' tokens (their SHA-256 only)
+	// across restarts. Empty: in memory only.
+	PairedFile string
+	// PairingTTL is how long a pairing link may wait to be opened.
+	// Default DefaultPairingTTL.
+	PairingTTL time.Duration
+	// NoLoopback serves loopback clients like any other (a token needed);
+	// by default they are served as operator.
+	NoLoopback bool
 	// MaxClients caps the open WebSockets; one more is refused with 503.
 	// Default DefaultMaxClients.
 	MaxClients int
@@ -94,25 +104,37 @@ type Options struct {
 	Now func() time.Time
 }
 
+// Route is a further handler and the permission it needs.
+type Route struct {
+	Pattern string // a ServeMux pattern
+	Handler http.Handler
+	Need    Need
+}
+
 // Hub keeps what the screens show and fans outcomes out to them.
 type Hub struct {
 	opt     Options
 	log     *slog.Logger
 	in      chan item
 	guard   *guard
+	tokens  *tokens
+	initErr error
 	dropped atomic.Uint64 // outcomes or device changes lost because in was full
 	slow    atomic.Uint64 // screens dropped for being too slow
 
-	mu       sync.Mutex
-	closed   bool
-	clients  map[*client]struct{}
-	stations map[string]*stationState
-	order    []string          // station ids: configured first, then seen
-	recent   []scan.Outcome    // newest last, all stations
-	counts   window            // decisions over the last hour
-	record   *Alarm            // the journal refused the last scan
-	overview []byte            // the last overview message pushed
-	scans    map[string]uint64 // scans seen per station, for tests and the overview
+	mu      sync.Mutex
+	closed  bool
+	clients map[*client]struct{}
+	// upgrading counts the WebSockets past the cap check and not yet
+	// registered: they hold a slot.
+	upgrading int
+	stations  map[string]*stationState
+	order     []string          // station ids: configured first, then seen
+	recent    []scan.Outcome    // newest last, all stations
+	counts    window            // decisions over the last hour
+	record    *Alarm            // the journal refused the last scan
+	overview  []byte            // the last overview message pushed
+	scans     map[string]uint64 // scans seen per station, for tests and the overview
 }
 
 // item is one thing the scan path handed to the hub.
@@ -176,8 +198,15 @@ func New(opt Options) *Hub {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	h := &Hub{opt: opt, log: opt.Log.With("part", "screens"), in: make(chan item, inBuffer),
-		guard: newGuard(opt.AllowedOrigins, opt.Token), clients: map[*client]struct{}{},
+	if opt.PairingTTL <= 0 {
+		opt.PairingTTL = DefaultPairingTTL
+	}
+	tk, err := newTokens(opt.Tokens, opt.PairedFile)
+	if err != nil {
+		tk, _ = newTokens(opt.Tokens, "") // Err reports it; nothing paired gets in
+	}
+	h := &Hub{opt: opt, log: opt.Log.With("part", "screens"), in: make(chan item, inBuffer), tokens: tk, initErr: err,
+		guard: newGuard(opt.AllowedOrigins, tk, opt.NoLoopback), clients: map[*client]struct{}{},
 		stations: map[string]*stationState{}, scans: map[string]uint64{}}
 	for _, si := range opt.Stations {
 		h.stationLocked(si.ID).info = si
@@ -186,6 +215,9 @@ func New(opt Options) *Hub {
 }
 
 var _ station.Observer = (*Hub)(nil)
+
+// Err reports a problem New met reading Options.PairedFile.
+func (h *Hub) Err() error { return h.initErr }
 
 // Decided hands an outcome to the hub. It never blocks: when the hub is
 // that far behind, the outcome is dropped from the screens (the event is
@@ -374,24 +406,33 @@ func (h *Hub) knownStation(id string) bool {
 // Host, token and Origin checks.
 func (h *Hub) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /static/", http.FileServerFS(static))
-	mux.HandleFunc("GET /{$}", h.page("index.html"))
-	mux.HandleFunc("GET /supervisor", h.page("supervisor.html"))
-	mux.HandleFunc("GET /lookup", h.page("lookup.html"))
-	mux.HandleFunc("GET /station/{id}", h.stationPage("station.html"))
-	mux.HandleFunc("GET /gate/{id}", h.stationPage("gate.html"))
-	mux.HandleFunc("GET /arrival/{id}", h.stationPage("arrival.html"))
-	mux.HandleFunc("GET /api/status", func(w http.ResponseWriter, r *http.Request) {
+	view := func(pattern string, f http.HandlerFunc) { mux.Handle(pattern, need(NeedView, f)) }
+	operate := func(pattern string, f http.HandlerFunc) { mux.Handle(pattern, need(NeedOperate, f)) }
+	mux.Handle("GET /static/", need(NeedView, http.FileServerFS(static)))
+	view("GET /{$}", h.page("index.html"))
+	view("GET /supervisor", h.page("supervisor.html"))
+	operate("GET /lookup", h.page("lookup.html"))
+	view("GET /station/{id}", h.stationPage("station.html"))
+	view("GET /gate/{id}", h.stationPage("gate.html"))
+	view("GET /arrival/{id}", h.stationPage("arrival.html"))
+	view("GET /api/status", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, h.opt.Status())
 	})
-	mux.HandleFunc("GET /api/overview", func(w http.ResponseWriter, r *http.Request) {
+	view("GET /api/overview", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, h.Overview())
 	})
-	mux.HandleFunc("GET /api/recent", h.serveRecent)
-	mux.HandleFunc("GET /api/inspect", h.serveInspect)
-	mux.HandleFunc("GET /ws", h.serveWS)
-	for pattern, handler := range h.opt.Routes {
-		mux.Handle(pattern, handler)
+	view("GET /api/recent", h.serveRecent)
+	view("GET /api/whoami", func(w http.ResponseWriter, r *http.Request) {
+		who, _ := WhoFrom(r.Context())
+		writeJSON(w, http.StatusOK, who)
+	})
+	operate("GET /api/inspect", h.serveInspect)
+	operate("POST /api/pair", h.serveMintPairing)
+	operate("POST /api/unpair", h.serveRevoke)
+	view("GET /ws", h.serveWS)
+	mux.HandleFunc("GET /pair", h.servePair)
+	for _, rt := range h.opt.Routes {
+		mux.Handle(rt.Pattern, need(rt.Need, rt.Handler))
 	}
 	return h.guard.wrap(mux)
 }

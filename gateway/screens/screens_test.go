@@ -3,9 +3,12 @@ package screens
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -93,33 +96,53 @@ func next(t testing.TB, c *websocket.Conn, typ string) msg {
 }
 
 func TestGuard(t *testing.T) {
-	const token = "0123456789abcdef-token"
+	const opTok, scTok, scanTok = "0123456789abcdef-operator", "0123456789abcdef-screens", "0123456789abcdef-scan"
+	creds := []Credential{{"ops", RoleOperator, opTok}, {"wall", RoleScreens, scTok}, {"hand-1", RoleScan, scanTok}}
 	cases := []struct {
-		name, target, remote, host, cookie, bearer string
-		token                                      string
-		want                                       int
+		name, method, target, remote, host, cookie, bearer string
+		noLoopback                                         bool
+		want                                               int
 	}{
 		{name: "loopback", target: "/", remote: "127.0.0.1:5000", want: 200},
+		{name: "loopback is operator", target: "/lookup", remote: "127.0.0.1:5000", want: 200},
 		{name: "loopback v6", target: "/api/status", remote: "[::1]:5000", want: 200},
+		{name: "loopback not trusted", target: "/", remote: "127.0.0.1:5000", noLoopback: true, want: 401},
+		{name: "loopback not trusted, token", target: "/api/backup", remote: "127.0.0.1:5000", noLoopback: true, bearer: opTok, want: 200},
 		{name: "rebinding host", target: "/", remote: "127.0.0.1:5000", host: "evil.example:8080", want: 421},
 		{name: "allowed origin host", target: "/", remote: "127.0.0.1:5000", host: "screens.lan:8080", want: 200},
 		{name: "ip host", target: "/supervisor", remote: "127.0.0.1:5000", host: "10.1.2.3:8080", want: 200},
-		{name: "lan, no token configured", target: "/", remote: "10.0.0.9:5000", want: 403},
-		{name: "lan, no token given", target: "/", remote: "10.0.0.9:5000", token: token, want: 401},
-		{name: "lan, wrong token", target: "/?token=nope", remote: "10.0.0.9:5000", token: token, want: 401},
-		{name: "lan, token in url: cookie and redirect", target: "/station/gate-3?token=" + token, remote: "10.0.0.9:5000", token: token, want: 303},
-		{name: "lan, token in url for the api", target: "/api/status?token=" + token, remote: "10.0.0.9:5000", token: token, want: 200},
-		{name: "lan, cookie", target: "/station/gate-3", remote: "10.0.0.9:5000", token: token, cookie: token, want: 200},
-		{name: "lan, wrong cookie", target: "/", remote: "10.0.0.9:5000", token: token, cookie: "x", want: 401},
-		{name: "lan, bearer", target: "/api/overview", remote: "10.0.0.9:5000", token: token, bearer: token, want: 200},
+		{name: "lan, no token given", target: "/", remote: "10.0.0.9:5000", want: 401},
+		{name: "lan, token in url refused", target: "/station/gate-3?token=" + opTok, remote: "10.0.0.9:5000", want: 400},
+		{name: "lan, token in url for the api refused", target: "/api/status?token=" + opTok, remote: "10.0.0.9:5000", want: 400},
+		{name: "lan, token in url for the websocket refused", target: "/ws?token=" + scTok, remote: "10.0.0.9:5000", want: 400},
+		{name: "lan, token in url with a good cookie refused", target: "/?token=x", remote: "10.0.0.9:5000", cookie: scTok, want: 400},
+		{name: "lan, screens cookie: station page", target: "/station/gate-3", remote: "10.0.0.9:5000", cookie: scTok, want: 200},
+		{name: "lan, screens cookie: status", target: "/api/status", remote: "10.0.0.9:5000", cookie: scTok, want: 200},
+		{name: "lan, screens cookie: lookup", target: "/lookup", remote: "10.0.0.9:5000", cookie: scTok, want: 403},
+		{name: "lan, screens cookie: inspect", target: "/api/inspect?code=x", remote: "10.0.0.9:5000", cookie: scTok, want: 403},
+		{name: "lan, screens cookie: backup", target: "/api/backup?file=orders.db", remote: "10.0.0.9:5000", cookie: scTok, want: 403},
+		{name: "lan, screens bearer: pairing", method: "POST", target: "/api/pair?name=x", remote: "10.0.0.9:5000", bearer: scTok, want: 403},
+		{name: "lan, wrong cookie", target: "/", remote: "10.0.0.9:5000", cookie: "x", want: 401},
+		{name: "lan, operator bearer", target: "/api/overview", remote: "10.0.0.9:5000", bearer: opTok, want: 200},
+		{name: "lan, operator bearer: backup", target: "/api/backup?file=orders.db", remote: "10.0.0.9:5000", bearer: opTok, want: 200},
+		{name: "lan, operator bearer: lookup", target: "/lookup", remote: "10.0.0.9:5000", bearer: opTok, want: 200},
+		{name: "lan, wrong bearer", target: "/api/overview", remote: "10.0.0.9:5000", bearer: opTok + "x", want: 401},
+		{name: "lan, scan token: pages", target: "/", remote: "10.0.0.9:5000", bearer: scanTok, want: 403},
+		{name: "lan, scan token: status", target: "/api/status", remote: "10.0.0.9:5000", bearer: scanTok, want: 403},
+		{name: "lan, pairing link without a code", target: "/pair?code=nope", remote: "10.0.0.9:5000", want: 401},
 		{name: "unknown station", target: "/station/nope", remote: "127.0.0.1:5000", want: 404},
 		{name: "static", target: "/static/app.js", remote: "127.0.0.1:5000", want: 200},
 	}
+	backup := Route{Pattern: "GET /api/backup", Need: NeedOperate, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			h := New(Options{Token: c.token, AllowedOrigins: []string{"http://screens.lan:8080"},
-				Stations: []StationInfo{{ID: "gate-3", Role: "gate", Gate: true}}})
-			r := httptest.NewRequest("GET", c.target, nil)
+			h := New(Options{Tokens: creds, AllowedOrigins: []string{"http://screens.lan:8080"}, NoLoopback: c.noLoopback,
+				Stations: []StationInfo{{ID: "gate-3", Role: "gate", Gate: true}}, Routes: []Route{backup}})
+			method := c.method
+			if method == "" {
+				method = "GET"
+			}
+			r := httptest.NewRequest(method, c.target, nil)
 			r.RemoteAddr = c.remote
 			r.Host = "127.0.0.1:8080"
 			if c.host != "" {
@@ -136,19 +159,137 @@ func TestGuard(t *testing.T) {
 			if w.Code != c.want {
 				t.Fatalf("%s: HTTP %d, want %d: %s", c.target, w.Code, c.want, w.Body)
 			}
-			if w.Code == 303 {
-				if loc := w.Header().Get("Location"); loc != "/station/gate-3" {
-					t.Errorf("redirect to %q keeps the token or loses the page", loc)
-				}
-				ck := w.Result().Cookies()
-				if len(ck) != 1 || ck[0].Value != c.token || !ck[0].HttpOnly || ck[0].SameSite != http.SameSiteStrictMode {
-					t.Errorf("cookie %+v", ck)
-				}
+			if len(w.Result().Cookies()) != 0 {
+				t.Errorf("a cookie set outside pairing: %v", w.Result().Cookies())
 			}
 			if csp := w.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'self'") {
 				t.Errorf("no CSP: %q", csp)
 			}
 		})
+	}
+}
+
+// TestPairing mints a one-time pairing link as the operator, opens it as
+// a screen (a cookie, the code gone from the address), and checks that
+// the link works once, the cookie's flags, what the paired screen may
+// open, that the pairing outlives a restart, and revocation.
+func TestPairing(t *testing.T) {
+	for _, tlsOn := range []bool{false, true} {
+		t.Run(map[bool]string{false: "http", true: "https"}[tlsOn], func(t *testing.T) {
+			const opTok = "0123456789abcdef-operator"
+			file := filepath.Join(t.TempDir(), "paired.json")
+			opt := Options{Tokens: []Credential{{"ops", RoleOperator, opTok}}, PairedFile: file, NoLoopback: true,
+				Stations: []StationInfo{{ID: "gate-3", Role: "gate", Gate: true}}}
+			h := New(opt)
+			ctx, cancel := context.WithCancel(context.Background())
+			go h.Run(ctx)
+			defer cancel()
+			srv := httptest.NewUnstartedServer(h.Handler())
+			if tlsOn {
+				srv.StartTLS()
+			} else {
+				srv.Start()
+			}
+			defer srv.Close()
+			cl := srv.Client()
+			cl.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+			do := func(method, path, bearer string, cookie *http.Cookie) *http.Response {
+				t.Helper()
+				req, _ := http.NewRequest(method, srv.URL+path, nil)
+				if bearer != "" {
+					req.Header.Set("Authorization", "Bearer "+bearer)
+				}
+				if cookie != nil {
+					req.AddCookie(cookie)
+				}
+				resp, err := cl.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				return resp
+			}
+			// Minting needs the operator.
+			if r := do("POST", "/api/pair?name=wall-1", "", nil); r.StatusCode != 401 {
+				t.Fatalf("mint without a token: %d", r.StatusCode)
+			}
+			req, _ := http.NewRequest("POST", srv.URL+"/api/pair?name=wall-1&next=/station/gate-3", nil)
+			req.Header.Set("Authorization", "Bearer "+opTok)
+			resp, err := cl.Do(req)
+			if err != nil || resp.StatusCode != 200 {
+				t.Fatalf("mint: %v %v", err, resp)
+			}
+			var minted struct{ Link, Role string }
+			json.NewDecoder(resp.Body).Decode(&minted)
+			resp.Body.Close()
+			if !strings.HasPrefix(minted.Link, "/pair?code=") || minted.Role != RoleScreens {
+				t.Fatalf("minted %+v", minted)
+			}
+			r := do("GET", minted.Link, "", nil)
+			if r.StatusCode != 303 || r.Header.Get("Location") != "/station/gate-3" {
+				t.Fatalf("pairing: %d to %q", r.StatusCode, r.Header.Get("Location"))
+			}
+			if hsts := r.Header.Get("Strict-Transport-Security"); (hsts != "") != tlsOn {
+				t.Errorf("HSTS %q with TLS %v", hsts, tlsOn)
+			}
+			ck := r.Cookies()
+			if len(ck) != 1 || ck[0].Name != tokenCookie || !ck[0].HttpOnly || ck[0].SameSite != http.SameSiteStrictMode ||
+				ck[0].Secure != tlsOn || ck[0].MaxAge <= 0 || strings.Contains(minted.Link, ck[0].Value) {
+				t.Fatalf("cookie %+v", ck)
+			}
+			cookie := &http.Cookie{Name: tokenCookie, Value: ck[0].Value}
+			if r := do("GET", minted.Link, "", nil); r.StatusCode != 401 || len(r.Cookies()) != 0 {
+				t.Fatalf("the link worked twice: %d", r.StatusCode)
+			}
+			for path, want := range map[string]int{"/station/gate-3": 200, "/api/overview": 200, "/lookup": 403, "/api/inspect?code=x": 403} {
+				if r := do("GET", path, "", cookie); r.StatusCode != want {
+					t.Errorf("paired screen on %s: %d, want %d", path, r.StatusCode, want)
+				}
+			}
+			if r := do("POST", "/api/pair?name=other", "", cookie); r.StatusCode != 403 {
+				t.Errorf("a screen minted a pairing link: %d", r.StatusCode)
+			}
+			// The pairing outlives a restart of the gateway.
+			h2 := New(opt)
+			if h2.Err() != nil {
+				t.Fatal(h2.Err())
+			}
+			if who, ok := h2.tokens.lookup(cookie.Value); !ok || who.Name != "wall-1" || who.Role != RoleScreens {
+				t.Fatalf("after a restart: %+v %v", who, ok)
+			}
+			if b, _ := os.ReadFile(file); strings.Contains(string(b), cookie.Value) {
+				t.Fatal("the token itself is on disk")
+			}
+			if r := do("POST", "/api/unpair?name=wall-1", opTok, nil); r.StatusCode != 200 {
+				t.Fatalf("unpair: %d", r.StatusCode)
+			}
+			if r := do("GET", "/api/overview", "", cookie); r.StatusCode != 401 {
+				t.Fatalf("revoked screen: %d", r.StatusCode)
+			}
+		})
+	}
+}
+
+// TestPairingLinkExpires: a link not opened in time is refused.
+func TestPairingLinkExpires(t *testing.T) {
+	now := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	tk, _ := newTokens(nil, "")
+	code := tk.mint(Who{Name: "wall-1", Role: RoleScreens}, now, time.Minute)
+	if _, _, err := tk.redeem(code, now.Add(2*time.Minute)); err == nil {
+		t.Fatal("an expired pairing link worked")
+	}
+	code = tk.mint(Who{Name: "wall-1", Role: RoleScreens}, now, time.Minute)
+	if _, _, err := tk.redeem(code+"x", now); err == nil {
+		t.Fatal("a wrong code worked")
+	}
+	if _, _, err := tk.redeem(code, now); err != nil {
+		t.Fatal(err)
+	}
+	for _, next := range []string{"//evil.example/", "https://evil.example/", "/\\evil.example", "station"} {
+		if got := safeNext(next); got != "/" {
+			t.Errorf("safeNext(%q) = %q", next, got)
+		}
 	}
 }
 
@@ -335,6 +476,50 @@ func TestConnectionCap(t *testing.T) {
 	}
 }
 
+// TestConnectionCapConcurrent opens many screens at once: the cap holds
+// however the upgrades interleave (the slot is taken with the check).
+func TestConnectionCapConcurrent(t *testing.T) {
+	const limit, tries = 3, 40
+	// Widen the window between the check and the registration.
+	testHookUpgrade = func() { time.Sleep(20 * time.Millisecond) }
+	t.Cleanup(func() { testHookUpgrade = nil })
+	h, srv := startHub(t, Options{MaxClients: limit})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var open []*websocket.Conn
+	start := make(chan struct{})
+	for range tries {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			c, _, err := websocket.DefaultDialer.Dial(wsURL(srv, ""), nil)
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			open = append(open, c)
+			mu.Unlock()
+		}()
+	}
+	close(start)
+	wg.Wait()
+	t.Cleanup(func() {
+		for _, c := range open {
+			c.Close()
+		}
+	})
+	if len(open) > limit {
+		t.Fatalf("%d screens open over a cap of %d", len(open), limit)
+	}
+	if len(open) == 0 {
+		t.Fatal("no screen got in")
+	}
+	if n := h.Overview().Screens; n > limit {
+		t.Fatalf("hub counts %d screens over a cap of %d", n, limit)
+	}
+}
+
 func TestReadLimit(t *testing.T) {
 	h, srv := startHub(t, Options{})
 	c := dial(t, srv, "", nil)
@@ -366,6 +551,7 @@ func TestCountsOverTheLastHour(t *testing.T) {
 func TestOverviewAlarms(t *testing.T) {
 	status := map[string]any{
 		"clock_behind_s": 42.0,
+		"audit":          map[string]any{"records": 100, "lost": 3},
 		"link": map[string]any{"online": false, "since": "2026-11-27T07:00:00Z", "outbox": 5000,
 			"store_writable": false, "store_error": "disk full", "outbox_writable": true},
 	}
@@ -377,7 +563,7 @@ func TestOverviewAlarms(t *testing.T) {
 		kinds = append(kinds, a.Kind)
 	}
 	slices.Sort(kinds)
-	want := []string{AlarmClockTrouble, AlarmDeviceDown, AlarmLinkOffline, AlarmOutboxFilling, AlarmStoreNotWritable}
+	want := []string{AlarmAuditLost, AlarmClockTrouble, AlarmDeviceDown, AlarmLinkOffline, AlarmOutboxFilling, AlarmStoreNotWritable}
 	if !slices.Equal(kinds, want) {
 		t.Fatalf("alarms %v, want %v", kinds, want)
 	}

@@ -18,6 +18,9 @@ const (
 	readLimit = 512 // the pages send nothing but control frames
 )
 
+// testHookUpgrade, when set, runs between the cap check and the upgrade.
+var testHookUpgrade func()
+
 // client is one open screen. The hub writes to send; the connection's own
 // writer (serveWS) is the only goroutine that writes to the connection.
 type client struct {
@@ -153,11 +156,25 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.mu.Lock()
-	full, closed := len(h.clients) >= h.opt.MaxClients, h.closed
+	full, closed := len(h.clients)+h.upgrading >= h.opt.MaxClients, h.closed
+	if !full && !closed {
+		h.upgrading++ // the slot is taken with the check: concurrent upgrades cannot pass the cap
+	}
 	h.mu.Unlock()
 	if full || closed {
 		http.Error(w, "too many screens open", http.StatusServiceUnavailable)
 		return
+	}
+	reserved := true
+	defer func() {
+		if reserved {
+			h.mu.Lock()
+			h.upgrading--
+			h.mu.Unlock()
+		}
+	}()
+	if testHookUpgrade != nil {
+		testHookUpgrade()
 	}
 	first := h.Overview()
 	first.Screens++ // this one
@@ -183,6 +200,8 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 		conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "gateway stopping"), time.Now().Add(writeWait))
 		return
 	}
+	h.upgrading--
+	reserved = false
 	h.clients[c] = struct{}{}
 	c.send <- h.helloLocked(st)
 	c.send <- ov

@@ -58,6 +58,12 @@ func New(src Source, files ...string) *Metrics {
 }
 
 // Handler serves the exposition (GET /metrics).
+// CounterFunc registers a counter read from f at each scrape, for a count
+// another part keeps (the audit log's lost records, say).
+func (m *Metrics) CounterFunc(name, help string, f func() float64) {
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, f))
+}
+
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
 }

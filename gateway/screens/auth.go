@@ -1,0 +1,333 @@
+package screens
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Roles of HTTP clients. A client has one role; each route needs one
+// permission, and a role grants some permissions:
+//
+//	screens   view: the pages (not the lookup), the WebSocket, status, overview, recent, metrics, health
+//	operator  view and operate: besides, the lookup, inspect, backup, exports, audit, pairing
+//	scan      scan: the handheld devices' scanning routes (none yet)
+const (
+	RoleScreens  = "screens"
+	RoleOperator = "operator"
+	RoleScan     = "scan"
+)
+
+// Need is the permission a route needs.
+type Need int
+
+// Permissions.
+const (
+	NeedView Need = iota
+	NeedOperate
+	NeedScan
+)
+
+func (n Need) String() string {
+	return [...]string{"view", "operate", "scan"}[n]
+}
+
+// grants reports whether role has the permission n.
+func grants(role string, n Need) bool {
+	switch role {
+	case RoleOperator:
+		return n == NeedView || n == NeedOperate
+	case RoleScreens:
+		return n == NeedView
+	case RoleScan:
+		return n == NeedScan
+	}
+	return false
+}
+
+// Credential is a configured token and who holds it.
+type Credential struct {
+	Name, Role, Token string
+}
+
+// Who is the client a request comes from.
+type Who struct {
+	Name string `json:"name"`
+	Role string `json:"role"`
+}
+
+// DefaultPairingTTL is how long a pairing link may wait to be opened.
+const DefaultPairingTTL = 10 * time.Minute
+
+// pairedToken is a token minted for a paired device, as kept on disk: only
+// its SHA-256, never the token.
+type pairedToken struct {
+	Name    string    `json:"name"`
+	Role    string    `json:"role"`
+	SHA256  string    `json:"sha256"`
+	Created time.Time `json:"created"`
+}
+
+type pairing struct {
+	who     Who
+	expires time.Time
+}
+
+// tokens is the token store: configured tokens, paired devices' tokens
+// (persisted as hashes in file) and the one-time pairing codes in flight.
+// Lookups are by SHA-256 of the presented token, so no comparison runs on
+// the secret itself.
+type tokens struct {
+	file string // "": paired tokens live in memory only
+
+	mu     sync.Mutex
+	byHash map[[32]byte]Who
+	paired []pairedToken
+	codes  map[[32]byte]pairing
+}
+
+func newTokens(creds []Credential, file string) (*tokens, error) {
+	t := &tokens{file: file, byHash: map[[32]byte]Who{}, codes: map[[32]byte]pairing{}}
+	for _, c := range creds {
+		t.byHash[sha256.Sum256([]byte(c.Token))] = Who{Name: c.Name, Role: c.Role}
+	}
+	if file == "" {
+		return t, nil
+	}
+	b, err := os.ReadFile(file)
+	if errors.Is(err, os.ErrNotExist) {
+		return t, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(b, &t.paired); err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	for _, p := range t.paired {
+		raw, err := hex.DecodeString(p.SHA256)
+		if err != nil || len(raw) != 32 {
+			return nil, fmt.Errorf("%s: %q: bad sha256", file, p.Name)
+		}
+		t.byHash[[32]byte(raw)] = Who{Name: p.Name, Role: p.Role}
+	}
+	return t, nil
+}
+
+func (t *tokens) lookup(token string) (Who, bool) {
+	if token == "" {
+		return Who{}, false
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	w, ok := t.byHash[sha256.Sum256([]byte(token))]
+	return w, ok
+}
+
+func randomToken() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// mint makes a one-time pairing code for a device of role named name.
+func (t *tokens) mint(who Who, now time.Time, ttl time.Duration) string {
+	code := randomToken()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for h, p := range t.codes {
+		if now.After(p.expires) {
+			delete(t.codes, h)
+		}
+	}
+	t.codes[sha256.Sum256([]byte(code))] = pairing{who: who, expires: now.Add(ttl)}
+	return code
+}
+
+// redeem exchanges a pairing code, once, for a new device token.
+func (t *tokens) redeem(code string, now time.Time) (string, Who, error) {
+	h := sha256.Sum256([]byte(code))
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p, ok := t.codes[h]
+	delete(t.codes, h)
+	if !ok || now.After(p.expires) {
+		return "", Who{}, errors.New("this pairing link was used already or has expired: ask the operator for a new one (cargogate pair)")
+	}
+	token := randomToken()
+	th := sha256.Sum256([]byte(token))
+	paired := append(slices.DeleteFunc(slices.Clone(t.paired), func(x pairedToken) bool { return x.Name == p.who.Name }),
+		pairedToken{Name: p.who.Name, Role: p.who.Role, SHA256: hex.EncodeToString(th[:]), Created: now.UTC()})
+	if err := t.saveLocked(paired); err != nil {
+		return "", Who{}, err
+	}
+	// A device paired again under the same name replaces its old token.
+	for _, old := range t.paired {
+		if old.Name == p.who.Name {
+			raw, _ := hex.DecodeString(old.SHA256)
+			delete(t.byHash, [32]byte(raw))
+		}
+	}
+	t.paired = paired
+	t.byHash[th] = p.who
+	return token, p.who, nil
+}
+
+// revoke forgets the paired device named name.
+func (t *tokens) revoke(name string) (bool, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	i := slices.IndexFunc(t.paired, func(x pairedToken) bool { return x.Name == name })
+	if i < 0 {
+		return false, nil
+	}
+	paired := slices.Delete(slices.Clone(t.paired), i, i+1)
+	if err := t.saveLocked(paired); err != nil {
+		return false, err
+	}
+	raw, _ := hex.DecodeString(t.paired[i].SHA256)
+	delete(t.byHash, [32]byte(raw))
+	t.paired = paired
+	return true, nil
+}
+
+// saveLocked writes the paired tokens' hashes: a temporary file, synced,
+// renamed over the old one.
+func (t *tokens) saveLocked(paired []pairedToken) error {
+	if t.file == "" {
+		return nil
+	}
+	b, _ := json.MarshalIndent(paired, "", "  ")
+	f, err := os.CreateTemp(filepath.Dir(t.file), ".paired-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(b); err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), t.file)
+}
+
+type whoKey struct{}
+
+// WhoFrom returns the client a request was authenticated as.
+func WhoFrom(ctx context.Context) (Who, bool) {
+	w, ok := ctx.Value(whoKey{}).(Who)
+	return w, ok
+}
+
+// need lets through only a client whose role grants n.
+func need(n Need, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		who, _ := WhoFrom(r.Context())
+		if !grants(who.Role, n) {
+			http.Error(w, fmt.Sprintf("forbidden: this needs the %s permission, and %q has role %q", n, who.Name, who.Role), http.StatusForbidden)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// safeNext is where a pairing link may send the browser: a path on this
+// server.
+func safeNext(next string) string {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
+		return "/"
+	}
+	return next
+}
+
+// servePair exchanges a pairing link's code for the device's token, in a
+// cookie, and sends the browser on to its page without the code.
+func (h *Hub) servePair(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	token, who, err := h.tokens.redeem(q.Get("code"), h.opt.Now())
+	if err != nil {
+		h.log.Warn("pairing refused", "remote", r.RemoteAddr, "err", err)
+		http.Error(w, err.Error(), http.StatusUnauthorized)
+		return
+	}
+	h.log.Info("device paired", "name", who.Name, "role", who.Role, "remote", r.RemoteAddr)
+	h.guard.setCookie(w, r, token)
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, safeNext(q.Get("next")), http.StatusSeeOther)
+}
+
+// serveMintPairing (operator) makes a one-time pairing link:
+// POST /api/pair?name=wall-1&role=screens&next=/supervisor.
+func (h *Hub) serveMintPairing(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	role := q.Get("role")
+	if role == "" {
+		role = RoleScreens
+	}
+	name := q.Get("name")
+	if !slices.Contains([]string{RoleScreens, RoleOperator, RoleScan}, role) || !nameRE(name) {
+		http.Error(w, "name: letters, digits, - and _ (1 to 64); role: screens, operator or scan", http.StatusBadRequest)
+		return
+	}
+	if !h.guard.originOK(r) {
+		http.Error(w, "origin not allowed", http.StatusForbidden)
+		return
+	}
+	by, _ := WhoFrom(r.Context())
+	now := h.opt.Now()
+	code := h.tokens.mint(Who{Name: name, Role: role}, now, h.opt.PairingTTL)
+	h.log.Info("pairing link made", "name", name, "role", role, "by", by.Name)
+	link := "/pair?code=" + code
+	if next := q.Get("next"); next != "" {
+		link += "&next=" + url.QueryEscape(safeNext(next))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"link": link, "name": name, "role": role, "expires": now.Add(h.opt.PairingTTL).UTC()})
+}
+
+// serveRevoke (operator) forgets a paired device: POST /api/unpair?name=wall-1.
+func (h *Hub) serveRevoke(w http.ResponseWriter, r *http.Request) {
+	if !h.guard.originOK(r) {
+		http.Error(w, "origin not allowed", http.StatusForbidden)
+		return
+	}
+	name := r.URL.Query().Get("name")
+	ok, err := h.tokens.revoke(name)
+	switch {
+	case err != nil:
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+	case !ok:
+		http.Error(w, "no paired device of that name", http.StatusNotFound)
+	default:
+		h.log.Info("device unpaired", "name", name)
+		writeJSON(w, http.StatusOK, map[string]any{"revoked": name})
+	}
+}
+
+func nameRE(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
