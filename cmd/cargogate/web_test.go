@@ -159,6 +159,7 @@ func opsFixture(t *testing.T) (*opsAPI, *httptest.Server) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { aud.Close() })
+	go aud.Run(t.Context())
 	for i := range 20 {
 		aud.AddSync(context.Background(), audit.KindDecision, map[string]int{"n": i})
 	}

@@ -213,6 +213,7 @@ func TestQueueFullLeavesAGap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	go l.Run(t.Context())
 	const total = 5000
 	l.mu.Lock() // the committer waits here with at most one batch
 	for i := range total / 2 {
