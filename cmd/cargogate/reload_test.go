@@ -342,6 +342,15 @@ func TestRestartNeeded(t *testing.T) {
 			f.Set(reflect.Append(reflect.MakeSlice(f.Type(), 0, 1), reflect.Zero(f.Type().Elem())))
 		case reflect.Map:
 			f.Set(reflect.MakeMap(f.Type()))
+		case reflect.Pointer: // an optional bool: set it to the opposite of its value in force
+			if f.Type().Elem().Kind() != reflect.Bool {
+				t.Fatalf("%s: kind %v", key, f.Kind())
+			}
+			v := false // unset means true (trust_loopback)
+			if !f.IsNil() {
+				v = !f.Elem().Bool()
+			}
+			f.Set(reflect.ValueOf(&v))
 		case reflect.Struct:
 			continue // identifiers: applied in place, not compared
 		default:

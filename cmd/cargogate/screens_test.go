@@ -81,7 +81,16 @@ func (p *page) wait(what, expr string) {
 	p.t.Helper()
 	ctx, cancel := context.WithTimeout(p.tab, 15*time.Second)
 	defer cancel()
-	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingInterval(20*time.Millisecond))); err != nil {
+	for {
+		_, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingInterval(20*time.Millisecond)))
+		if err == nil {
+			return
+		}
+		// A page still loading (a redirect, a navigation) replaces its
+		// JavaScript context under the poll: poll again in the new one.
+		if ctx.Err() == nil && (strings.Contains(err.Error(), "Cannot find context") || strings.Contains(err.Error(), "context was destroyed")) {
+			continue
+		}
 		p.t.Fatalf("waiting for %s (%s): %v; page text: %s", what, expr, err, p.text("body"))
 	}
 }
