@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/cargogate/cargogate/config"
-	"github.com/cargogate/cargogate/drivers/internal/backoff"
+	"github.com/cargogate/cargogate/internal/backoff"
 	"github.com/cargogate/cargogate/drivers/lines"
 	dev "github.com/cargogate/cargogate/gateway/device"
 )

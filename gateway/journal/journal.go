@@ -19,6 +19,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/cargogate/cargogate/gateway/persist"
 )
 
 var (
@@ -38,11 +40,9 @@ var (
 // MaxBytes, from which the journal reports an alarm.
 const DefaultAlarmPercent = 80
 
-// Entry is one journalled event.
-type Entry struct {
-	Seq  uint64 // position in the journal, ascending in decision order
-	Data []byte // the event's JSON
-}
+// Entry is one journalled event (gateway/persist's type, so that the
+// outbox consumes the journal without importing it).
+type Entry = persist.Entry
 
 // Options tune the journal.
 type Options struct {
@@ -475,24 +475,9 @@ func (j *Journal) checkAlarm() {
 	}
 }
 
-// Health is the outbox's state for status pages and readiness.
-type Health struct {
-	Events    int     `json:"events"`     // undelivered events
-	Bytes     int64   `json:"bytes"`      // their JSON bytes
-	MaxEvents int     `json:"max_events"` // 0: no bound
-	MaxBytes  int64   `json:"max_bytes"`  // 0: no bound
-	Fill      float64 `json:"fill_percent"`
-	// Alarm is set while Fill ≥ AlarmPercent: the outbox is nearly full.
-	Alarm        bool `json:"alarm"`
-	AlarmPercent int  `json:"alarm_percent"`
-	// Refused counts appends refused because the outbox was full, and
-	// Failed appends whose commit failed, since the journal was opened.
-	Refused uint64 `json:"refused"`
-	Failed  uint64 `json:"failed"`
-	// Writable is false while the last commit failed; LastError says why.
-	Writable  bool   `json:"writable"`
-	LastError string `json:"last_error,omitempty"`
-}
+// Health is the outbox's state for status pages and readiness
+// (gateway/persist's type).
+type Health = persist.OutboxHealth
 
 // Health returns the outbox's counters and alarm.
 func (j *Journal) Health() Health {

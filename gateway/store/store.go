@@ -23,6 +23,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/cargogate/cargogate/gateway/customs"
+	"github.com/cargogate/cargogate/gateway/persist"
 	"github.com/cargogate/cargogate/gateway/rules"
 )
 
@@ -179,38 +180,15 @@ func (s *Store) Close() error { return s.db.Close() }
 // Path is the store's file.
 func (s *Store) Path() string { return s.db.Path() }
 
-// Batch is what one commit applies.
-type Batch struct {
-	Orders []customs.Order
-	// Raw, when not nil, holds each order's JSON as received, index for
-	// index with Orders; the seq log stores it as it is instead of
-	// marshalling the order again. Raw[i] must decode to Orders[i].
-	Raw [][]byte
-	// Head, if above the stored head, is stored with the batch.
-	Head uint64
-	// Floor, if after the stored time floor, is stored with the batch.
-	Floor time.Time
-	// Wall, the latest wall clock reading (clock.Now), if after the stored
-	// one, is stored with the batch.
-	Wall time.Time
-}
-
-// Conflict is an order whose seq was applied before with other content.
-type Conflict struct {
-	Seq uint64
-	// Kept and Ignored are the two orders' JSON.
-	Kept, Ignored []byte
-}
-
-// Result tells what a commit did.
-type Result struct {
-	Applied    int // orders new to the store
-	Duplicates int // orders already applied with the same content
-	Conflicts  []Conflict
-	Watermark  uint64 // after the commit
-	MaxSeq     uint64 // highest seq in the store after the commit
-	Head       uint64
-}
+// Batch is what one commit applies, Conflict an order whose seq was
+// applied before with other content, Result what a commit did. They are
+// gateway/persist's, so that the link consumes the store without importing
+// it.
+type (
+	Batch    = persist.Batch
+	Conflict = persist.Conflict
+	Result   = persist.Result
+)
 
 // fingerprint covers the fields whose difference makes a conflict (§3).
 // The bytes hashed are fixed: fingerprints are stored in the seq log and
@@ -549,14 +527,9 @@ func getTime(b *bolt.Bucket, k []byte) time.Time {
 	return time.Unix(0, int64(n)).UTC()
 }
 
-// Progress is the store's view of where it stands against central.
-type Progress struct {
-	Watermark uint64    // every seq ≤ Watermark is applied
-	MaxSeq    uint64    // the highest seq applied
-	Head      uint64    // the highest head stored
-	Floor     time.Time // the newest central time stored
-	Wall      time.Time // the latest wall clock reading stored
-}
+// Progress is the store's view of where it stands against central
+// (gateway/persist's type).
+type Progress = persist.Progress
 
 // Progress reads the watermark, highest seq, head and time floor.
 func (s *Store) Progress() (Progress, error) {
