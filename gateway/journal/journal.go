@@ -19,8 +19,6 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-
-	"github.com/cargogate/cargogate/gateway/persist"
 )
 
 var (
@@ -39,10 +37,6 @@ var (
 // DefaultAlarmPercent is the outbox fill level, in percent of MaxEvents or
 // MaxBytes, from which the journal reports an alarm.
 const DefaultAlarmPercent = 80
-
-// Entry is one journalled event (gateway/persist's type, so that the
-// outbox consumes the journal without importing it).
-type Entry = persist.Entry
 
 // Options tune the journal.
 type Options struct {
@@ -474,10 +468,6 @@ func (j *Journal) checkAlarm() {
 		j.opts.Log.Info("outbox below its alarm level again", "events", j.count, "bytes", j.bytes)
 	}
 }
-
-// Health is the outbox's state for status pages and readiness
-// (gateway/persist's type).
-type Health = persist.OutboxHealth
 
 // Health returns the outbox's counters and alarm.
 func (j *Journal) Health() Health {

@@ -23,7 +23,6 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/cargogate/cargogate/gateway/customs"
-	"github.com/cargogate/cargogate/gateway/persist"
 	"github.com/cargogate/cargogate/gateway/rules"
 )
 
@@ -179,16 +178,6 @@ func (s *Store) Close() error { return s.db.Close() }
 
 // Path is the store's file.
 func (s *Store) Path() string { return s.db.Path() }
-
-// Batch is what one commit applies, Conflict an order whose seq was
-// applied before with other content, Result what a commit did. They are
-// gateway/persist's, so that the link consumes the store without importing
-// it.
-type (
-	Batch    = persist.Batch
-	Conflict = persist.Conflict
-	Result   = persist.Result
-)
 
 // fingerprint covers the fields whose difference makes a conflict (§3).
 // The bytes hashed are fixed: fingerprints are stored in the seq log and
@@ -526,10 +515,6 @@ func getTime(b *bolt.Bucket, k []byte) time.Time {
 	}
 	return time.Unix(0, int64(n)).UTC()
 }
-
-// Progress is the store's view of where it stands against central
-// (gateway/persist's type).
-type Progress = persist.Progress
 
 // Progress reads the watermark, highest seq, head and time floor.
 func (s *Store) Progress() (Progress, error) {
