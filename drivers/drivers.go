@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/cargogate/cargogate/config"
-	"github.com/cargogate/cargogate/drivers/internal/backoff"
 	"github.com/cargogate/cargogate/drivers/lines"
 	dev "github.com/cargogate/cargogate/gateway/device"
+	"github.com/cargogate/cargogate/internal/backoff"
 )
 
 // The types a station shares with its devices live in gateway/device, so

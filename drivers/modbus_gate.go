@@ -11,7 +11,7 @@ import (
 	"github.com/simonvetter/modbus"
 
 	"github.com/cargogate/cargogate/config"
-	"github.com/cargogate/cargogate/drivers/internal/backoff"
+	"github.com/cargogate/cargogate/internal/backoff"
 )
 
 // modbusTimeout bounds one Modbus request (write a coil, read an input). A

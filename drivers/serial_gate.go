@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/cargogate/cargogate/config"
-	"github.com/cargogate/cargogate/drivers/internal/backoff"
+	"github.com/cargogate/cargogate/internal/backoff"
 )
 
 // The defaults of the frames, baud and ack timeout are config's (config.Default*),

@@ -403,6 +403,14 @@ func TestEndToEnd(t *testing.T) {
 		rel(sub(customs.Parcel, "LP00000000000011")),
 	)
 	// Forged releases of P(10): an unknown key, and a known kid over other bytes.
+	// Sent once the gateway has subscribed (link online): a message published
+	// before its first subscription never reaches it, and unlike the orders
+	// no resync brings a forged one back.
+	for deadline := time.Now().Add(30 * time.Second); !s.status().Link.Online; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("gateway not online")
+		}
+	}
 	_, rogue, _ := ed25519.GenerateKey(rand.Reader)
 	forge(t, s.broker.URL(), "central-sim", rogue, customs.Order{Seq: head + 1, Action: customs.Release, Subject: P(10)}, false)
 	forge(t, s.broker.URL(), "rogue", rogue, customs.Order{Seq: head + 2, Action: customs.Release, Subject: P(10)}, false)

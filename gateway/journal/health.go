@@ -36,25 +36,6 @@ func (j *Journal) checkAlarm() {
 	}
 }
 
-// Health is the outbox's state for status pages and readiness.
-type Health struct {
-	Events    int     `json:"events"`     // undelivered events
-	Bytes     int64   `json:"bytes"`      // their JSON bytes
-	MaxEvents int     `json:"max_events"` // 0: no bound
-	MaxBytes  int64   `json:"max_bytes"`  // 0: no bound
-	Fill      float64 `json:"fill_percent"`
-	// Alarm is set while Fill ≥ AlarmPercent: the outbox is nearly full.
-	Alarm        bool `json:"alarm"`
-	AlarmPercent int  `json:"alarm_percent"`
-	// Refused counts appends refused because the outbox was full, and
-	// Failed appends whose commit failed, since the journal was opened.
-	Refused uint64 `json:"refused"`
-	Failed  uint64 `json:"failed"`
-	// Writable is false while the last commit failed; LastError says why.
-	Writable  bool   `json:"writable"`
-	LastError string `json:"last_error,omitempty"`
-}
-
 // Health returns the outbox's counters and alarm.
 func (j *Journal) Health() Health {
 	j.mu.Lock()

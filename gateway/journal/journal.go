@@ -38,12 +38,6 @@ var (
 // MaxBytes, from which the journal reports an alarm.
 const DefaultAlarmPercent = 80
 
-// Entry is one journalled event.
-type Entry struct {
-	Seq  uint64 // position in the journal, ascending in decision order
-	Data []byte // the event's JSON
-}
-
 // Options tune the journal.
 type Options struct {
 	LockTimeout time.Duration // default 1s

@@ -16,39 +16,6 @@ import (
 	"github.com/cargogate/cargogate/gateway/rules"
 )
 
-// Batch is what one commit applies.
-type Batch struct {
-	Orders []customs.Order
-	// Raw, when not nil, holds each order's JSON as received, index for
-	// index with Orders; the seq log stores it as it is instead of
-	// marshalling the order again. Raw[i] must decode to Orders[i].
-	Raw [][]byte
-	// Head, if above the stored head, is stored with the batch.
-	Head uint64
-	// Floor, if after the stored time floor, is stored with the batch.
-	Floor time.Time
-	// Wall, the latest wall clock reading (clock.Now), if after the stored
-	// one, is stored with the batch.
-	Wall time.Time
-}
-
-// Conflict is an order whose seq was applied before with other content.
-type Conflict struct {
-	Seq uint64
-	// Kept and Ignored are the two orders' JSON.
-	Kept, Ignored []byte
-}
-
-// Result tells what a commit did.
-type Result struct {
-	Applied    int // orders new to the store
-	Duplicates int // orders already applied with the same content
-	Conflicts  []Conflict
-	Watermark  uint64 // after the commit
-	MaxSeq     uint64 // highest seq in the store after the commit
-	Head       uint64
-}
-
 // fingerprint covers the fields whose difference makes a conflict (§3).
 // The bytes hashed are fixed: fingerprints are stored in the seq log and
 // compared across versions (fingerprintRef in the tests is the reference).

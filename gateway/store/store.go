@@ -200,15 +200,6 @@ func getTime(b *bolt.Bucket, k []byte) time.Time {
 	return time.Unix(0, int64(n)).UTC()
 }
 
-// Progress is the store's view of where it stands against central.
-type Progress struct {
-	Watermark uint64    // every seq ≤ Watermark is applied
-	MaxSeq    uint64    // the highest seq applied
-	Head      uint64    // the highest head stored
-	Floor     time.Time // the newest central time stored
-	Wall      time.Time // the latest wall clock reading stored
-}
-
 // Progress reads the watermark, highest seq, head and time floor.
 func (s *Store) Progress() (Progress, error) {
 	var p Progress

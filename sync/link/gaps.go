@@ -7,7 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/cargogate/cargogate/gateway/customs"
-	"github.com/cargogate/cargogate/gateway/store"
+	"github.com/cargogate/cargogate/gateway/persist"
 )
 
 // Amendment 2: an order that cannot be applied leaves its seq a gap. The
@@ -28,11 +28,6 @@ type gapLister interface {
 	Missing(from, to uint64, limit int) ([][2]uint64, error)
 }
 
-var (
-	_ seqReader = (*store.Store)(nil)
-	_ gapLister = (*store.Store)(nil)
-)
-
 // maxAuditOrder bounds the JSON of an unappliable order in the audit log.
 const maxAuditOrder = 2048
 
@@ -50,7 +45,7 @@ func cutString(s string, n int) string {
 // noteOrders records, after a commit, the fields set aside and the orders
 // that could not be applied (counted, logged, audited), keeps the seqs of
 // the latter as gaps, and recomputes settled. Called by commit only.
-func (l *Link) noteOrders(batch []*item, applied []customs.Order, res store.Result) {
+func (l *Link) noteOrders(batch []*item, applied []customs.Order, res persist.Result) {
 	now := time.Now().UTC()
 	for _, it := range batch {
 		if it.reject != "" {

@@ -5,18 +5,15 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cargogate/cargogate/gateway/journal"
-	"github.com/cargogate/cargogate/gateway/store"
+	"github.com/cargogate/cargogate/gateway/persist"
 )
 
 // OutboxHealth is the optional ability of an Outbox to report its bounds,
 // alarm and refusals (journal.Journal has it).
 type OutboxHealth interface {
-	Health() journal.Health
+	Health() persist.OutboxHealth
 	OldestPending() (time.Time, bool, error)
 }
-
-var _ OutboxHealth = (*journal.Journal)(nil)
 
 // watchedStore records whether the store can still commit, for status and
 // readiness. A failed Apply marks it not writable; a later Apply that
@@ -29,7 +26,7 @@ type watchedStore struct {
 	since   time.Time // when the store stopped being writable
 }
 
-func (w *watchedStore) Apply(b store.Batch) (store.Result, error) {
+func (w *watchedStore) Apply(b persist.Batch) (persist.Result, error) {
 	res, err := w.Store.Apply(b)
 	w.mu.Lock()
 	switch {

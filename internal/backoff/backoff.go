@@ -1,6 +1,7 @@
 // Package backoff computes capped, jittered delays between reconnection
-// attempts of the drivers. It holds no clock: callers wait with Wait or their
-// own timer.
+// attempts: the drivers' device connections and the events connection
+// (sync/outbox) share it. It holds no clock: callers wait with Wait or
+// their own timer.
 package backoff
 
 import (

@@ -1,0 +1,409 @@
+package link
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/cargogate/cargogate/gateway/customs"
+	"github.com/cargogate/cargogate/gateway/persist"
+	"github.com/cargogate/cargogate/sync/envelope"
+)
+
+// item is one received message on its way through the order pipeline.
+type item struct {
+	msg  mqtt.Message
+	done chan struct{}
+	size int64 // payload bytes, held against ingestBudget until acked
+
+	typ       string
+	orders    []customs.Order
+	requestID string
+	head      uint64
+	upTo      uint64
+	at        time.Time
+	reject    string // reason label when rejected
+	rejectErr error
+	// bad are the orders of the message that cannot be applied, drops the
+	// fields set aside in orders applied (amendment 2).
+	bad   []badOrder
+	drops []orderDrops
+}
+
+type badOrder struct {
+	seq   uint64 // 0: unknown
+	err   error
+	order string // its JSON, cut
+}
+
+type orderDrops struct {
+	seq     uint64
+	dropped []customs.Dropped
+}
+
+// ingest verifies messages on every core, then commits them in arrival
+// order in batches, acking each message only after its batch is durable.
+func (l *Link) ingest(ctx context.Context) error {
+	work := make(chan *item, 4096)
+	ordered := make(chan *item, 8192)
+	var wg sync.WaitGroup
+	for range max(1, runtime.GOMAXPROCS(0)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for it := range work {
+				l.verify(it)
+				close(it.done)
+			}
+		}()
+	}
+	defer wg.Wait()
+	defer close(work)
+	// Payload bytes taken in and not yet acked are bounded, so a queue of
+	// large messages (1,000 orders ≈ 200 KB each, a broker window of
+	// 20,000) waits in the broker, not in the heap; paho's router then
+	// blocks on l.in, which is the backpressure.
+	var held atomic.Int64
+	freed := make(chan struct{}, 1)
+	release := func(n int64) {
+		held.Add(-n)
+		select {
+		case freed <- struct{}{}:
+		default:
+		}
+	}
+	batchDone := make(chan error, 1)
+	go func() { batchDone <- l.batcher(ctx, ordered, release) }()
+	for {
+		for held.Load() >= ingestBudget {
+			select {
+			case <-ctx.Done():
+			case <-freed:
+				continue
+			}
+			break
+		}
+		select {
+		case <-ctx.Done():
+			close(ordered)
+			<-batchDone
+			return nil
+		case m := <-l.in:
+			it := &item{msg: m, done: make(chan struct{}), size: int64(len(m.Payload()))}
+			held.Add(it.size)
+			work <- it
+			ordered <- it
+		}
+	}
+}
+
+// ingestBudget bounds the payload bytes between the handoff and the ack.
+// 16 MiB holds 80 messages of 1,000 orders (four full batches) or 30,000
+// messages of one order, so batches still fill up to MaxBatch.
+const ingestBudget = 16 << 20
+
+func (l *Link) reject(it *item, reason string, err error) {
+	it.reject, it.rejectErr = reason, err
+}
+
+// verify checks one message (§2) and decodes it. It never touches state.
+func (l *Link) verify(it *item) {
+	payload, kid, err := l.keyring().Open(it.msg.Payload())
+	if err != nil {
+		l.reject(it, envelope.Reason(err), err)
+		return
+	}
+	_ = kid
+	// One decode for the common case: every document type's fields at
+	// once. Where that fails, the documents are read one field set at a
+	// time as before, so the outcome (and the rejection reason) is the same.
+	var doc anyDoc
+	decoded := json.Unmarshal(payload, &doc) == nil
+	probe := customs.Probe{Type: doc.Type, Site: doc.Site}
+	if !decoded {
+		if probe, err = customs.ReadProbe(payload); err != nil {
+			l.reject(it, "malformed", err)
+			return
+		}
+	}
+	if probe.Site != l.opts.Site {
+		l.reject(it, "wrong_site", fmt.Errorf("site %q is not %q", probe.Site, l.opts.Site))
+		return
+	}
+	topic := it.msg.Topic()
+	var allowed string
+	known := true
+	switch topic {
+	case customs.OrdersTopic(l.opts.Site), l.topic(customs.LeafLookupReply):
+		allowed = customs.TypeOrders
+	case customs.HeadTopic(l.opts.Site):
+		allowed = customs.TypeHead
+	default:
+		known = false
+	}
+	switch {
+	case topic == l.topic(customs.LeafReplay):
+		known = probe.Type == customs.TypeOrders || probe.Type == customs.TypeReplayDone
+	case known && probe.Type != allowed:
+		known = false
+	}
+	if !known {
+		l.reject(it, "wrong_type", fmt.Errorf("type %q not meant for topic %s", probe.Type, topic))
+		return
+	}
+	it.typ = probe.Type
+	switch probe.Type {
+	case customs.TypeOrders:
+		// Amendment 2: past the envelope, site, type, size and count,
+		// each order stands on its own. A document whose orders all decode
+		// typed is normalized order by order; one that does not (a field
+		// of the wrong type somewhere) is read again order by order,
+		// leniently, so the bad order alone is set aside.
+		typed, requestID := doc.Orders, doc.RequestID
+		var raws []json.RawMessage
+		if !decoded {
+			var rd struct {
+				RequestID string            `json:"request_id"`
+				Orders    []json.RawMessage `json:"orders"`
+			}
+			if err := json.Unmarshal(payload, &rd); err != nil {
+				l.reject(it, "malformed", err)
+				return
+			}
+			typed, raws, requestID = nil, rd.Orders, rd.RequestID
+		}
+		if n := len(typed) + len(raws); n > customs.MaxOrders {
+			l.reject(it, "too_many_orders", fmt.Errorf("%d orders", n))
+			return
+		}
+		it.requestID = requestID
+		it.orders = make([]customs.Order, 0, len(typed)+len(raws))
+		// take keeps one order read; i is its index, for the audit's copy of
+		// an order that cannot be applied.
+		take := func(o customs.Order, drops []customs.Dropped, err error, i int) {
+			if err != nil {
+				var raw string
+				if raws != nil {
+					raw = string(raws[i])
+				} else {
+					b, _ := json.Marshal(&typed[i])
+					raw = string(b)
+				}
+				it.bad = append(it.bad, badOrder{seq: o.Seq, err: err, order: cutString(raw, maxAuditOrder)})
+				return
+			}
+			if len(drops) > 0 {
+				it.drops = append(it.drops, orderDrops{seq: o.Seq, dropped: drops})
+			}
+			if o.IssuedAt.After(it.at) {
+				it.at = o.IssuedAt
+			}
+			it.orders = append(it.orders, o)
+		}
+		for i := range typed {
+			o := typed[i]
+			drops, err := o.Normalize()
+			take(o, drops, err, i)
+		}
+		for i, r := range raws {
+			o, drops, err := customs.DecodeOrder(r)
+			take(o, drops, err, i)
+		}
+	case customs.TypeHead:
+		doc := customs.Head{Type: doc.Type, Site: doc.Site, Seq: doc.Seq, At: doc.At}
+		if !decoded {
+			if err := json.Unmarshal(payload, &doc); err != nil {
+				l.reject(it, "malformed", err)
+				return
+			}
+		}
+		it.head, it.at = doc.Seq, doc.At
+	case customs.TypeReplayDone:
+		doc := customs.ReplayDone{Type: doc.Type, Site: doc.Site, RequestID: doc.RequestID, UpTo: doc.UpTo}
+		if !decoded {
+			if err := json.Unmarshal(payload, &doc); err != nil {
+				l.reject(it, "malformed", err)
+				return
+			}
+		}
+		it.requestID, it.upTo = doc.RequestID, doc.UpTo
+	}
+}
+
+// anyDoc has the fields of every document the order path takes (orders,
+// head, replay_done), each under the same name and type as in its own
+// document, so a payload that decodes into anyDoc decodes the same way
+// into its own type.
+type anyDoc struct {
+	Type      string          `json:"type"`
+	Site      string          `json:"site"`
+	RequestID string          `json:"request_id"`
+	Orders    []customs.Order `json:"orders"`
+	Seq       uint64          `json:"seq"`
+	At        time.Time       `json:"at"`
+	UpTo      uint64          `json:"up_to"`
+}
+
+// batcher commits verified messages in arrival order.
+func (l *Link) batcher(ctx context.Context, ordered <-chan *item, release func(n int64)) error {
+	var batch []*item
+	for {
+		it, ok := <-ordered
+		if !ok {
+			return nil
+		}
+		batch = append(batch[:0], it)
+		<-it.done
+		n := len(it.orders)
+	greedy:
+		for n < l.opts.MaxBatch {
+			select {
+			case it, ok := <-ordered:
+				if !ok {
+					break greedy
+				}
+				<-it.done
+				batch = append(batch, it)
+				n += len(it.orders)
+			default:
+				break greedy
+			}
+		}
+		err := l.commit(batch)
+		var size int64
+		for _, it := range batch {
+			size += it.size
+		}
+		release(size)
+		if err != nil {
+			// Not acked: the broker keeps the messages and redelivers them
+			// on the next connection. Drop the connection so it does.
+			l.log.Error("commit failed; orders not acknowledged, reconnecting", "err", err)
+			if l.client == nil { // Ingest without a broker (feed.go)
+				continue
+			}
+			l.client.Disconnect(0)
+			l.setOnline(false)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(time.Second):
+			}
+			l.client.Connect()
+		}
+	}
+}
+
+func (l *Link) commit(batch []*item) error {
+	var b persist.Batch
+	var newest time.Time
+	n := 0
+	for _, it := range batch {
+		n += len(it.orders)
+	}
+	b.Orders = make([]customs.Order, 0, n)
+	for _, it := range batch {
+		l.C.Messages.Add(1)
+		if it.reject != "" {
+			continue
+		}
+		b.Orders = append(b.Orders, it.orders...)
+		b.Head = max(b.Head, it.head)
+		if it.at.After(newest) {
+			newest = it.at
+		}
+	}
+	if !newest.IsZero() && l.clock != nil && l.clock.Observe(newest) {
+		b.Floor = l.clock.Floor()
+	}
+	if l.clock != nil {
+		b.Wall = l.clock.Now()
+	}
+	res, err := l.store.Apply(b)
+	if err != nil {
+		return err
+	}
+	l.C.Commits.Add(1)
+	l.C.Applied.Add(uint64(res.Applied))
+	l.C.Duplicates.Add(uint64(res.Duplicates))
+	l.C.Conflicts.Add(uint64(len(res.Conflicts)))
+	for _, c := range res.Conflicts {
+		l.log.Warn("order conflict: same seq, other content; kept the first", "seq", c.Seq, "kept", string(c.Kept), "ignored", string(c.Ignored))
+		l.audit("order_conflict", map[string]any{"seq": c.Seq, "kept": json.RawMessage(c.Kept), "ignored": json.RawMessage(c.Ignored)})
+	}
+	l.noteOrders(batch, b.Orders, res)
+	if len(b.Orders) > 0 {
+		// One record per commit: the seqs it held (their content is in the
+		// store's seq log under the same seqs) and what became of them.
+		l.audit("order_applied", map[string]any{"seqs": seqRanges(b.Orders), "applied": res.Applied,
+			"duplicates": res.Duplicates, "conflicts": len(res.Conflicts), "applied_seq": res.Watermark})
+	}
+	for _, it := range batch {
+		if it.reject != "" {
+			l.C.Rejected.Add(1)
+			l.mu.Lock()
+			l.rejectedBy[it.reject]++
+			l.lastReject = fmt.Sprintf("%s on %s: %v", it.reject, it.msg.Topic(), it.rejectErr)
+			l.mu.Unlock()
+			l.log.Warn("message rejected", "reason", it.reject, "topic", it.msg.Topic(), "err", it.rejectErr)
+			sum := sha256.Sum256(it.msg.Payload())
+			l.audit("order_rejected", map[string]any{"reason": it.reject, "topic": it.msg.Topic(),
+				"error": fmt.Sprint(it.rejectErr), "bytes": len(it.msg.Payload()), "sha256": hex.EncodeToString(sum[:])})
+		}
+		it.msg.Ack()
+	}
+	l.watermark.Store(res.Watermark)
+	l.head.Store(res.Head)
+	l.maxSeq.Store(res.MaxSeq)
+	for _, it := range batch {
+		if it.reject != "" || it.requestID == "" {
+			continue
+		}
+		if it.typ == customs.TypeReplayDone {
+			select {
+			case l.doneReq <- it.requestID:
+			default:
+			}
+			continue
+		}
+		l.mu.Lock()
+		if ch, ok := l.lookups[it.requestID]; ok {
+			close(ch)
+			delete(l.lookups, it.requestID)
+		}
+		l.mu.Unlock()
+	}
+	select {
+	case l.committed <- res:
+	default:
+	}
+	l.kickStatus()
+	return nil
+}
+
+// seqRanges compresses the seqs of a batch into sorted [first, last] runs.
+func seqRanges(orders []customs.Order) [][2]uint64 {
+	seqs := make([]uint64, 0, len(orders))
+	for _, o := range orders {
+		seqs = append(seqs, o.Seq)
+	}
+	slices.Sort(seqs)
+	var out [][2]uint64
+	for _, q := range seqs {
+		if n := len(out); n > 0 && q <= out[n-1][1]+1 {
+			out[n-1][1] = max(out[n-1][1], q)
+			continue
+		}
+		out = append(out, [2]uint64{q, q})
+	}
+	return out
+}

@@ -1,0 +1,103 @@
+package link
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/cargogate/cargogate/gateway/customs"
+)
+
+// clientOptions are the MQTT options both connections share: the broker,
+// the client id, credentials, TLS and the timeouts. The order connection
+// adds its session and handlers (orderOptions), the events connection its
+// own (sync/outbox).
+func (l *Link) clientOptions(clientID string) *mqtt.ClientOptions {
+	o := mqtt.NewClientOptions().AddBroker(l.opts.Broker).SetClientID(clientID).
+		SetConnectTimeout(5 * time.Second).SetKeepAlive(10 * time.Second).SetPingTimeout(5 * time.Second)
+	if l.opts.Username != "" {
+		o.SetUsername(l.opts.Username).SetPassword(l.opts.Password)
+	}
+	if l.opts.TLS != nil {
+		o.SetTLSConfig(l.opts.TLS)
+	}
+	return o
+}
+
+// orderOptions are the order connection's options: a persistent session
+// retried by paho, messages handed off in order and acked by the link
+// only after their commit, and the offline status as the will.
+func (l *Link) orderOptions(will []byte) *mqtt.ClientOptions {
+	return l.clientOptions(l.clientID()).
+		SetCleanSession(false).SetAutoReconnect(true).SetConnectRetry(true).
+		SetConnectRetryInterval(time.Second).SetMaxReconnectInterval(5*time.Second).
+		SetOrderMatters(true).SetAutoAckDisabled(true).
+		SetBinaryWill(l.topic(customs.LeafStatus), will, 1, true).
+		SetDefaultPublishHandler(l.handoff).
+		SetOnConnectHandler(func(c mqtt.Client) {
+			// Runs in its own goroutine (paho client.go); subscribing here
+			// restores the subscriptions a lost session dropped.
+			l.subscribe(c)
+		}).
+		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
+			l.setOnline(false)
+			l.log.Warn("link to broker lost; deciding offline", "err", err)
+		})
+}
+
+func (l *Link) clientID() string { return "cargogate-" + l.opts.Site + "-" + l.opts.Gateway }
+
+func (l *Link) subscribe(c mqtt.Client) {
+	subs := map[string]byte{
+		customs.OrdersTopic(l.opts.Site): 1,
+		customs.HeadTopic(l.opts.Site):   1,
+		l.topic(customs.LeafReplay):      1,
+		l.topic(customs.LeafLookupReply): 1,
+	}
+	t := c.SubscribeMultiple(subs, l.handoff)
+	if !t.WaitTimeout(10*time.Second) || t.Error() != nil {
+		l.log.Error("subscribe failed; reconnecting", "err", t.Error())
+		// Without subscriptions the link would sit deaf: drop the
+		// connection. Disconnect ends paho's automatic reconnection, so
+		// control() connects again (see its watch on IsConnected).
+		go c.Disconnect(0)
+		return
+	}
+	l.setOnline(true)
+	l.log.Info("link to broker up", "broker", l.opts.Broker, "client_id", l.clientID())
+	select {
+	case l.connected <- struct{}{}:
+	default:
+	}
+}
+
+func (l *Link) setOnline(v bool) {
+	if l.online.Swap(v) != v {
+		l.since.Store(time.Now().UnixNano())
+		l.kickStatus()
+	}
+}
+
+// handoff is the only thing paho's router runs: it never blocks on anything
+// but the pipeline's buffer.
+func (l *Link) handoff(_ mqtt.Client, m mqtt.Message) { l.in <- m }
+
+// publish signs doc and publishes it on the order connection, waiting for
+// the token outside any paho callback.
+func (l *Link) publish(ctx context.Context, topic string, doc any, retained bool) error {
+	data, err := l.opts.Signer.Seal(doc)
+	if err != nil {
+		return err
+	}
+	t := l.client.Publish(topic, 1, retained, data)
+	select {
+	case <-t.Done():
+		return t.Error()
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(10 * time.Second):
+		return errors.New("publish timed out")
+	}
+}
