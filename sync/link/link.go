@@ -559,6 +559,9 @@ func (l *Link) batcher(ctx context.Context, ordered <-chan *item, release func(n
 			// Not acked: the broker keeps the messages and redelivers them
 			// on the next connection. Drop the connection so it does.
 			l.log.Error("commit failed; orders not acknowledged, reconnecting", "err", err)
+			if l.client == nil { // Ingest without a broker (feed.go)
+				continue
+			}
 			l.client.Disconnect(0)
 			l.setOnline(false)
 			select {

@@ -1,0 +1,463 @@
+package robustness
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cargogate/cargogate/drivers"
+	"github.com/cargogate/cargogate/gateway/customs"
+)
+
+var (
+	longFlag = flag.Bool("long", false, "run the long form: at least 10⁶ decisions (also CARGOGATE_ROBUST_LONG=1)")
+	seedFlag = flag.Uint64("seed", 0, "base seed (also CARGOGATE_ROBUST_SEED); history i uses seed+i")
+	onlyFlag = flag.Int("history", -1, "run only history i of the base seed (replay a failure)")
+	verbose  = flag.Bool("robust.v", false, "log every operation of every history")
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) != "" {
+		childMain()
+		return
+	}
+	flag.Parse()
+	os.Exit(m.Run())
+}
+
+func long() bool { return *longFlag || os.Getenv("CARGOGATE_ROBUST_LONG") == "1" }
+
+func baseSeed(t testing.TB) uint64 {
+	if *seedFlag != 0 {
+		return *seedFlag
+	}
+	if s := os.Getenv("CARGOGATE_ROBUST_SEED"); s != "" {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("CARGOGATE_ROBUST_SEED: %v", err)
+		}
+		return v
+	}
+	return 20261206
+}
+
+// result is what one history did.
+type result struct {
+	Decisions  int
+	Passes     int
+	Messages   int
+	Faults     map[string]int
+	FalsePass  string // the first PASS the oracle does not give ("" if none)
+	FailStep   int    // its op index
+	StopOracle int    // STOP where the oracle passes (lesser; counted)
+	StopNotes  []string
+	ReasonDiff int // both STOP, reason not one the oracle allows
+	Err        error
+}
+
+// runner plays one history against a fresh gateway and the model.
+type runner struct {
+	t  testing.TB
+	h  *history
+	gw *gateway
+
+	// The model.
+	ledger  map[uint64]mOrder // the orders the gateway acknowledged, first content kept
+	or      *oracle           // over ledger, rebuilt when it changed
+	dirty   bool
+	floor   time.Time // newest central time in an acknowledged message
+	seen    time.Time // latest wall reading at a decision since the start
+	central []wOrder  // every order central issued so far
+	online  bool
+	blocked bool
+	pending int // events in the outbox
+	late    []*msg
+	lookup  string
+	offset  time.Duration // wall clock minus true time
+	res     result
+	opIndex int
+}
+
+func newRunner(t testing.TB, h *history) *runner {
+	return &runner{t: t, h: h, ledger: map[uint64]mOrder{}, online: true, lookup: "silent",
+		res: result{Faults: map[string]int{}}}
+}
+
+// accepted reports whether the gateway takes m (§2): a good envelope, a
+// trusted key.
+func (r *runner) accepted(m *msg) bool {
+	return m.Corrupt == "" && slices.Contains(r.gw.keys, m.Kid)
+}
+
+// acked records a PUBACK: the orders of an accepted message are applied.
+func (r *runner) acked(m *msg) {
+	if !r.accepted(m) {
+		return
+	}
+	if m.Topic == "head" {
+		if m.At.After(r.floor) {
+			r.floor = m.At
+		}
+		return
+	}
+	for _, w := range m.Orders {
+		if !w.applicable() {
+			continue
+		}
+		if w.O.IssuedAt.After(r.floor) {
+			r.floor = w.O.IssuedAt
+		}
+		if _, ok := r.ledger[w.O.Seq]; !ok {
+			r.ledger[w.O.Seq] = model(w)
+			r.dirty = true
+		}
+	}
+}
+
+func (r *runner) oracle() *oracle {
+	if r.or == nil || r.dirty {
+		orders := make([]mOrder, 0, len(r.ledger))
+		for _, o := range r.ledger {
+			orders = append(orders, o)
+		}
+		r.or, r.dirty = newOracle(orders), false
+	}
+	return r.or
+}
+
+// deliver feeds messages and applies the acknowledged ones to the model.
+func (r *runner) deliver(ms []*msg) error {
+	acked := r.gw.feedAll(ms)
+	r.res.Messages += len(ms)
+	for i, ok := range acked {
+		if !ok {
+			return fmt.Errorf("message not acknowledged: %s", ms[i])
+		}
+		r.acked(ms[i])
+	}
+	return nil
+}
+
+// lookupReply is central's answer to a lookup of s: every order issued on
+// s and on the containers it is linked into.
+func (r *runner) lookupReply(s customs.Subject) *msg {
+	var ms []mOrder
+	for _, w := range r.central {
+		if w.applicable() {
+			ms = append(ms, model(w))
+		}
+	}
+	anc := newOracle(ms).ancestors(s)
+	m := &msg{Topic: "lookup", Kid: r.gw.keys[0], RequestID: fmt.Sprintf("L%d", r.opIndex)}
+	for _, w := range r.central {
+		if _, ok := anc[w.O.Subject]; ok || w.O.Subject == s {
+			m.Orders = append(m.Orders, w)
+		}
+	}
+	return m
+}
+
+// stationLookup is the station's lookup, answered as the decide op says.
+func (r *runner) stationLookup(ctx context.Context, s customs.Subject) error {
+	r.res.Faults["lookup_"+r.lookup]++
+	switch r.lookup {
+	case "answer":
+		return r.deliver([]*msg{r.lookupReply(s)})
+	case "late":
+		r.late = append(r.late, r.lookupReply(s))
+	}
+	return context.DeadlineExceeded
+}
+
+func (r *runner) start() error {
+	if err := r.gw.start(r.stationLookup, r.online); err != nil {
+		return err
+	}
+	r.seen = time.Time{} // the clock's memory of the wall clock is lost
+	r.pending, _ = r.gw.jr.Depth()
+	return nil
+}
+
+// run plays the history. It stops at the first PASS the oracle does not
+// give.
+func (r *runner) run() result {
+	dir, err := dataDir()
+	if err != nil {
+		r.res.Err = err
+		return r.res
+	}
+	defer os.RemoveAll(dir)
+	r.gw = &gateway{dir: dir, keys: []string{kid1}, lp: true, log: slog.New(slog.DiscardHandler)}
+	r.gw.wall.Store(time.Date(2026, 9, 1, 6, 0, 0, 0, time.UTC).UnixNano())
+	if err := r.start(); err != nil {
+		r.res.Err = err
+		return r.res
+	}
+	defer func() { r.gw.halt() }()
+	for i := range r.h.Ops {
+		r.opIndex = i
+		o := &r.h.Ops[i]
+		if *verbose {
+			r.t.Logf("op %d: %s", i, o)
+		}
+		if err := r.do(o); err != nil {
+			r.res.Err = fmt.Errorf("op %d (%s): %w", i, opNames[o.Kind], err)
+			return r.res
+		}
+		if r.res.FalsePass != "" {
+			r.res.FailStep = i
+			return r.res
+		}
+	}
+	return r.res
+}
+
+func (r *runner) do(o *op) error {
+	g := r.gw
+	switch o.Kind {
+	case opIssue:
+		r.central = append(r.central, o.Orders...)
+	case opDeliver:
+		ms := append(r.late, o.Msgs...)
+		if len(r.late) > 0 {
+			r.res.Faults["late_lookup_reply"] += len(r.late)
+		}
+		r.late = nil
+		return r.deliver(ms)
+	case opKill:
+		r.res.Faults["kill9"]++
+		g.halt()
+		acked, err := g.killIngest(o.Msgs, o.KillAfter)
+		if err != nil {
+			return err
+		}
+		var again []*msg
+		for i, ok := range acked {
+			if ok {
+				r.acked(o.Msgs[i])
+			} else {
+				again = append(again, o.Msgs[i])
+			}
+		}
+		r.res.Messages += len(o.Msgs)
+		if err := r.start(); err != nil {
+			return err
+		}
+		// The broker sends again what was not acknowledged.
+		return r.deliver(again)
+	case opClock:
+		if off := o.Wall.Sub(o.True); off != r.offset {
+			r.res.Faults["clock_jump"]++
+			r.offset = off
+		}
+		g.wall.Store(o.Wall.UnixNano())
+	case opRetention:
+		r.res.Faults["retention"]++
+		// cmd/cargogate's retention: cutoff orders_days before the wall
+		// clock, Prune in transactions of 2,000 keys until done.
+		cutoff := g.wallNow().AddDate(0, 0, -o.Days)
+		for range 10000 {
+			res, err := g.st.Prune(cutoff, 2000)
+			if err != nil {
+				return err
+			}
+			if res.Done {
+				break
+			}
+		}
+	case opRestart:
+		r.res.Faults["restart"]++
+		g.halt()
+		return r.start()
+	case opReload:
+		r.res.Faults["reload"]++
+		g.keys, g.lp = slices.Clone(o.Kids), o.LP
+		g.lk.SetKeys(keyring(g.keys))
+		g.stn.SetClassifier(classifier(g.lp))
+	case opOutbox:
+		if o.Block {
+			r.res.Faults["outbox_blocked"]++
+		}
+		r.blocked = o.Block
+	case opOnline:
+		if !o.Online {
+			r.res.Faults["link_down"]++
+		}
+		r.online = o.Online
+		g.sl.online = o.Online
+	case opDecide:
+		r.lookup = o.Lookup
+		for _, s := range o.Subjects {
+			if err := r.decide(s); err != nil {
+				return err
+			}
+			if r.res.FalsePass != "" {
+				return nil
+			}
+		}
+		if !r.blocked {
+			// Central acknowledges the events: the outbox drains.
+			for {
+				es, err := g.jr.Pending(1000, 1<<30)
+				if err != nil {
+					return err
+				}
+				if len(es) == 0 {
+					break
+				}
+				if err := g.jr.Delivered(es); err != nil {
+					return err
+				}
+			}
+			r.pending = 0
+		}
+	}
+	return nil
+}
+
+// decide scans s at the gate station and checks the outcome.
+func (r *runner) decide(s customs.Subject) error {
+	g := r.gw
+	wall := g.wallNow()
+	if wall.After(r.seen) {
+		r.seen = wall
+	}
+	at := wall
+	if r.floor.After(at) {
+		at = r.floor
+	}
+	if r.seen.After(at) {
+		at = r.seen
+	}
+	full := r.pending >= outboxMax
+	out := g.stn.Handle(context.Background(), drivers.Read{Line: []byte(s.ID), At: wall})
+	r.res.Decisions++
+	if out.Pass {
+		r.res.Passes++
+	}
+	told := g.gate.take()
+	if told == nil || *told != out.Pass {
+		return fmt.Errorf("%s: decided pass=%v but the gate was told %v", s, out.Pass, told)
+	}
+	if !full {
+		r.pending++
+	}
+	fail := func(why string) {
+		r.res.FalsePass = fmt.Sprintf("PASS of %s at %s (wall %s): %s", s, at.Format(time.RFC3339), wall.Format(time.RFC3339), why)
+	}
+	switch {
+	case full:
+		r.res.Faults["outbox_full_scan"]++
+		if out.Pass {
+			fail("the outbox is full: the decision cannot be recorded")
+		}
+		return nil
+	case isLP(s.ID) && !g.lp:
+		if out.Pass || out.Reason != customs.ReasonInvalidCode {
+			if out.Pass {
+				fail("LP codes are not configured")
+			}
+			r.res.ReasonDiff++
+		}
+		return nil
+	}
+	v := r.oracle().decide(s, at)
+	switch {
+	case out.Pass && !v.Pass:
+		fail("the oracle says STOP " + strings.Join(v.Reasons, "|") + ": " + v.Why)
+	case !out.Pass && v.Pass:
+		r.res.StopOracle++
+		if len(r.res.StopNotes) < 5 {
+			r.res.StopNotes = append(r.res.StopNotes, fmt.Sprintf("op %d: STOP %s of %s, oracle PASS: %s", r.opIndex, out.Reason, s, v.Why))
+		}
+	case !out.Pass && !v.allows(out.Reason):
+		r.res.ReasonDiff++
+		if len(r.res.StopNotes) < 5 {
+			r.res.StopNotes = append(r.res.StopNotes, fmt.Sprintf("op %d: STOP %s of %s, oracle STOP %v: %s", r.opIndex, out.Reason, s, v.Reasons, v.Why))
+		}
+	}
+	return nil
+}
+
+// isLP reports whether id has the form only the site's parcel pattern
+// LP[0-9]{14} reads.
+func isLP(id string) bool { return len(id) == 16 && strings.HasPrefix(id, "LP") }
+
+// sizes of the short and the long form.
+func config() (histories int, cfg genConfig) {
+	cfg = genConfig{Subjects: 120, Steps: 120, Decide: 6, Faults: 0.25}
+	if long() {
+		return 1200, genConfig{Subjects: 300, Steps: 250, Decide: 6, Faults: 0.25}
+	}
+	return 14, cfg
+}
+
+func TestRobustness(t *testing.T) {
+	n, cfg := config()
+	if os.Getenv("CARGOGATE_ROBUST_NO_RETENTION") == "1" {
+		cfg.NoRetention = true
+	}
+	if os.Getenv("CARGOGATE_ROBUST_NO_MALFORMED") == "1" {
+		cfg.NoMalformed = true
+	}
+	seed := baseSeed(t)
+	t.Logf("base seed %d, %d histories of %d steps over %d subjects (replay one: -seed %d -history i)", seed, n, cfg.Steps, cfg.Subjects, seed)
+	var total result
+	total.Faults = map[string]int{}
+	start := time.Now()
+	for i := range n {
+		if *onlyFlag >= 0 && i != *onlyFlag {
+			continue
+		}
+		hs := seed + uint64(i)
+		h := generate(hs, cfg)
+		res := newRunner(t, h).run()
+		t.Logf("history %d (seed %d): %d decisions (%d PASS), %d messages, faults %v, STOP where the oracle passes %d, other STOP reason %d",
+			i, hs, res.Decisions, res.Passes, res.Messages, res.Faults, res.StopOracle, res.ReasonDiff)
+		for _, n := range res.StopNotes {
+			t.Logf("  %s", n)
+		}
+		total.Decisions += res.Decisions
+		total.Passes += res.Passes
+		total.Messages += res.Messages
+		total.StopOracle += res.StopOracle
+		total.ReasonDiff += res.ReasonDiff
+		for k, v := range res.Faults {
+			total.Faults[k] += v
+		}
+		if res.Err != nil {
+			t.Fatalf("history %d (seed %d): %v", i, hs, res.Err)
+		}
+		if res.FalsePass != "" {
+			t.Errorf("history %d (seed %d): FALSE PASS at op %d: %s", i, hs, res.FailStep, res.FalsePass)
+			shrinkAndReport(t, h, cfg)
+			t.FailNow()
+		}
+	}
+	faults := 0
+	keys := make([]string, 0, len(total.Faults))
+	for k, v := range total.Faults {
+		keys = append(keys, k)
+		if !strings.HasPrefix(k, "lookup_answer") {
+			faults += v
+		}
+	}
+	sort.Strings(keys)
+	var fs []string
+	for _, k := range keys {
+		fs = append(fs, fmt.Sprintf("%s %d", k, total.Faults[k]))
+	}
+	t.Logf("TOTAL: %d histories, %d decisions (%d PASS), %d messages, %d faults injected (%s), false PASS 0, STOP where the oracle passes %d, other STOP reason %d, %s",
+		n, total.Decisions, total.Passes, total.Messages, faults, strings.Join(fs, ", "), total.StopOracle, total.ReasonDiff, time.Since(start).Round(time.Second))
+	if long() && total.Decisions < 1_000_000 {
+		t.Errorf("the long form made %d decisions, fewer than 10⁶", total.Decisions)
+	}
+}
