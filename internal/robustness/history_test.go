@@ -198,6 +198,7 @@ func (m *msg) clone() *msg {
 
 // history is one generated history.
 type history struct {
+	Net      map[string]int // network faults made: duplicated, delayed, dropped, ...
 	Seed     uint64
 	Ops      []op
 	Subjects []customs.Subject
@@ -304,7 +305,7 @@ var (
 // that duplicates, reorders, delays, drops and replays, and faults.
 func generate(seed uint64, cfg genConfig) *history {
 	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-	h := &history{Seed: seed}
+	h := &history{Seed: seed, Net: map[string]int{}}
 	kinds := []customs.Kind{customs.Parcel, customs.Parcel, customs.Parcel, customs.Parcel, customs.Parcel,
 		customs.Parcel, customs.Bag, customs.Bag, customs.ULD, customs.AWB, customs.Transit}
 	for range cfg.Subjects {
@@ -333,9 +334,11 @@ func generate(seed uint64, cfg genConfig) *history {
 	var seq uint64
 	ledger := []wOrder{} // every order central issued, by seq
 	linkedPairs := map[[2]customs.Subject]bool{}
+	var pairOrder [][2]customs.Subject
 	holds := map[customs.Subject][]string{}
-	var sent []*msg // every message sent, for duplicates
-	var pool []*msg // delayed messages
+	var held []customs.Subject // subjects central put a hold on
+	var sent []*msg            // every message sent, for duplicates
+	var pool []*msg            // delayed messages
 	centralKid := kid1
 	trusted := []string{kid1}
 	lp := true
@@ -347,31 +350,39 @@ func generate(seed uint64, cfg genConfig) *history {
 		s := h.Subjects[r.IntN(len(h.Subjects))]
 		o := customs.Order{Subject: s, IssuedAt: now.Add(-time.Duration(r.IntN(600)) * time.Second)}
 		switch k := r.IntN(100); {
-		case k < 38:
+		case k < 45:
 			o.Action = customs.Release
 			if r.IntN(10) < 7 {
-				o.ExpiresAt = o.IssuedAt.Add(time.Duration(1+r.IntN(20*24)) * time.Hour)
+				o.ExpiresAt = o.IssuedAt.Add(time.Duration(1+r.IntN(40*24)) * time.Hour)
 			}
-		case k < 43:
+		case k < 49:
 			o.Action = customs.Revoke
-		case k < 52:
+		case k < 56:
 			o.Action = customs.Hold
 			o.HoldID = fmt.Sprintf("H%d", 1+r.IntN(3))
 			o.Reason = customs.HoldReasons[r.IntN(len(customs.HoldReasons))]
 			holds[s] = append(holds[s], o.HoldID)
-		case k < 60:
+			held = append(held, s)
+		case k < 64:
 			o.Action = customs.Unhold
-			if hs := holds[s]; len(hs) > 0 && r.IntN(4) > 0 {
+			if len(held) > 0 && r.IntN(4) > 0 {
+				s = held[r.IntN(len(held))]
+				o.Subject = s
+			}
+			if hs := holds[s]; len(hs) > 0 && r.IntN(10) > 0 {
 				o.HoldID = hs[r.IntN(len(hs))]
 			} else {
 				o.HoldID = fmt.Sprintf("H%d", 1+r.IntN(3))
 			}
-		case k < 61:
+		case k < 65:
 			o.Action = customs.Cancel
-		case k < 91:
+			if r.IntN(3) > 0 {
+				o.Action = customs.Release
+			}
+		case k < 92:
 			c := containers[r.IntN(len(containers))]
 			o.Action, o.Subject = customs.Link, c
-			wild := r.IntN(40) == 0 // any subject: loops, long chains
+			wild := r.IntN(100) == 0 // any subject: loops, long chains
 			for range 1 + r.IntN(4) {
 				k := h.Subjects[r.IntN(len(h.Subjects))]
 				if k == c || (!wild && level(k.Kind) >= level(c.Kind)) || slices.Contains(o.Children, k) {
@@ -382,11 +393,11 @@ func generate(seed uint64, cfg genConfig) *history {
 			if len(o.Children) == 0 {
 				return wOrder{}
 			}
-		case k < 97:
+		case k < 98:
 			// Unlink pairs that are linked (mostly).
 			c := containers[r.IntN(len(containers))]
 			o.Action, o.Subject = customs.Unlink, c
-			for p := range linkedPairs {
+			for _, p := range pairOrder { // a slice: map order would make the history differ per run
 				if p[0] == c && linkedPairs[p] && r.IntN(2) == 0 {
 					o.Children = append(o.Children, p[1])
 				}
@@ -415,6 +426,7 @@ func generate(seed uint64, cfg genConfig) *history {
 				bads = append(bads, "child")
 			}
 			w.Bad = bads[r.IntN(len(bads))]
+			h.Net["order_malformed"]++
 		}
 		return w
 	}
@@ -437,7 +449,11 @@ func generate(seed uint64, cfg genConfig) *history {
 			ledger = append(ledger, w)
 			if w.applicable() && (w.O.Action == customs.Link || w.O.Action == customs.Unlink) {
 				for _, c := range w.O.Children {
-					linkedPairs[[2]customs.Subject{w.O.Subject, c}] = w.O.Action == customs.Link
+					p := [2]customs.Subject{w.O.Subject, c}
+					if _, ok := linkedPairs[p]; !ok {
+						pairOrder = append(pairOrder, p)
+					}
+					linkedPairs[p] = w.O.Action == customs.Link
 				}
 			}
 		}
@@ -446,6 +462,7 @@ func generate(seed uint64, cfg genConfig) *history {
 			w := newOrder()
 			if w.O.Action != "" {
 				w.Bad = "seq0"
+				h.Net["order_malformed"]++
 				issued = append(issued, w)
 			}
 		}
@@ -470,6 +487,9 @@ func generate(seed uint64, cfg genConfig) *history {
 				deliver = append(deliver, m)
 			case k < 90:
 				pool = append(pool, m)
+				h.Net["msg_delayed"]++
+			default:
+				h.Net["msg_dropped"]++
 			}
 			sent = append(sent, m)
 		}
@@ -487,12 +507,14 @@ func generate(seed uint64, cfg genConfig) *history {
 		for range r.IntN(3) {
 			if len(sent) > 0 && r.IntN(3) == 0 {
 				deliver = append(deliver, sent[r.IntN(len(sent))])
+				h.Net["msg_duplicated"]++
 			}
 		}
 		// Envelope faults: a message rejected whole (§2).
 		if r.IntN(12) == 0 && len(issued) > 0 {
 			m := &msg{Topic: "orders", Kid: centralKid, Orders: slices.Clone(issued), Corrupt: []string{"sig", "site", "type"}[r.IntN(3)]}
 			deliver = append(deliver, m)
+			h.Net["msg_rejected_envelope"]++
 		}
 		// A conflicting order under a seq already sent (only the gateway's
 		// first one counts; sent after the original has been delivered).
@@ -505,15 +527,20 @@ func generate(seed uint64, cfg genConfig) *history {
 			}
 			h.Ops = append(h.Ops, op{Kind: opDeliver, Msgs: []*msg{{Topic: "orders", Kid: centralKid, Orders: []wOrder{orig}}}})
 			deliver = append(deliver, &msg{Topic: "orders", Kid: centralKid, Orders: []wOrder{c}})
+			h.Net["order_conflict"]++
 		}
 		// Resync: central replays a range, in messages of its own size.
 		if r.IntN(8) == 0 && len(ledger) > 0 {
+			h.Net["replay"]++
 			from := r.IntN(len(ledger))
 			for i := from; i < len(ledger); {
 				n := min(1+r.IntN(50), len(ledger)-i)
 				deliver = append(deliver, &msg{Topic: "replay", Kid: centralKid, Orders: slices.Clone(ledger[i : i+n]), RequestID: fmt.Sprintf("R%d", stepN)})
 				i += n
 			}
+		}
+		if len(deliver) > 1 {
+			h.Net["reordered_batch"]++
 		}
 		r.Shuffle(len(deliver), func(i, j int) { deliver[i], deliver[j] = deliver[j], deliver[i] })
 		if len(deliver) > 0 {
