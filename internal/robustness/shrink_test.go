@@ -18,6 +18,7 @@ type shrinker struct {
 	trials int
 	max    int
 	until  time.Time
+	kind   string // the failure kept: the text of Fail before " of "
 }
 
 func (s *shrinker) fails(ops []op) bool {
@@ -27,7 +28,7 @@ func (s *shrinker) fails(ops []op) bool {
 	s.trials++
 	h := &history{Seed: s.seed, Ops: ops, Subjects: s.subs.Subjects}
 	res := newRunner(s.t, h).run()
-	return res.FalsePass != ""
+	return res.Fail != "" && strings.SplitN(res.Fail, " of ", 2)[0] == s.kind
 }
 
 func cloneOps(ops []op) []op {
@@ -116,11 +117,12 @@ func (s *shrinker) inner(ops []op) []op {
 // shrinkAndReport shrinks a failing history and logs the reproducer.
 func shrinkAndReport(t *testing.T, h *history, cfg genConfig) {
 	res := newRunner(t, h).run()
-	if res.FalsePass == "" {
+	if res.Fail == "" {
 		t.Logf("the failure did not replay (seed %d)", h.Seed)
 		return
 	}
-	s := &shrinker{t: t, seed: h.Seed, subs: h, max: 600, until: time.Now().Add(4 * time.Minute)}
+	s := &shrinker{t: t, seed: h.Seed, subs: h, max: 600, until: time.Now().Add(4 * time.Minute),
+		kind: strings.SplitN(res.Fail, " of ", 2)[0]}
 	ops := cloneOps(h.Ops[:res.FailStep+1])
 	ops = s.ddmin(ops)
 	ops = s.inner(ops)
@@ -131,5 +133,5 @@ func shrinkAndReport(t *testing.T, h *history, cfg genConfig) {
 		b.WriteString("\n  ")
 		b.WriteString(ops[i].String())
 	}
-	t.Errorf("shrunk reproducer (seed %d, %d of %d ops, %d trials): %s\n  => %s", h.Seed, len(ops), len(h.Ops), s.trials, b.String(), final.FalsePass)
+	t.Errorf("shrunk reproducer (seed %d, %d of %d ops, %d trials): %s\n  => %s", h.Seed, len(ops), len(h.Ops), s.trials, b.String(), final.Fail)
 }
