@@ -70,6 +70,11 @@ func TestOracleCases(t *testing.T) {
 		{"older link after unlink does nothing", []mOrder{rel(1, b("B1")), unlink(3, b("B1"), p("P1")), link(2, b("B1"), p("P1"))}, p("P1"), false, "unknown"},
 		{"loop", []mOrder{link(1, b("B1"), b("B2")), link(2, b("B2"), b("B1")), rel(3, b("B1")), rel(4, b("B2"))}, b("B1"), false, "error"},
 		{"ancestry 5 deep", []mOrder{link(1, u("U5"), u("U4")), link(2, u("U4"), u("U3")), link(3, u("U3"), u("U2")), link(4, u("U2"), u("U1")), link(5, u("U1"), p("P1")), rel(6, p("P1"))}, p("P1"), false, "error"},
+		// A content item is decided "by these same rules": one whose own
+		// ancestry is 5 deep stops (error), so its container stops too,
+		// although the container's own ancestry is 4 deep.
+		{"content item with ancestry 5 deep", []mOrder{link(2, u("U4"), u("U3")), link(3, u("U3"), u("U2")), link(4, u("U2"), u("U1")), link(5, u("U1"), b("B1")), link(6, b("B1"), p("P1")), rel(7, u("U4"))}, b("B1"), false, "contents"},
+		{"container with ancestry 4 deep passes its parcel", []mOrder{link(3, u("U3"), u("U2")), link(4, u("U2"), u("U1")), link(5, u("U1"), b("B1")), link(6, b("B1"), p("P1")), rel(7, u("U3"))}, b("B1"), true, "released"},
 		{"ancestry 4 deep", []mOrder{link(2, u("U4"), u("U3")), link(3, u("U3"), u("U2")), link(4, u("U2"), u("U1")), link(5, u("U1"), p("P1")), rel(6, u("U4"))}, p("P1"), true, "released"},
 	}
 	for _, c := range cases {
