@@ -85,6 +85,7 @@ type runner struct {
 	floorAll time.Time // the same over every order of an accepted message
 	retained bool      // a retention has run
 	seen     time.Time // latest wall reading at a decision since the start
+	seenEver time.Time // the same, never forgotten
 	central  []wOrder  // every order central issued so far
 	online   bool
 	blocked  bool
@@ -350,6 +351,9 @@ func (r *runner) decide(s customs.Subject) error {
 	if wall.After(r.seen) {
 		r.seen = wall
 	}
+	if wall.After(r.seenEver) {
+		r.seenEver = wall
+	}
 	at := wall
 	if r.floor.After(at) {
 		at = r.floor
@@ -357,9 +361,15 @@ func (r *runner) decide(s customs.Subject) error {
 	if r.seen.After(at) {
 		at = r.seen
 	}
+	// The latest time the gateway may judge at: its floor may count
+	// orders it could not apply, and it may remember wall clock readings
+	// across restarts (gateway/clock keeps them in memory only today).
 	atHigh := at
 	if r.floorAll.After(atHigh) {
 		atHigh = r.floorAll
+	}
+	if r.seenEver.After(atHigh) {
+		atHigh = r.seenEver
 	}
 	full := r.pending >= outboxMax
 	out := g.stn.Handle(context.Background(), drivers.Read{Line: []byte(s.ID), At: wall})
@@ -401,8 +411,8 @@ func (r *runner) decide(s customs.Subject) error {
 	case out.Pass && !v.Pass:
 		fail("the oracle says STOP " + strings.Join(v.Reasons, "|") + ": " + v.Why)
 	case !out.Pass && v.Pass:
-		// The gateway's clock may stand later than the model's: its floor
-		// may count orders it could not apply. Judged at that time too.
+		// The gateway's clock may stand later than the model's (atHigh):
+		// judged at that time too.
 		if r.oracle().decide(s, atHigh).Pass {
 			r.res.StopOracle++
 			if len(r.res.StopNotes) < 5 {
