@@ -166,6 +166,48 @@ func (r *runner) deliver(ms []*msg) error {
 	return nil
 }
 
+// checkDurable fails the history if a valid order of a message the gateway
+// acknowledged is not in its store (before any retention, which may
+// remove orders): lost to a kill, or dropped with a bad neighbour.
+func (r *runner) checkDurable() error {
+	if r.retained {
+		return nil
+	}
+	for seq := range r.ledger {
+		_, ok, err := r.gw.st.Order(seq)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			r.res.Fail = fmt.Sprintf("LOST ORDER of seq %d (%s): valid, in a message the gateway acknowledged, and not in its store after a restart", seq, r.ledger[seq])
+			return nil
+		}
+	}
+	return nil
+}
+
+// checkWatermark fails the history if the applied watermark is not
+// the highest seq W with every seq up to W applied (§5.2).
+func (r *runner) checkWatermark() error {
+	var w uint64
+	for {
+		if _, ok := r.ledger[w+1]; !ok {
+			break
+		}
+		w++
+	}
+	// The store's watermark, committed with the orders before the PUBACK
+	// (the link's copy is set just after the PUBACKs).
+	p, err := r.gw.st.Progress()
+	if err != nil {
+		return err
+	}
+	if got := p.Watermark; got != w && r.res.Fail == "" {
+		r.res.Fail = fmt.Sprintf("WATERMARK of the gateway %d: every seq up to %d is applied and %d is not", got, w, w+1)
+	}
+	return nil
+}
+
 // lookupReply is central's answer to a lookup of s: every order issued on
 // s and on the containers it is linked into.
 func (r *runner) lookupReply(s customs.Subject) *msg {
@@ -251,7 +293,10 @@ func (r *runner) do(o *op) error {
 			r.res.Faults["late_lookup_reply"] += len(r.late)
 		}
 		r.late = nil
-		return r.deliver(ms)
+		if err := r.deliver(ms); err != nil {
+			return err
+		}
+		return r.checkWatermark()
 	case opKill:
 		r.res.Faults["kill9"]++
 		g.halt()
@@ -271,8 +316,15 @@ func (r *runner) do(o *op) error {
 		if err := r.start(); err != nil {
 			return err
 		}
+		// Nothing acknowledged is lost to the kill.
+		if err := r.checkDurable(); err != nil || r.res.Fail != "" {
+			return err
+		}
 		// The broker sends again what was not acknowledged.
-		return r.deliver(again)
+		if err := r.deliver(again); err != nil {
+			return err
+		}
+		return r.checkWatermark()
 	case opClock:
 		if off := o.Wall.Sub(o.True); off != r.offset {
 			r.res.Faults["clock_jump"]++
@@ -297,7 +349,10 @@ func (r *runner) do(o *op) error {
 	case opRestart:
 		r.res.Faults["restart"]++
 		g.halt()
-		return r.start()
+		if err := r.start(); err != nil {
+			return err
+		}
+		return r.checkDurable()
 	case opReload:
 		r.res.Faults["reload"]++
 		g.keys, g.lp = slices.Clone(o.Kids), o.LP
