@@ -167,6 +167,14 @@ type Gate struct {
 	HeartbeatRegister *int `yaml:"heartbeat_register"`
 	// HeartbeatCoil (modbus): coil toggled at each heartbeat. Optional.
 	HeartbeatCoil *int `yaml:"heartbeat_coil"`
+	// Watchdog (modbus): the I/O module's communication watchdog as set in
+	// the module: it switches its outputs off this long after the last
+	// request, so that a pulse cannot outlive a dead gateway or a lost link
+	// by more than this. Default 3s; must be at least twice
+	// heartbeat_interval. An explicit 0s declares a module without one:
+	// allowed, but check-config warns (Warnings), since an open coil can
+	// then stay on until the gateway reconnects, which may be never.
+	Watchdog *time.Duration `yaml:"watchdog"`
 	// ReconnectMax caps the backoff between attempts to reopen the device
 	// (serial, modbus). Default 10s.
 	ReconnectMax time.Duration `yaml:"reconnect_max"`
@@ -178,9 +186,12 @@ type Gate struct {
 
 // Retention bounds the stores on a box that runs for years.
 type Retention struct {
-	// OrdersDays prunes orders issued more than this many days ago, and
-	// the subjects whose last order is among them (they have left the
-	// terminal), with their links. Default 30; at least 1.
+	// OrdersDays prunes orders issued more than this many days ago (by
+	// the earlier of the wall clock and central's time), and the subjects
+	// whose orders are all among them and whose state decides nothing (no
+	// cancel, active hold, release or revoke of its own, or active link),
+	// with their
+	// inactive links. Default 30; at least 1.
 	OrdersDays int `yaml:"orders_days"`
 	// EventsDays prunes events delivered to central more than this many
 	// days ago (undelivered events are never pruned). Default 30; at

@@ -42,6 +42,10 @@ const (
 	DefaultReconnectMax      = 10 * time.Second
 	DefaultCloseTimeout      = 10 * time.Second
 	DefaultHeartbeatInterval = time.Second
+	// DefaultWatchdog is the Modbus I/O module's communication watchdog
+	// the gateway counts on (gate key watchdog): the module switches its
+	// outputs off this long after the gateway's last request.
+	DefaultWatchdog = 3 * time.Second
 )
 
 // Load reads, decodes, defaults and validates the configuration file at path.
@@ -190,6 +194,10 @@ func (c *Config) applyDefaults() {
 			}
 			if g.HeartbeatInterval == 0 {
 				g.HeartbeatInterval = DefaultHeartbeatInterval
+			}
+			if g.Watchdog == nil {
+				w := DefaultWatchdog
+				g.Watchdog = &w
 			}
 		}
 	}

@@ -11,9 +11,12 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/cargogate/cargogate/gateway/customs"
 )
+
+// nameRE is the shape of site, gateway and station names (protocol §1),
+// the same as customs.NameRE (a test checks they agree): config stays
+// below the customs model.
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 // Bauds are the serial speeds accepted.
 var Bauds = []int{1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200}
@@ -44,10 +47,10 @@ func (p *problems) wrap(path string, err error) {
 // `stations[2] ("gate-3").gate.baud: must be one of 1200, …`.
 func (c *Config) Validate() error {
 	var p problems
-	if !customs.NameRE.MatchString(c.Site) {
+	if !nameRE.MatchString(c.Site) {
 		p.add("site", "must match [A-Za-z0-9_-]{1,64} (got %q)", c.Site)
 	}
-	if !customs.NameRE.MatchString(c.Gateway) {
+	if !nameRE.MatchString(c.Gateway) {
 		p.add("gateway", "must match [A-Za-z0-9_-]{1,64} (got %q)", c.Gateway)
 	}
 	if c.DataDir == "" {
@@ -95,7 +98,7 @@ func (c *Config) Validate() error {
 	for i := range c.Stations {
 		st := &c.Stations[i]
 		path := fmt.Sprintf("stations[%d] (%q)", i, st.ID)
-		if !customs.NameRE.MatchString(st.ID) {
+		if !nameRE.MatchString(st.ID) {
 			p.add(path+".id", "must match [A-Za-z0-9_-]{1,64} (got %q)", st.ID)
 		} else if j, dup := seen[st.ID]; dup {
 			p.add(path+".id", "duplicate: %q is already the id of stations[%d]", st.ID, j)
@@ -334,6 +337,14 @@ func (g *Gate) validate(p *problems, path string) {
 		if g.HeartbeatInterval < 10*time.Millisecond || g.HeartbeatInterval > time.Minute {
 			p.add(path+".heartbeat_interval", "must be 10ms..1m (got %v)", g.HeartbeatInterval)
 		}
+		if w := g.Watchdog; w != nil {
+			switch {
+			case *w < 0:
+				p.add(path+".watchdog", "must not be negative (got %v)", *w)
+			case *w > 0 && *w < 2*g.HeartbeatInterval:
+				p.add(path+".watchdog", "must be at least twice heartbeat_interval %v, or the module drops its outputs between heartbeats (got %v; 0s: the module has none)", g.HeartbeatInterval, *w)
+			}
+		}
 		switch {
 		case g.ClosedInput == nil && g.CloseTimeout != 0:
 			p.add(path+".close_timeout", "needs closed_input")
@@ -380,6 +391,7 @@ func (g *Gate) modbusKeys() []gateKey {
 		{"heartbeat_interval", g.HeartbeatInterval != 0},
 		{"heartbeat_register", g.HeartbeatRegister != nil},
 		{"heartbeat_coil", g.HeartbeatCoil != nil},
+		{"watchdog", g.Watchdog != nil},
 	}
 }
 

@@ -6,7 +6,6 @@ package drivers
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -15,66 +14,65 @@ import (
 	"github.com/cargogate/cargogate/config"
 	"github.com/cargogate/cargogate/drivers/internal/backoff"
 	"github.com/cargogate/cargogate/drivers/lines"
+	dev "github.com/cargogate/cargogate/gateway/device"
 )
 
-// State of a device, reported on every change (not on every failed attempt).
-type State string
+// The types a station shares with its devices live in gateway/device, so
+// that the station depends on no device library; drivers implements them.
+type (
+	// State of a device: device.State.
+	State = dev.State
+	// StateFunc hears of a device's state changes: device.StateFunc.
+	StateFunc = dev.StateFunc
+	// Read is one code read from a scanner: device.Read.
+	Read = dev.Read
+	// Scanner reads codes: device.Scanner.
+	Scanner = dev.Scanner
+	// Gate tells a gate controller a decision: device.Gate. Registry.NewGate
+	// returns a nil Gate for driver "none".
+	Gate = dev.Gate
+)
 
 // Device states (protocol §3, device events).
 const (
-	Up    State = "up"
-	Down  State = "down"
-	Fault State = "fault"
+	Up    = dev.Up
+	Down  = dev.Down
+	Fault = dev.Fault
 )
-
-// StateFunc is called by a driver when its device changes state. Must not
-// block long. Calls for one device are never concurrent and come in order.
-type StateFunc func(s State, detail string)
 
 // MaxLine is the longest code that is not overlong (protocol §7).
 const MaxLine = lines.MaxLine
 
-// Read is one code read from a scanner.
-type Read struct {
-	// Line is the code without its terminator/STX/ETX framing; never empty.
-	// It belongs to the receiver.
-	Line []byte
-	// Overlong: the line exceeded 512 bytes (Line holds the first 513 bytes
-	// at most); the caller decides it invalid_code.
-	Overlong bool
-	// At is when the last byte arrived (the chunk holding it was read).
-	At time.Time
-}
-
-// Scanner reads codes until ctx is done. It owns reopening its port with
-// capped, jittered backoff (100ms doubling to reconnect_max, default 10s,
-// ±20% jitter), reports Up/Down via state, and calls emit for each code (emit
-// must not block long; calls are never concurrent). Run returns nil when ctx
-// is done; it reports no state change on the way out.
-type Scanner interface {
-	Run(ctx context.Context, emit func(Read), state StateFunc) error
-}
-
-// Gate tells a gate controller a decision. Registry.NewGate returns a nil
-// Gate for driver "none". Signal returns an error when the
-// gate could not be told (device down, write error, missing ack); the caller
-// treats that as a fault and the gate stays closed. Run owns the connection
-// (open, reopen with backoff, report state) until ctx is done; Signal fails
-// at once while Run is not running or the device is not open.
-type Gate interface {
-	Run(ctx context.Context, state StateFunc) error
-	Signal(ctx context.Context, pass bool) error
-}
-
 // reporter passes a device's state to a StateFunc when it changes.
+//
+// set never blocks and never calls the StateFunc itself: the reports are
+// queued and one goroutine at a time delivers them, in order. A driver may
+// therefore set a state while holding its own locks, or from Signal, even
+// when the StateFunc blocks for a while (a station whose bounded device
+// channel is full while its loop waits in Signal): neither waits for the
+// other. If reports pile up (more than maxQueuedReports undelivered) the
+// oldest are dropped, never the latest, so the receiver always ends on the
+// current state.
 type reporter struct {
-	mu   sync.Mutex
-	fn   StateFunc
-	last State // "" until the first report
+	fn StateFunc
+
+	mu      sync.Mutex
+	last    State // "" until the first report
+	queue   []stateReport
+	running chan struct{} // non-nil while a delivery goroutine runs; closed when it ends
 }
 
-// set reports s unless it is the current state. The StateFunc runs under the
-// lock so that reports from several goroutines keep their order.
+type stateReport struct {
+	s      State
+	detail string
+}
+
+// maxQueuedReports bounds the reports waiting for a slow StateFunc.
+const maxQueuedReports = 16
+
+func newReporter(fn StateFunc) *reporter { return &reporter{fn: fn} }
+
+// set reports s unless it is the current state.
 func (r *reporter) set(s State, detail string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -82,8 +80,44 @@ func (r *reporter) set(s State, detail string) {
 		return
 	}
 	r.last = s
-	if r.fn != nil {
-		r.fn(s, detail)
+	if r.fn == nil {
+		return
+	}
+	r.queue = append(r.queue, stateReport{s, detail})
+	if over := len(r.queue) - maxQueuedReports; over > 0 {
+		r.queue = append(r.queue[:0], r.queue[over:]...)
+	}
+	if r.running == nil {
+		done := make(chan struct{})
+		r.running = done
+		go r.deliver(done)
+	}
+}
+
+func (r *reporter) deliver(done chan struct{}) {
+	defer close(done)
+	for {
+		r.mu.Lock()
+		if len(r.queue) == 0 {
+			r.running = nil
+			r.mu.Unlock()
+			return
+		}
+		x := r.queue[0]
+		r.queue = r.queue[1:]
+		r.mu.Unlock()
+		r.fn(x.s, x.detail)
+	}
+}
+
+// flush waits until every report set so far has been delivered. Run calls
+// it on its way out, so that no report arrives after Run returned.
+func (r *reporter) flush() {
+	r.mu.Lock()
+	done := r.running
+	r.mu.Unlock()
+	if done != nil {
+		<-done
 	}
 }
 

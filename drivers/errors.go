@@ -1,6 +1,10 @@
 package drivers
 
-import "errors"
+import (
+	"errors"
+
+	dev "github.com/cargogate/cargogate/gateway/device"
+)
 
 // Errors that steer the caller, checked with errors.Is.
 var (
@@ -13,6 +17,12 @@ var (
 	ErrAckTimeout = errors.New("no ack")
 	// ErrWriteTimeout: writing a frame to the gate did not complete in time.
 	ErrWriteTimeout = errors.New("write timeout")
+	// ErrStateUnknown: writing a coil failed in a way that leaves open
+	// whether the module got it (a timeout, a garbled or lost answer): the
+	// coil may be on. The gate is reported at fault until a new connection
+	// has switched every coil off; the caller must not say the gate stayed
+	// closed. It is device.ErrStateUnknown, which the station checks.
+	ErrStateUnknown = dev.ErrStateUnknown
 	// ErrGateOpen: the gate reads open (its closed input) longer than
 	// close_timeout after the last open pulse: it was left open.
 	ErrGateOpen = errors.New("gate left open")

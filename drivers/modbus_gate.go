@@ -37,6 +37,7 @@ type modbusGate struct {
 	heartbeat          time.Duration
 	hbRegister, hbCoil *uint16
 	reconnectMax       time.Duration
+	watchdog           time.Duration // the module's communication watchdog, as configured; 0: none
 	timeout            time.Duration // per request
 	now                func() time.Time
 
@@ -52,8 +53,13 @@ type modbusGate struct {
 	// the next good answer to the same kind of request: to a Signal, to
 	// switching a coil off, to a heartbeat.
 	sigErr, offErr, beatErr error
-	hbCount                 uint16
-	wake                    chan struct{} // capacity 1: offAt changed
+	// unknown says why a coil may be on although the gateway cannot switch
+	// it off (a coil write that may have reached the module, a link lost
+	// mid-pulse); "" when every coil is known to be off or pulsing under
+	// control. Cleared once a connection has switched every coil off.
+	unknown string
+	hbCount uint16
+	wake    chan struct{} // capacity 1: offAt changed
 }
 
 var _ Gate = (*modbusGate)(nil)
@@ -71,6 +77,13 @@ func (c *modbusConn) fail(err error) {
 		c.err = err
 		close(c.broken)
 	}
+}
+
+func ptrOr[T any](p *T, def T) T {
+	if p == nil {
+		return def
+	}
+	return *p
 }
 
 func u16(p *int) *uint16 {
@@ -117,6 +130,7 @@ func newModbusGate(cfg config.Gate) (Gate, error) {
 		{"close_timeout", cfg.CloseTimeout},
 		{"heartbeat_interval", cfg.HeartbeatInterval},
 		{"reconnect_max", cfg.ReconnectMax},
+		{"watchdog", ptrOr(cfg.Watchdog, 0)},
 	} {
 		if d.v < 0 {
 			errs = append(errs, fmt.Errorf("%s %v: negative", d.key, d.v))
@@ -130,7 +144,7 @@ func newModbusGate(cfg config.Gate) (Gate, error) {
 		open: uint16(*cfg.OpenCoil), alarm: uint16(*cfg.AlarmCoil), closedInput: u16(cfg.ClosedInput),
 		pulse: time.Duration(cfg.PulseMS) * time.Millisecond, closeTimeout: cfg.CloseTimeout,
 		heartbeat: cfg.HeartbeatInterval, hbRegister: u16(cfg.HeartbeatRegister), hbCoil: u16(cfg.HeartbeatCoil),
-		reconnectMax: cfg.ReconnectMax, timeout: modbusTimeout, now: time.Now,
+		reconnectMax: cfg.ReconnectMax, watchdog: config.DefaultWatchdog, timeout: modbusTimeout, now: time.Now,
 		io: make(chan struct{}, 1), wake: make(chan struct{}, 1),
 	}
 	if g.pulse == 0 {
@@ -141,6 +155,9 @@ func newModbusGate(cfg config.Gate) (Gate, error) {
 	}
 	if g.heartbeat == 0 {
 		g.heartbeat = config.DefaultHeartbeatInterval
+	}
+	if cfg.Watchdog != nil {
+		g.watchdog = *cfg.Watchdog
 	}
 	return g, nil
 }
@@ -196,6 +213,8 @@ func (g *modbusGate) update() {
 		g.rep.set(Fault, fmt.Sprintf("gate left open: closed_input %d reads open", *g.closedInput))
 	case g.offErr != nil:
 		g.rep.set(Fault, g.offErr.Error())
+	case g.unknown != "":
+		g.rep.set(Fault, g.unknown)
 	case g.sigErr != nil:
 		g.rep.set(Fault, g.sigErr.Error())
 	case g.beatErr != nil:
@@ -220,7 +239,8 @@ func (g *modbusGate) sawClosed(closed bool, t time.Time) {
 // progress is ended before the connection is closed (best effort: an I/O
 // module with a watchdog drops it anyway once the heartbeat stops).
 func (g *modbusGate) Run(ctx context.Context, state StateFunc) error {
-	rep := &reporter{fn: state}
+	rep := newReporter(state)
+	defer rep.flush()
 	bo := backoff.Capped(g.reconnectMax)
 	for ctx.Err() == nil {
 		c, err := g.connect(ctx)
@@ -228,7 +248,7 @@ func (g *modbusGate) Run(ctx context.Context, state StateFunc) error {
 			if ctx.Err() != nil {
 				break
 			}
-			rep.set(Down, err.Error())
+			g.down(rep, err.Error())
 			if !bo.Wait(ctx) {
 				break
 			}
@@ -241,6 +261,14 @@ func (g *modbusGate) Run(ctx context.Context, state StateFunc) error {
 			if ctx.Err() != nil && c.err == nil {
 				g.offNow(c)
 			}
+			if c.err != nil && g.unknown == "" {
+				for i, coil := range []uint16{g.open, g.alarm} {
+					if !g.offAt[i].IsZero() {
+						g.unknown = fmt.Sprintf("coil %d state unknown: the link was lost while it was on (%v)", coil, c.err)
+						break
+					}
+				}
+			}
 			g.conn = nil
 			g.offAt = [2]time.Time{}
 			g.unlock()
@@ -249,7 +277,7 @@ func (g *modbusGate) Run(ctx context.Context, state StateFunc) error {
 		if err == nil || ctx.Err() != nil { // shutting down: no Down to report
 			break
 		}
-		rep.set(Down, err.Error())
+		g.down(rep, err.Error())
 		if g.now().Sub(opened) > bo.Cap() {
 			bo.Reset()
 		}
@@ -258,6 +286,26 @@ func (g *modbusGate) Run(ctx context.Context, state StateFunc) error {
 		}
 	}
 	return nil
+}
+
+// down reports the gate Down with detail, or at Fault while a coil may be
+// on (g.unknown): a gate that may be open is not merely unreachable.
+func (g *modbusGate) down(rep *reporter, detail string) {
+	if g.lock(context.Background()) != nil {
+		return
+	}
+	unknown := g.unknown
+	g.unlock()
+	if unknown == "" {
+		rep.set(Down, detail)
+		return
+	}
+	if g.watchdog > 0 {
+		unknown += fmt.Sprintf("; the module's watchdog switches it off %v after the last request", g.watchdog)
+	} else {
+		unknown += "; no module watchdog: it stays on until the gateway reconnects"
+	}
+	rep.set(Fault, unknown+"; reconnecting: "+detail)
 }
 
 // connect opens a connection. The client library's dial (5s timeout) does
@@ -297,12 +345,21 @@ func (g *modbusGate) serve(ctx context.Context, c *modbusConn, rep *reporter) er
 	}
 	g.conn, g.rep, g.left = c, rep, false
 	g.sigErr, g.offErr, g.beatErr = nil, nil, nil
-	// Whatever a previous run left on, the gate starts closed and silent.
-	for _, coil := range []uint16{g.open, g.alarm} {
+	// Whatever a previous run or a lost link left on, the gate starts closed
+	// and silent: both coils off before anything else. A coil the module
+	// refuses to switch off is retried (endPulses) until it goes off.
+	now := g.now()
+	for i, coil := range []uint16{g.open, g.alarm} {
 		if err := c.c.WriteCoil(coil, false); err != nil {
 			g.failed(c, &g.offErr, fmt.Sprintf("coil %d off", coil), err)
-			break
+			if c.err != nil {
+				break
+			}
+			g.offAt[i] = now.Add(modbusRetry)
 		}
+	}
+	if c.err == nil && g.offAt == [2]time.Time{} {
+		g.unknown = ""
 	}
 	if c.err == nil {
 		g.beat(c)
@@ -336,9 +393,10 @@ func (g *modbusGate) serve(ctx context.Context, c *modbusConn, rep *reporter) er
 		if c.err == nil {
 			g.update()
 		}
+		broken := c.err // read under io: a Signal may break c
 		g.unlock()
-		if c.err != nil {
-			return c.err
+		if broken != nil {
+			return broken
 		}
 		t.Reset(max(next.Sub(g.now()), 0))
 		select {
@@ -367,6 +425,9 @@ func (g *modbusGate) endPulses(c *modbusConn, now time.Time) {
 		}
 		g.offAt[i] = time.Time{}
 		g.offErr = nil
+	}
+	if c.err == nil && g.offAt == [2]time.Time{} {
+		g.unknown = "" // every coil that may have been on is off
 	}
 }
 
@@ -440,6 +501,15 @@ func (g *modbusGate) Signal(ctx context.Context, pass bool) error {
 	}
 	if err := c.c.WriteCoil(coil, true); err != nil {
 		err = g.failed(c, &g.sigErr, fmt.Sprintf("coil %d on", coil), err)
+		if c.err != nil {
+			// Not the module's refusal: a timeout or a garbled or lost
+			// answer. The write may have reached the module, so the coil
+			// may be on: state unknown, at fault until a new connection has
+			// switched it off.
+			g.unknown = fmt.Sprintf("coil %d state unknown: writing it on failed (%v) and may have reached the module", coil, err)
+			g.rep.set(Fault, g.unknown)
+			return fail(fmt.Errorf("%w: %w", ErrStateUnknown, err))
+		}
 		g.update()
 		return fail(err)
 	}

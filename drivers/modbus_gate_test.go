@@ -3,6 +3,7 @@ package drivers
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"math/rand/v2"
@@ -25,9 +26,10 @@ type ioModule struct {
 	coils     map[uint16]bool
 	inputs    map[uint16]bool
 	regs      map[uint16]uint16
-	refuse    map[uint16]error // coil → the exception its writes get
-	writes    chan coilWrite   // every coil write, in order
-	regWrites chan uint16      // every heartbeat register value
+	refuse    map[uint16]error         // coil → the exception its writes get
+	stall     map[uint16]chan struct{} // coil → its writes are applied, then answered once the channel is closed
+	writes    chan coilWrite           // every coil write, in order
+	regWrites chan uint16              // every heartbeat register value
 	srv       *modbus.ModbusServer
 	addr      string
 }
@@ -40,7 +42,7 @@ type coilWrite struct {
 func newIOModule(t *testing.T) *ioModule {
 	t.Helper()
 	m := &ioModule{coils: map[uint16]bool{}, inputs: map[uint16]bool{}, regs: map[uint16]uint16{},
-		refuse: map[uint16]error{}, writes: make(chan coilWrite, 10000), regWrites: make(chan uint16, 10000)}
+		refuse: map[uint16]error{}, stall: map[uint16]chan struct{}{}, writes: make(chan coilWrite, 10000), regWrites: make(chan uint16, 10000)}
 	m.start(t, "127.0.0.1:0")
 	t.Cleanup(m.stop)
 	return m
@@ -89,20 +91,34 @@ func (m *ioModule) set(f func(m *ioModule)) {
 
 func (m *ioModule) HandleCoils(req *modbus.CoilsRequest) ([]bool, error) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	out := make([]bool, req.Quantity)
+	var stall chan struct{}
 	for i := range req.Quantity {
 		a := req.Addr + i
 		if err := m.refuse[a]; err != nil {
+			m.mu.Unlock()
 			return nil, err
 		}
 		if req.IsWrite {
 			m.coils[a] = req.Args[i]
 			m.writes <- coilWrite{a, req.Args[i]}
+			if m.stall[a] != nil {
+				stall = m.stall[a]
+			}
 		}
 		out[i] = m.coils[a]
 	}
+	m.mu.Unlock()
+	if stall != nil {
+		<-stall // the write took effect; its answer is late
+	}
 	return out, nil
+}
+
+func (m *ioModule) coil(a uint16) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.coils[a]
 }
 
 func (m *ioModule) HandleDiscreteInputs(req *modbus.DiscreteInputsRequest) ([]bool, error) {
@@ -265,10 +281,80 @@ func TestModbusGateHeartbeat(t *testing.T) {
 	})
 }
 
-// The module goes away: Down (the heartbeat notices, with no Signal),
-// Signal fails at once, and once it is back the gate is Up with both coils
-// switched off first, a pulse cut short by the outage included.
+// The module goes away with no pulse on: Down (the heartbeat notices, with
+// no Signal), Signal fails at once, and once it is back the gate is Up with
+// both coils switched off first.
 func TestModbusGateServerDown(t *testing.T) {
+	m := newIOModule(t)
+	g, rec, _ := runModbusGate(t, modbusCfg(m))
+	connected(t, m, rec)
+	m.stop()
+	rec.expectState(t, Down)
+	if err := g.Signal(context.Background(), false); !errors.Is(err, ErrNotOpen) {
+		t.Fatalf("Signal while down: %v, want ErrNotOpen", err)
+	}
+	m.start(t, m.addr)
+	connected(t, m, rec)
+	if err := g.Signal(context.Background(), false); err != nil {
+		t.Fatalf("Signal after the module came back: %v", err)
+	}
+	m.expectWrites(t, coilWrite{alarmCoil, true})
+}
+
+// The link drops in the middle of a PASS pulse: the open coil may still be
+// on, and nothing can switch it off until a reconnect. The gate is at fault
+// with its coil state unknown (not merely down), the detail saying what
+// ends the pulse (the module's watchdog, or nothing); once the module is
+// back, both coils are switched off before anything else, and only then is
+// the gate Up.
+func TestModbusGateLinkLostMidPulse(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		watchdog *time.Duration
+		detail   string
+	}{
+		{"default watchdog", nil, "the module's watchdog switches it off 3s after the last request"},
+		{"no watchdog", new(time.Duration), "no module watchdog: it stays on until the gateway reconnects"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newIOModule(t)
+			cfg := modbusCfg(m)
+			cfg.PulseMS = 3_600_000
+			cfg.Watchdog = tc.watchdog
+			g, rec, _ := runModbusGate(t, cfg)
+			connected(t, m, rec)
+			if err := g.Signal(context.Background(), true); err != nil {
+				t.Fatal(err)
+			}
+			m.expectWrites(t, coilWrite{openCoil, true})
+
+			m.stop() // the link drops mid-pulse; the module keeps its coil on
+			detail := rec.expectState(t, Fault)
+			for _, want := range []string{fmt.Sprintf("coil %d state unknown", openCoil), tc.detail} {
+				if !strings.Contains(detail, want) {
+					t.Fatalf("fault detail %q lacks %q", detail, want)
+				}
+			}
+			if err := g.Signal(context.Background(), false); !errors.Is(err, ErrNotOpen) {
+				t.Fatalf("Signal while the link is down: %v, want ErrNotOpen", err)
+			}
+			if !m.coil(openCoil) {
+				t.Fatal("the module's open coil went off by itself")
+			}
+
+			m.start(t, m.addr)
+			connected(t, m, rec) // off, off: the first writes of the new connection; then Up
+			if m.coil(openCoil) {
+				t.Fatal("open coil still on after the reconnect")
+			}
+		})
+	}
+}
+
+// The module refuses to switch the open coil off when the gateway reconnects
+// after a pulse cut short: the gate stays at fault and the write is retried
+// until the coil is off.
+func TestModbusGateReconnectOffRefused(t *testing.T) {
 	m := newIOModule(t)
 	cfg := modbusCfg(m)
 	cfg.PulseMS = 3_600_000
@@ -278,19 +364,49 @@ func TestModbusGateServerDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	m.expectWrites(t, coilWrite{openCoil, true})
-
 	m.stop()
-	rec.expectState(t, Down)
-	if err := g.Signal(context.Background(), false); !errors.Is(err, ErrNotOpen) {
-		t.Fatalf("Signal while down: %v, want ErrNotOpen", err)
-	}
+	rec.expectState(t, Fault) // the open coil's state unknown (TestModbusGateLinkLostMidPulse)
 
+	m.set(func(m *ioModule) { m.refuse[openCoil] = modbus.ErrServerDeviceBusy })
 	m.start(t, m.addr)
-	connected(t, m, rec)
-	if err := g.Signal(context.Background(), false); err != nil {
-		t.Fatalf("Signal after the module came back: %v", err)
+	m.expectWrites(t, coilWrite{alarmCoil, false}) // the open coil's off was refused
+	m.set(func(m *ioModule) { delete(m.refuse, openCoil) })
+	m.expectWrites(t, coilWrite{openCoil, false}) // retried
+	rec.expectState(t, Up)
+	if m.coil(openCoil) {
+		t.Fatal("open coil still on")
 	}
-	m.expectWrites(t, coilWrite{alarmCoil, true})
+}
+
+// A coil write that times out may have reached the module: Signal fails
+// with ErrStateUnknown (not a plain error the station would take for "the
+// gate stayed closed"), the gate is at fault with its coil state unknown,
+// and the reconnection switches the coil off first.
+func TestModbusGateWriteTimeoutStateUnknown(t *testing.T) {
+	m := newIOModule(t)
+	cfg := modbusCfg(m)
+	cfg.HeartbeatInterval = time.Hour // only the pulses write coils
+	cfg.PulseMS = 3_600_000
+	g, rec, _ := runModbusGate(t, cfg)
+	connected(t, m, rec)
+
+	release := make(chan struct{})
+	m.set(func(m *ioModule) { m.stall[openCoil] = release })
+	err := g.Signal(context.Background(), true)
+	m.set(func(m *ioModule) { delete(m.stall, openCoil) })
+	close(release)
+	if !errors.Is(err, ErrStateUnknown) {
+		t.Fatalf("Signal whose write timed out: %v, want ErrStateUnknown", err)
+	}
+	m.expectWrites(t, coilWrite{openCoil, true}) // it did reach the module
+	detail := rec.expectState(t, Fault)
+	if !strings.Contains(detail, fmt.Sprintf("coil %d state unknown", openCoil)) {
+		t.Fatalf("fault detail %q", detail)
+	}
+	connected(t, m, rec)
+	if m.coil(openCoil) {
+		t.Fatal("open coil still on after the reconnect")
+	}
 }
 
 // Nothing listens at the address: Down, and Signal fails at once.

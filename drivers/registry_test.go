@@ -3,11 +3,11 @@ package drivers
 import (
 	"context"
 	"errors"
-	"os/exec"
 	"strings"
 	"testing"
 
 	"github.com/cargogate/cargogate/config"
+	"github.com/cargogate/cargogate/internal/deptest"
 )
 
 type nopScanner struct{}
@@ -114,36 +114,18 @@ func TestFactories(t *testing.T) {
 	}
 }
 
-// drivers knows nothing of customs, the broker or the store: its packages
-// import no project package but config (and their own), and nothing they
-// depend on is an MQTT, store or websocket library or the project's sync.
-// (config itself may import gateway vocabulary; that is config's business.)
+// drivers knows nothing of customs, the broker or the store: of the project
+// its packages depend on config, gateway/device (the types they implement)
+// and their own only, and on no MQTT, store or web library.
 func TestImports(t *testing.T) {
-	if _, err := exec.LookPath("go"); err != nil {
-		t.Skip("no go command")
-	}
 	const mod = "github.com/cargogate/cargogate/"
-	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}}: {{join .Imports \" \"}}", "./...").Output()
-	if err != nil {
-		t.Fatalf("go list: %v", err)
-	}
-	for line := range strings.Lines(string(out)) {
-		pkg, imports, _ := strings.Cut(strings.TrimSpace(line), ": ")
-		for imp := range strings.FieldsSeq(imports) {
-			if strings.HasPrefix(imp, mod) && imp != mod+"config" && !strings.HasPrefix(imp, mod+"drivers") {
-				t.Errorf("%s imports %s; of the project only config is allowed", pkg, imp)
-			}
-		}
-	}
-	out, err = exec.Command("go", "list", "-deps", "./...").Output()
-	if err != nil {
-		t.Fatalf("go list -deps: %v", err)
-	}
-	for dep := range strings.FieldsSeq(string(out)) {
-		for _, bad := range []string{"paho", "bbolt", "gorilla", mod + "sync"} {
-			if strings.Contains(dep, bad) {
-				t.Errorf("drivers depends on %s", dep)
-			}
-		}
-	}
+	deptest.DepChecker{Pkg: "./...", BadDeps: map[string]string{
+		mod + "gateway/":                      "drivers know nothing of customs; of gateway/ only the device types",
+		mod + "sync":                          "drivers know nothing of the link",
+		mod + "cmd":                           "drivers are below the commands",
+		mod + "internal/":                     "drivers depend on config, gateway/device and their own packages only",
+		"github.com/eclipse/paho.mqtt.golang": "no broker in a driver",
+		"go.etcd.io/bbolt":                    "no database in a driver",
+		"github.com/gorilla/":                 "no web in a driver",
+	}, Allow: []string{mod + "gateway/device"}}.Check(t)
 }

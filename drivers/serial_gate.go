@@ -170,7 +170,8 @@ func (c *gateConn) shut() {
 // fails, reports Down, waits its backoff and reopens, until ctx is done.
 // Signal reports Fault on a missing ack and Up again on the next good one.
 func (g *serialGate) Run(ctx context.Context, state StateFunc) error {
-	rep := &reporter{fn: state}
+	rep := newReporter(state)
+	defer rep.flush()
 	bo := backoff.Capped(g.reconnectMax)
 	for ctx.Err() == nil {
 		p, err := openSerial(g.port, g.baud)
@@ -185,6 +186,9 @@ func (g *serialGate) Run(ctx context.Context, state StateFunc) error {
 		opened := time.Now()
 		g.mu.Lock()
 		g.conn, g.rep = c, rep
+		// set only queues the report (it never waits for the StateFunc), so
+		// it may be made under g.mu: a station whose device channel is full
+		// while it waits for g.mu in Signal is not held up by it.
 		rep.set(Up, "opened "+g.port)
 		g.mu.Unlock()
 

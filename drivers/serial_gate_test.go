@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -293,5 +294,100 @@ func TestSerialGateWriteError(t *testing.T) {
 	rec.expectState(t, Down)
 	if err := g.Signal(context.Background(), false); !errors.Is(err, ErrNotOpen) {
 		t.Fatalf("Signal while down: %v, want ErrNotOpen", err)
+	}
+}
+
+// A station reads its devices' state changes from a bounded channel and
+// calls Signal from the same loop. A state change reported while that
+// channel is full must not hold the gate: the loop, inside Signal, is the
+// only one that would drain it. Played here with a channel of two: Up and
+// Down fill it, the Up of the reopened port waits; the loop then signals
+// (PASS, then a STOP whose ack never comes: a Fault to report) before it
+// drains, and must find every state, the latest last.
+func TestSerialGateStateChannelFullNoDeadlock(t *testing.T) {
+	path := tempPort(t)
+	p1 := newPty(t)
+	link(t, p1.Path, path)
+	g, err := Default().NewGate(config.Gate{Driver: "serial", Port: path, Ack: "K", AckTimeout: 50 * time.Millisecond,
+		ReconnectMax: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	changes := make(chan stateEvent, 2) // the station's bounded channel
+	tried := make(chan State, 100)      // every report the driver tried to make
+	stateFn := func(s State, detail string) {
+		tried <- s
+		select { // as the station's stateFunc: blocks while the channel is full
+		case changes <- stateEvent{s, detail}:
+		case <-ctx.Done():
+		}
+	}
+	runDone := make(chan error, 1)
+	go func() { runDone <- g.Run(ctx, stateFn) }()
+	defer func() {
+		cancel()
+		select {
+		case <-runDone:
+		case <-time.After(wait):
+			t.Error("Run did not return after cancel")
+		}
+	}()
+	expectTried := func(want State) {
+		t.Helper()
+		select {
+		case s := <-tried:
+			if s != want {
+				t.Fatalf("reported %q, want %q", s, want)
+			}
+		case <-time.After(wait):
+			t.Fatalf("no %q reported within %v", want, wait)
+		}
+	}
+	expectTried(Up)
+	p1.Close() // Down
+	expectTried(Down)
+	p2 := newPty(t)
+	link(t, p2.Path, path)
+	expectTried(Up) // the channel is full: this report cannot be delivered yet
+	if len(changes) != cap(changes) {
+		t.Fatalf("channel holds %d, want it full (%d)", len(changes), cap(changes))
+	}
+
+	// The loop signals before it drains the channel.
+	acked := respond(t, p2, len("PASS\r\n"), "K")
+	signalled := make(chan error, 2)
+	go func() {
+		signalled <- g.Signal(context.Background(), true)
+		signalled <- g.Signal(context.Background(), false) // no ack: a Fault to report
+	}()
+	for i, want := range []error{nil, ErrAckTimeout} {
+		select {
+		case err := <-signalled:
+			if !errors.Is(err, want) && !(want == nil && err == nil) {
+				t.Fatalf("Signal %d: %v, want %v", i, err, want)
+			}
+		case <-time.After(wait):
+			t.Fatalf("Signal %d did not return within %v with the state channel full: deadlock", i, wait)
+		}
+	}
+	if err := <-acked; err != nil {
+		t.Fatal(err)
+	}
+	p2.readN(t, len("STOP\r\n"))
+
+	// The loop drains: every state, in order, the latest (Fault) last.
+	var got []State
+	for len(got) < 4 {
+		select {
+		case e := <-changes:
+			got = append(got, e.s)
+		case <-time.After(wait):
+			t.Fatalf("states %v, then nothing within %v", got, wait)
+		}
+	}
+	if want := []State{Up, Down, Up, Fault}; !slices.Equal(got, want) {
+		t.Fatalf("states %v, want %v", got, want)
 	}
 }

@@ -34,7 +34,8 @@ func newSerialScanner(cfg config.Scanner) (Scanner, error) {
 // after a session that lasted longer than its cap, so a flapping port is not
 // reopened every 100ms.
 func (s *serialScanner) Run(ctx context.Context, emit func(Read), state StateFunc) error {
-	rep := &reporter{fn: state}
+	rep := newReporter(state)
+	defer rep.flush()
 	deb := &debouncer{window: s.debounce}
 	bo := s.backoff()
 	for ctx.Err() == nil {

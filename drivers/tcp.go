@@ -74,7 +74,8 @@ func newTCPClientScanner(cfg config.Scanner) (Scanner, error) {
 // Run connects, reads codes until the connection fails, reports Down, waits
 // its backoff and connects again, until ctx is done.
 func (s *tcpClientScanner) Run(ctx context.Context, emit func(Read), state StateFunc) error {
-	rep := &reporter{fn: state}
+	rep := newReporter(state)
+	defer rep.flush()
 	deb := &debouncer{window: s.debounce}
 	bo := s.backoff()
 	d := net.Dialer{Timeout: tcpDialTimeout}
@@ -152,7 +153,8 @@ func newTCPServerScanner(cfg config.Scanner) (Scanner, error) {
 // listener fails it is reopened after the backoff; connections already
 // accepted keep being served meanwhile.
 func (s *tcpServerScanner) Run(ctx context.Context, emit func(Read), state StateFunc) error {
-	srv := &tcpServer{s: s, rep: &reporter{fn: state}, deb: &debouncer{window: s.debounce}, emit: emit}
+	srv := &tcpServer{s: s, rep: newReporter(state), deb: &debouncer{window: s.debounce}, emit: emit}
+	defer srv.rep.flush()
 	defer srv.wg.Wait()
 	bo := s.backoff()
 	var lc net.ListenConfig

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/ed25519"
 	"encoding/json"
 	"io"
@@ -10,16 +9,11 @@ import (
 	"slices"
 	"time"
 
-	"github.com/oklog/ulid/v2"
-
-	"github.com/cargogate/cargogate/config"
 	"github.com/cargogate/cargogate/drivers"
 	"github.com/cargogate/cargogate/gateway/audit"
-	"github.com/cargogate/cargogate/gateway/customs"
 	"github.com/cargogate/cargogate/gateway/journal"
 	"github.com/cargogate/cargogate/gateway/station"
 	"github.com/cargogate/cargogate/gateway/store"
-	"github.com/cargogate/cargogate/sync/envelope"
 	"github.com/cargogate/cargogate/sync/link"
 )
 
@@ -139,38 +133,6 @@ func (a auditObserver) Decided(o station.Outcome) {
 
 func (a auditObserver) Device(st, dev string, state drivers.State, detail string) {
 	a.log.Add(audit.KindDevice, map[string]any{"station": st, "device": dev, "state": state, "detail": detail})
-}
-
-// checkpoints signs the audit log's head every minute and journals it as a
-// checkpoint event for central (docs/protocol.md, v1 extension), so central
-// holds proof of what the log was.
-func checkpoints(ctx context.Context, aud *audit.Log, signer envelope.Signer, jr *journal.Journal, cfg *config.Config, log *slog.Logger) error {
-	t := time.NewTicker(time.Minute)
-	defer t.Stop()
-	var last uint64
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-		size, _ := aud.Head()
-		if size == last {
-			continue
-		}
-		c, err := aud.Checkpoint(signer.Kid, signer.Key, time.Now())
-		if err != nil {
-			log.Error("audit checkpoint", "err", err)
-			continue
-		}
-		last = size
-		ev := customs.Event{ID: ulid.Make().String(), Kind: customs.EventCheckpoint, Station: cfg.Gateway, At: c.At,
-			Checkpoint: &customs.AuditCheckpoint{Size: c.Size, Head: c.Head, At: c.At, Kid: c.Kid, Sig: c.Sig}}
-		data, _ := json.Marshal(ev)
-		if _, err := jr.Append(ctx, data); err != nil {
-			log.Error("journal audit checkpoint", "err", err)
-		}
-	}
 }
 
 func sortedKeys(m map[string]string) []string {

@@ -35,11 +35,15 @@ func cmdCheckConfig(args []string, stdout, stderr io.Writer) error {
 		fs.Usage()
 		return usageError{"check-config takes one file"}
 	}
-	_, err := config.Load(fs.Arg(0))
+	cfg, err := config.Load(fs.Arg(0))
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: configuration has problems:\n", fs.Arg(0))
 		printProblems(stderr, err)
 		return usageError{"bad configuration"}
+	}
+	// Valid, but unsafe: said loudly, on stderr, without failing the check.
+	for _, w := range cfg.Warnings() {
+		fmt.Fprintf(stderr, "%s: WARNING: %s\n", fs.Arg(0), w)
 	}
 	fmt.Fprintf(stdout, "%s: ok\n", fs.Arg(0))
 	return nil

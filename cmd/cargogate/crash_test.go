@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/cargogate/cargogate/gateway/customs"
+
+	"github.com/cargogate/cargogate/internal/testenv"
 )
 
 // TestCrashDuringIngest kills the gateway with SIGKILL at random moments
@@ -19,9 +21,7 @@ func TestCrashDuringIngest(t *testing.T) {
 	}
 	const total, chunk, kills = 20000, 500, 6
 	s := newSite(t)
-	seed := uint64(time.Now().UnixNano())
-	rng := rand.New(rand.NewPCG(seed, 7))
-	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(testenv.Seed(t), 7))
 
 	var wg sync.WaitGroup
 	wg.Add(1)

@@ -27,6 +27,7 @@ import (
 	"github.com/cargogate/cargogate/gateway/screens"
 	"github.com/cargogate/cargogate/gateway/station"
 	"github.com/cargogate/cargogate/gateway/store"
+	"github.com/cargogate/cargogate/internal/metrics"
 	"github.com/cargogate/cargogate/sync/envelope"
 	"github.com/cargogate/cargogate/sync/link"
 )
@@ -67,9 +68,11 @@ func (t tee) Device(st, dev string, state drivers.State, detail string) {
 }
 
 type gatewayParts struct {
-	signer envelope.Signer
-	link   *link.Link
-	store  *store.Store
+	signer    envelope.Signer
+	link      *link.Link
+	store     *store.Store
+	stations  *stations
+	retention *store.Retainer
 }
 
 func newLogger(cfg config.Log, w io.Writer) *slog.Logger {
@@ -86,6 +89,9 @@ func newLogger(cfg config.Log, w io.Writer) *slog.Logger {
 // → screens.
 func serve(ctx context.Context, cfg *config.Config, deps gatewayDeps, stdout, stderr io.Writer) error {
 	log := newLogger(cfg.Log, stderr).With("site", cfg.Site, "gateway", cfg.Gateway)
+	for _, w := range cfg.Warnings() {
+		log.Warn("configuration: " + w)
+	}
 	if deps.registry == nil {
 		deps.registry = drivers.Default()
 	}
@@ -130,6 +136,7 @@ func serve(ctx context.Context, cfg *config.Config, deps gatewayDeps, stdout, st
 		return err
 	}
 	clk := clock.New(nil, prog.Floor)
+	clk.Restore(prog.Wall) // max(stored floor, stored wall reading)
 	var tlsCfg *tls.Config
 	if strings.HasPrefix(cfg.Central.Broker, "ssl://") {
 		if tlsCfg, err = loadTLS(cfg.Central); err != nil {
@@ -148,21 +155,21 @@ func serve(ctx context.Context, cfg *config.Config, deps gatewayDeps, stdout, st
 		return fmt.Errorf("identifiers: %w", err)
 	}
 
-	set := &stationSet{deps: deps, st: st, jr: jr, lk: lk, clk: clk, log: log, running: map[string]*runningStation{}}
-	met := newMetrics(lk, st.Path(), jr.Path(), aud.Path())
+	set := &stations{Set: station.NewSet(log), deps: deps, st: st, jr: jr, lk: lk, clk: clk, log: log}
+	met := metrics.New(lk, st.Path(), jr.Path(), aud.Path())
 	ops := &opsAPI{store: st, journal: jr, audit: aud, pub: signer.Public()}
 	insp := &inspector{st: st, lk: lk, clk: clk}
 	insp.cls.Store(cls)
-	sizes := &storeSizes{files: []string{st.Path(), jr.Path(), aud.Path()}}
+	sizes := metrics.NewSizes(st.Path(), jr.Path(), aud.Path())
 	hub := screens.New(screens.Options{Log: log, Status: func() any {
-		doc := statusDoc(set.config(), lk, st, clk, set.list())
-		doc["store"] = sizes.snapshot(time.Now())
+		doc := statusDoc(set.config(), lk, st, clk, set.List())
+		doc["store"] = sizes.Snapshot(time.Now())
 		return doc
 	},
 		Stations: screenStations(cfg), Inspector: insp,
 		AllowedOrigins: cfg.HTTP.AllowedOrigins, Token: cfg.HTTP.Token,
 		Routes: map[string]http.Handler{
-			"GET /metrics": met.handler(),
+			"GET /metrics": met.Handler(),
 			"GET /healthz": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "alive") }),
 			"GET /readyz":  readyz(lk),
 			"GET /api/":    ops.handler(),
@@ -174,8 +181,11 @@ func serve(ctx context.Context, cfg *config.Config, deps gatewayDeps, stdout, st
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return lk.Run(gctx) })
-	g.Go(func() error { return checkpoints(gctx, aud, signer, jr, cfg, log) })
-	g.Go(func() error { return retain(gctx, st, jr, cfg.Retention, log) })
+	cp := &audit.Checkpointer{Log: aud, Journal: jr, Kid: signer.Kid, Key: signer.Key, Gateway: cfg.Gateway, Logger: log}
+	g.Go(func() error { return cp.Run(gctx) })
+	ret := store.NewRetainer(st, jr, clk, retentionPolicy(cfg.Retention), log)
+	g.Go(func() error { return ret.Run(gctx) })
+	g.Go(func() error { return st.KeepWall(gctx, clk, time.Minute, log) })
 	if err := set.apply(gctx, g, cfg, cls); err != nil {
 		return err
 	}
@@ -186,7 +196,7 @@ func serve(ctx context.Context, cfg *config.Config, deps gatewayDeps, stdout, st
 				case <-gctx.Done():
 					return nil
 				case <-deps.reload:
-					reload(gctx, g, deps.configPath, set, lk, insp, aud, log)
+					reload(gctx, g, deps.configPath, set, lk, ret, insp, aud, log)
 				}
 			}
 		})
@@ -216,7 +226,7 @@ func serve(ctx context.Context, cfg *config.Config, deps gatewayDeps, stdout, st
 	log.Info("gateway started", "version", version, "stations", len(cfg.Stations), "http", httpAddr,
 		"applied_seq", prog.Watermark, "head_seq", prog.Head, "broker", cfg.Central.Broker)
 	if deps.ready != nil {
-		deps.ready(httpAddr, &gatewayParts{signer: signer, link: lk, store: st})
+		deps.ready(httpAddr, &gatewayParts{signer: signer, link: lk, store: st, stations: set, retention: ret})
 	}
 	err = g.Wait()
 	log.Info("gateway stopped")
@@ -289,4 +299,16 @@ var _ screens.Inspector = (*inspector)(nil)
 
 func (in *inspector) Inspect(code string) (screens.Inspection, error) {
 	return inspectCode(in.cls.Load(), in.st, in.clk.Now(), in.lk.Watermark(), in.lk.Online(), code)
+}
+
+// inspectCode decides a code from the store as a station would
+// (station.Inspect), with the orders its explanation names; applied and
+// online are read before deciding.
+func inspectCode(cls *ident.Classifier, st *store.Store, now time.Time, applied uint64, online bool, code string) (screens.Inspection, error) {
+	return screens.Explain(station.Inspect(cls, st, code, now), st, now, applied, online)
+}
+
+// retentionPolicy is the store's retention policy of the configuration.
+func retentionPolicy(r config.Retention) store.Policy {
+	return store.Policy{OrdersDays: r.OrdersDays, EventsDays: r.EventsDays, Interval: r.Interval}
 }

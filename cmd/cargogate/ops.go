@@ -12,12 +12,9 @@ import (
 	"strings"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/cargogate/cargogate/config"
 	"github.com/cargogate/cargogate/gateway/audit"
 	"github.com/cargogate/cargogate/gateway/clock"
-	"github.com/cargogate/cargogate/gateway/customs"
 	"github.com/cargogate/cargogate/gateway/ident"
 	"github.com/cargogate/cargogate/gateway/journal"
 	"github.com/cargogate/cargogate/gateway/screens"
@@ -61,44 +58,6 @@ func reorder(args []string) []string {
 		pos = append(pos, a)
 	}
 	return append(flags, pos...)
-}
-
-// inspectCode decides a code from the store as a station would, but tells
-// no gate, journals nothing and never asks central: the lookup screen and
-// `cargogate inspect` answer offline too. The orders the explanation names
-// come with it.
-func inspectCode(cls *ident.Classifier, st *store.Store, now time.Time, applied uint64, online bool, code string) (screens.Inspection, error) {
-	out := screens.Inspection{At: now.UTC(), AppliedSeq: applied, Online: online}
-	res := cls.Classify([]byte(code), false)
-	out.Code = res.Code
-	if res.Kind != ident.KindSubject {
-		out.Reason, out.Problem = customs.ReasonInvalidCode, res.Problem
-		return out, nil
-	}
-	subj := res.Subject
-	d := st.Decide(subj, now)
-	out.Subject, out.Pass, out.Reason, out.BasisSeq = &subj, d.Pass, d.Reason, d.BasisSeq
-	out.Items, out.Blocking = d.Items, d.Blocking
-	orders := map[uint64]*customs.Order{}
-	for _, step := range d.Chain {
-		s := screens.Step{Step: step}
-		if step.Seq > 0 {
-			o, seen := orders[step.Seq]
-			if !seen {
-				ord, found, err := st.Order(step.Seq)
-				if err != nil {
-					return out, fmt.Errorf("order %d: %w", step.Seq, err)
-				}
-				if found {
-					o = &ord
-				}
-				orders[step.Seq] = o
-			}
-			s.Order = o
-		}
-		out.Chain = append(out.Chain, s)
-	}
-	return out, nil
 }
 
 func printInspection(w io.Writer, in screens.Inspection) {
@@ -183,7 +142,9 @@ func cmdInspect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	in, err := inspectCode(cls, st, clock.New(nil, p.Floor).Now(), p.Watermark, false, rest[0])
+	clk := clock.New(nil, p.Floor)
+	clk.Restore(p.Wall)
+	in, err := inspectCode(cls, st, clk.Now(), p.Watermark, false, rest[0])
 	if err != nil {
 		return err
 	}
@@ -254,10 +215,11 @@ func cmdBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	for _, name := range []string{ordersFile, journalFile, auditFile} {
+	for _, df := range dataFiles {
+		name := df.name
 		target := filepath.Join(dir, name)
-		err := copyBolt(filepath.Join(cfg.DataDir, name), target)
-		if errors.Is(err, bolt.ErrTimeout) {
+		err := df.copy(filepath.Join(cfg.DataDir, name), target)
+		if errors.Is(err, df.locked) {
 			f, ferr := os.OpenFile(target, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 			if ferr != nil {
 				return ferr
@@ -275,17 +237,17 @@ func cmdBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return nil
 }
 
-// copyBolt copies a bbolt file in one read transaction (consistent).
-func copyBolt(src, dst string) error {
-	if _, err := os.Stat(src); err != nil {
-		return err
-	}
-	db, err := bolt.Open(src, 0o600, &bolt.Options{ReadOnly: true, Timeout: 200 * time.Millisecond})
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	return db.View(func(tx *bolt.Tx) error { return tx.CopyFile(dst, 0o600) })
+// dataFiles are the gateway's stores, with their storage package's copy and
+// compaction of a stopped gateway's file and the error saying a running
+// gateway holds it.
+var dataFiles = []struct {
+	name          string
+	copy, compact func(src, dst string) error
+	locked        error
+}{
+	{ordersFile, store.CopyFile, store.CompactFile, store.ErrLocked},
+	{journalFile, journal.CopyFile, journal.CompactFile, journal.ErrLocked},
+	{auditFile, audit.CopyFile, audit.CompactFile, audit.ErrLocked},
 }
 
 // cmdExport writes journalled events at or after --since as JSON lines.
@@ -361,7 +323,7 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			}
 		}
 		n, err := audit.ExportFile(file, stdout, t)
-		if errors.Is(err, bolt.ErrTimeout) {
+		if errors.Is(err, audit.ErrLocked) {
 			return getAPI(cfg, "/api/audit/export?since="+urlEscape(*since), stdout)
 		}
 		if err == nil {
@@ -374,7 +336,7 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	rep, err := audit.VerifyFile(file, envelope.Signer{Key: key}.Public())
-	if errors.Is(err, bolt.ErrTimeout) {
+	if errors.Is(err, audit.ErrLocked) {
 		var r struct {
 			Report audit.Report `json:"report"`
 			Error  string       `json:"error"`
@@ -403,7 +365,8 @@ func cmdCompact(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	for _, name := range []string{ordersFile, journalFile, auditFile} {
+	for _, df := range dataFiles {
+		name := df.name
 		src := filepath.Join(cfg.DataDir, name)
 		before, err := os.Stat(src)
 		if errors.Is(err, os.ErrNotExist) {
@@ -413,9 +376,9 @@ func cmdCompact(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return err
 		}
 		tmp := src + ".compact"
-		if err := compactFile(src, tmp); err != nil {
+		if err := df.compact(src, tmp); err != nil {
 			os.Remove(tmp)
-			if errors.Is(err, bolt.ErrTimeout) {
+			if errors.Is(err, df.locked) {
 				return fmt.Errorf("%s is in use: stop the gateway first", src)
 			}
 			return fmt.Errorf("compact %s: %w", name, err)
@@ -427,25 +390,4 @@ func cmdCompact(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fmt.Fprintf(stdout, "%s: %d → %d bytes\n", src, before.Size(), after.Size())
 	}
 	return nil
-}
-
-func compactFile(src, dst string) error {
-	from, err := bolt.Open(src, 0o600, &bolt.Options{Timeout: 200 * time.Millisecond})
-	if err != nil {
-		return err
-	}
-	defer from.Close()
-	to, err := bolt.Open(dst, 0o600, &bolt.Options{FreelistType: bolt.FreelistMapType})
-	if err != nil {
-		return err
-	}
-	if err := bolt.Compact(to, from, 64<<20); err != nil {
-		to.Close()
-		return err
-	}
-	if err := to.Sync(); err != nil {
-		to.Close()
-		return err
-	}
-	return to.Close()
 }

@@ -60,7 +60,7 @@ func TestOperatorCommands(t *testing.T) {
 	code, body := httpGet(t, "http://"+s.gwHTTP+"/metrics")
 	for _, want := range []string{`cargogate_decisions_total{decision="pass",reason="released",station="gate-3"} 1`,
 		`cargogate_decisions_total{decision="stop",reason="held:inspection",station="gate-3"} 1`,
-		"cargogate_applied_seq 3", "cargogate_link_online 1", "cargogate_scan_to_gate_seconds_count"} {
+		"cargogate_applied_seq 3", "cargogate_order_gaps 0", "cargogate_orders_unappliable_total 0", "cargogate_order_fields_dropped_total 0", "cargogate_link_online 1", "cargogate_scan_to_gate_seconds_count"} {
 		if code != 200 || !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}

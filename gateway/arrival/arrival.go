@@ -6,6 +6,16 @@
 //
 // The open transit lives in a small persisted record, not in memory, so a
 // gateway restarted in the middle of an unloading resumes it.
+//
+// Closing is in two steps, so that a kill -9 or a journal that refuses the
+// event (outbox full, disk error) never loses an arrival: Close (or
+// ScanTransit) builds the arrival event, id included, and moves it into the
+// record's closing list in the same write that ends the open transit; the
+// caller journals the event and only then calls Journalled, which drops it
+// from the list. Until then it is Pending: the station appends it again,
+// after a failed append or a restart, under the same id, so that central
+// drops a copy journalled twice (a kill between the append and Journalled)
+// as a duplicate (protocol §3: central drops duplicates by id).
 package arrival
 
 import (
@@ -62,9 +72,19 @@ type Tracker struct {
 	store      Persister
 	contents   Contents
 	open       *Open
+	closing    []*customs.Event // closed, not yet journalled (oldest first)
 }
 
-// New loads a station's open transit, if any.
+// record is what is persisted under the station's key: one write holds both
+// the open transit and the arrival events not yet journalled, so that
+// closing a transit and keeping its event is one atomic step.
+type record struct {
+	Open    *Open            `json:"open,omitempty"`
+	Closing []*customs.Event `json:"closing,omitempty"`
+}
+
+// New loads a station's open transit and its arrival events not yet
+// journalled, if any.
 func New(station string, closeAfter time.Duration, p Persister, c Contents) (*Tracker, error) {
 	t := &Tracker{station: station, closeAfter: closeAfter, store: p, contents: c}
 	raw, err := p.GetState(t.key())
@@ -72,11 +92,21 @@ func New(station string, closeAfter time.Duration, p Persister, c Contents) (*Tr
 		return nil, fmt.Errorf("arrival %s: load: %w", station, err)
 	}
 	if raw != nil {
-		var o Open
-		if err := json.Unmarshal(raw, &o); err != nil {
+		var r record
+		if err := json.Unmarshal(raw, &r); err != nil {
 			return nil, fmt.Errorf("arrival %s: load: %w", station, err)
 		}
-		t.open = &o
+		if r.Open == nil && r.Closing == nil {
+			// Written by an earlier version: the open transit alone.
+			var o Open
+			if err := json.Unmarshal(raw, &o); err != nil {
+				return nil, fmt.Errorf("arrival %s: load: %w", station, err)
+			}
+			if o.Transit != (customs.Subject{}) {
+				r.Open = &o
+			}
+		}
+		t.open, t.closing = r.Open, r.Closing
 	}
 	return t, nil
 }
@@ -84,14 +114,32 @@ func New(station string, closeAfter time.Duration, p Persister, c Contents) (*Tr
 func (t *Tracker) key() string { return "arrival/" + t.station }
 
 func (t *Tracker) save() error {
-	if t.open == nil {
+	if t.open == nil && len(t.closing) == 0 {
 		return t.store.PutState(t.key(), nil)
 	}
-	raw, err := json.Marshal(t.open)
+	raw, err := json.Marshal(record{Open: t.open, Closing: t.closing})
 	if err != nil {
 		return err
 	}
 	return t.store.PutState(t.key(), raw)
+}
+
+// Pending returns the arrival events closed but not yet journalled, oldest
+// first: the caller journals each and then calls Journalled.
+func (t *Tracker) Pending() []*customs.Event { return slices.Clone(t.closing) }
+
+// Journalled drops the arrival event id from the pending ones, once it is
+// durable in the journal.
+func (t *Tracker) Journalled(id string) error {
+	i := slices.IndexFunc(t.closing, func(e *customs.Event) bool { return e.ID == id })
+	if i < 0 {
+		return nil
+	}
+	t.closing = slices.Delete(slices.Clone(t.closing), i, i+1)
+	if len(t.closing) == 0 {
+		t.closing = nil
+	}
+	return t.save()
 }
 
 // Current returns the open transit, or nil.
@@ -116,23 +164,34 @@ func (t *Tracker) Due(now time.Time) bool {
 var ErrNoneOpen = errors.New("no transit open")
 
 // ScanTransit handles a scan of transit tr: it closes the open transit (tr
-// itself, or another) and, if tr was not the one open, opens tr. It returns
-// the arrival event of the closed transit, if one closed.
-func (t *Tracker) ScanTransit(tr customs.Subject, now time.Time, newID func() string) (*customs.Event, error) {
+// itself, or another) and, if tr was not the one open, opens tr, in one
+// write. It returns the arrival event of the closed transit, if one closed:
+// pending until the caller has journalled it and called Journalled.
+func (t *Tracker) ScanTransit(tr customs.Subject, now time.Time, offline bool, newID func() string) (*customs.Event, error) {
 	var ev *customs.Event
+	open, closing := t.open, t.closing
 	if t.open != nil {
 		same := t.open.Transit == tr
-		e, err := t.Close(now, newID)
+		e, err := t.closeEvent(now, offline, newID)
 		if err != nil {
 			return nil, err
 		}
 		ev = e
+		t.open, t.closing = nil, append(slices.Clone(t.closing), e)
 		if same {
+			if err := t.save(); err != nil {
+				t.open, t.closing = open, closing
+				return nil, err
+			}
 			return ev, nil
 		}
 	}
 	t.open = &Open{Transit: tr, OpenedAt: now, LastLine: now}
-	return ev, t.save()
+	if err := t.save(); err != nil {
+		t.open, t.closing = open, closing
+		return nil, err
+	}
+	return ev, nil
 }
 
 // Seal marks a seal seen on the open transit.
@@ -196,9 +255,29 @@ func (t *Tracker) View() (*View, error) {
 	return v, nil
 }
 
-// Close closes the open transit and returns its arrival event (§9). The
-// caller journals the event; the open record is removed here.
-func (t *Tracker) Close(now time.Time, newID func() string) (*customs.Event, error) {
+// Close closes the open transit and returns its arrival event (§9), or nil
+// with none open. The event is kept in the persisted record, pending, in the
+// same write that ends the open transit; the caller journals it and then
+// calls Journalled. If that write fails, the transit stays open.
+func (t *Tracker) Close(now time.Time, offline bool, newID func() string) (*customs.Event, error) {
+	if t.open == nil {
+		return nil, nil
+	}
+	ev, err := t.closeEvent(now, offline, newID)
+	if err != nil {
+		return nil, err
+	}
+	open, closing := t.open, t.closing
+	t.open, t.closing = nil, append(slices.Clone(t.closing), ev)
+	if err := t.save(); err != nil {
+		t.open, t.closing = open, closing
+		return nil, err
+	}
+	return ev, nil
+}
+
+// closeEvent builds the arrival event of the open transit.
+func (t *Tracker) closeEvent(now time.Time, offline bool, newID func() string) (*customs.Event, error) {
 	v, err := t.View()
 	if err != nil || v == nil {
 		return nil, err
@@ -215,9 +294,8 @@ func (t *Tracker) Close(now time.Time, newID func() string) (*customs.Event, err
 	expected, counted := v.Expected, v.CountedOK
 	ev := &customs.Event{ID: newID(), Kind: customs.EventArrival, Station: t.station, Role: "arrival", At: now.UTC(),
 		Transit: &tr, SealsExpected: nonNil(v.SealsExpected), SealsSeen: nonNil(v.Seals), SealsOK: &ok,
-		Expected: &expected, Counted: &counted, Missing: nonNilS(v.Missing), Extra: nonNilS(v.Extra)}
-	t.open = nil
-	return ev, t.save()
+		Expected: &expected, Counted: &counted, Missing: nonNilS(v.Missing), Extra: nonNilS(v.Extra), Offline: &offline}
+	return ev, nil
 }
 
 func nonNil(s []string) []string {

@@ -313,7 +313,7 @@ func (l *Log) Verify(pub ed25519.PublicKey) (Report, error) {
 func VerifyFile(path string, pub ed25519.PublicKey) (Report, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
 	if err != nil {
-		return Report{}, fmt.Errorf("audit: open %s: %w", path, err)
+		return Report{}, lockedErr(fmt.Errorf("audit: open %s: %w", path, err))
 	}
 	defer db.Close()
 	return verify(db, pub)
@@ -403,7 +403,7 @@ func (l *Log) Export(w io.Writer, since time.Time) (int, error) { return export(
 func ExportFile(path string, w io.Writer, since time.Time) (int, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
 	if err != nil {
-		return 0, fmt.Errorf("audit: open %s: %w", path, err)
+		return 0, lockedErr(fmt.Errorf("audit: open %s: %w", path, err))
 	}
 	defer db.Close()
 	return export(db, w, since)

@@ -15,9 +15,10 @@ type Clock struct {
 
 	mu    sync.Mutex
 	floor time.Time
-	// seen is the latest wall clock reading, kept in memory only: a wall
-	// clock set back while the gateway runs cannot revive a release it
-	// already saw expire, even with no central time since.
+	// seen is the latest wall clock reading: a wall clock set back cannot
+	// revive a release the gateway already saw expire, even with no central
+	// time since. The gateway persists Now() with the store (every batch
+	// and every minute) and gives it back to Restore after a restart.
 	seen time.Time
 }
 
@@ -30,11 +31,23 @@ func New(wall func() time.Time, floor time.Time) *Clock {
 	return &Clock{wall: wall, floor: floor}
 }
 
+// Restore raises the latest wall clock reading to t, one persisted before
+// a restart: the clock starts from max(stored floor, stored reading), so a
+// wall clock set back while the gateway was down revives nothing. A time
+// past 2200 is ignored, as by Observe.
+func (c *Clock) Restore(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t.After(c.seen) && t.Before(maxFloor) {
+		c.seen = t
+	}
+}
+
 // Wall is the wall clock.
 func (c *Clock) Wall() time.Time { return c.wall() }
 
 // Now is the latest of the wall clock, the floor and the latest wall
-// clock reading seen since the start.
+// clock reading seen (since the start, or restored).
 func (c *Clock) Now() time.Time {
 	w := c.wall().Round(0) // wall time: a monotonic reading would hide a set-back
 	c.mu.Lock()

@@ -166,6 +166,80 @@ func TestClockFloorPersisted(t *testing.T) {
 	}
 }
 
+// TestClockWallReadingPersisted: the latest wall clock reading, stored with
+// each batch and by the gateway's minute loop, survives a restart. A
+// release that expired by the wall clock after central's last timestamp
+// (the link down) stays expired when the gateway restarts with the wall
+// clock set back.
+func TestClockWallReadingPersisted(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "orders.db")
+	st := openStore(t, path)
+	p := customs.Subject{Kind: customs.Parcel, ID: "RR123456785CN"}
+	w := &wall{now: t0}
+	c := clock.New(w.Now, time.Time{})
+	c.Observe(t0) // central's last timestamp
+	if _, err := st.Apply(store.Batch{Orders: []customs.Order{{Seq: 1, Action: customs.Release, Subject: p,
+		IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}}, Floor: c.Floor(), Wall: c.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	w.now = t0.Add(2 * time.Hour) // the link is down; the release expires
+	if d := st.Decide(p, c.Now()); d.Reason != customs.ReasonExpired {
+		t.Fatalf("after expiry: %s", d.Reason)
+	}
+	if err := st.SaveWall(c.Now()); err != nil { // the minute loop
+		t.Fatal(err)
+	}
+	if err := st.SaveWall(t0); err != nil { // an older reading: kept out
+		t.Fatal(err)
+	}
+	st.Close()
+
+	st = openStore(t, path)
+	prog, err := st.Progress()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !prog.Wall.Equal(t0.Add(2 * time.Hour)) {
+		t.Errorf("wall reading after a restart %v, want %v", prog.Wall, t0.Add(2*time.Hour))
+	}
+	w.now = t0.Add(10 * time.Minute) // set back (an RTC reset) while down
+	c = clock.New(w.Now, prog.Floor)
+	c.Restore(prog.Wall)
+	if d := st.Decide(p, c.Now()); d.Pass || d.Reason != customs.ReasonExpired {
+		t.Errorf("after a restart with the wall clock set back: pass %v %s, want STOP expired", d.Pass, d.Reason)
+	}
+	if c.Behind() != 110*time.Minute {
+		t.Errorf("Behind() = %v, want 1h50m", c.Behind())
+	}
+	if !c.Floor().Equal(t0) {
+		t.Errorf("the restored wall reading moved the floor to %v", c.Floor())
+	}
+
+	// A batch stores the reading too.
+	if _, err := st.Apply(store.Batch{Wall: t0.Add(3 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if prog, _ = st.Progress(); !prog.Wall.Equal(t0.Add(3 * time.Hour)) {
+		t.Errorf("wall reading after a batch %v", prog.Wall)
+	}
+}
+
+// TestClockRestore: a restored reading only raises the clock, and one past
+// 2200 is ignored.
+func TestClockRestore(t *testing.T) {
+	w := &wall{now: t0}
+	c := clock.New(w.Now, time.Time{})
+	c.Restore(t0.Add(time.Hour))
+	c.Restore(t0.Add(time.Minute))
+	c.Restore(time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC))
+	if got := c.Now(); !got.Equal(t0.Add(time.Hour)) {
+		t.Errorf("Now() = %v, want %v", got, t0.Add(time.Hour))
+	}
+	if !c.Floor().IsZero() {
+		t.Errorf("Restore moved the floor to %v", c.Floor())
+	}
+}
+
 func openStore(t *testing.T, path string) *store.Store {
 	t.Helper()
 	st, err := store.Open(path, store.Options{})

@@ -106,6 +106,11 @@ type Order struct {
 	Office    string    `json:"office,omitempty"`
 	Ref       string    `json:"ref,omitempty"`
 	Note      string    `json:"note,omitempty"`
+	// ReasonText is not a field of §3: a gateway keeps here, for the
+	// screens, the reason of a hold received with a reason not in the list
+	// (Normalize, amendment 2); Reason is then "other". Normalize clears
+	// whatever arrived under this name, and Validate refuses it.
+	ReasonText string `json:"reason_text,omitempty"`
 }
 
 var (
@@ -113,9 +118,82 @@ var (
 	sealRE   = regexp.MustCompile(`^[A-Z0-9-]{1,32}$`)
 )
 
-// Validate checks an order as central must have issued it. seqRequired is
-// false for orders submitted to central, which assigns the seq itself.
+// Validate checks an order as central must have issued it: every field in
+// form. seqRequired is false for orders submitted to central, which assigns
+// the seq itself. Central issues only orders that pass it; a gateway reads
+// what it receives with Normalize instead (amendment 2).
 func (o *Order) Validate(seqRequired bool) error {
+	errs := o.decidingErrs(seqRequired)
+	if o.Action == Hold && !validHoldReason(o.Reason) {
+		errs = append(errs, fmt.Errorf("reason %q: must be one of %v", o.Reason, HoldReasons))
+	}
+	if o.ReasonText != "" {
+		errs = append(errs, errors.New("reason_text: set by a gateway, not a field of §3"))
+	}
+	for _, d := range o.formProblems() {
+		errs = append(errs, errors.New(d.Why))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("order seq %d: %w", o.Seq, err)
+	}
+	return nil
+}
+
+// Dropped is what Normalize set aside in a received order: a field out of
+// form that decides nothing (office, ref, note, issued_at), or a hold
+// reason not in the list (applied as "other").
+type Dropped struct {
+	Field string `json:"field"`
+	// Value is the field as received: its JSON text when it was not a
+	// string, cut to MaxDroppedValue bytes.
+	Value string `json:"value"`
+	Why   string `json:"why"`
+}
+
+// MaxDroppedValue bounds Dropped.Value (and the reason text a hold keeps):
+// a message may carry a megabyte in a note, the audit log and the state
+// need not.
+const MaxDroppedValue = 512
+
+// MaxReasonText bounds the unlisted reason a hold keeps for the screens.
+const MaxReasonText = 64
+
+// Normalize makes a received order applicable as amendment 2 says, in
+// place: each order stands on its own. A field that decides nothing and is
+// out of form (office, ref, note) is dropped, and a hold whose reason is not
+// in the list becomes a hold with reason "other", its text kept in
+// ReasonText; each is reported in the list returned. The error says why the
+// order cannot be applied at all (seq 0, an unknown action, a subject,
+// child, hold_id, children or seals that cannot be read): its seq stays a
+// gap.
+func (o *Order) Normalize() ([]Dropped, error) {
+	o.ReasonText = "" // the gateway's own field: never taken from the wire
+	if err := errors.Join(o.decidingErrs(true)...); err != nil {
+		return nil, fmt.Errorf("order seq %d: %w", o.Seq, err)
+	}
+	drops := o.formProblems()
+	for _, d := range drops {
+		switch d.Field {
+		case "office":
+			o.Office = ""
+		case "ref":
+			o.Ref = ""
+		case "note":
+			o.Note = ""
+		}
+	}
+	if o.Action == Hold && !validHoldReason(o.Reason) {
+		drops = append(drops, Dropped{Field: "reason", Value: cut(o.Reason, MaxDroppedValue),
+			Why: fmt.Sprintf("hold reason %q is not one of %v: applied as %q", cut(o.Reason, MaxReasonText), HoldReasons, "other")})
+		o.ReasonText = cut(o.Reason, MaxReasonText)
+		o.Reason = "other"
+	}
+	return drops, nil
+}
+
+// decidingErrs checks the fields that decide: seq, subject, action and the
+// action's own fields. expires_at, once read, is always in form.
+func (o *Order) decidingErrs(seqRequired bool) []error {
 	var errs []error
 	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
 	if seqRequired && o.Seq < 1 {
@@ -126,12 +204,7 @@ func (o *Order) Validate(seqRequired bool) error {
 	}
 	switch o.Action {
 	case Release, Revoke, Cancel:
-	case Hold:
-		if !validHoldReason(o.Reason) {
-			add("reason %q: must be one of %v", o.Reason, HoldReasons)
-		}
-		fallthrough
-	case Unhold:
+	case Hold, Unhold:
 		if o.HoldID == "" || len(o.HoldID) > MaxHoldIDLen {
 			add("hold_id: must be 1..%d characters", MaxHoldIDLen)
 		}
@@ -168,19 +241,104 @@ func (o *Order) Validate(seqRequired bool) error {
 	default:
 		add("action %q: unknown", o.Action)
 	}
+	return errs
+}
+
+// formProblems lists office, ref and note out of form (§3).
+func (o *Order) formProblems() []Dropped {
+	var out []Dropped
 	if o.Office != "" && !officeRE.MatchString(o.Office) {
-		add("office %q: must be 4 digits", o.Office)
+		out = append(out, Dropped{Field: "office", Value: cut(o.Office, MaxDroppedValue), Why: fmt.Sprintf("office %q: must be 4 digits", cut(o.Office, 32))})
 	}
 	if utf8.RuneCountInString(o.Ref) > 64 {
-		add("ref: longer than 64 characters")
+		out = append(out, Dropped{Field: "ref", Value: cut(o.Ref, MaxDroppedValue), Why: "ref: longer than 64 characters"})
 	}
 	if utf8.RuneCountInString(o.Note) > 256 {
-		add("note: longer than 256 characters")
+		out = append(out, Dropped{Field: "note", Value: cut(o.Note, MaxDroppedValue), Why: "note: longer than 256 characters"})
 	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("order seq %d: %w", o.Seq, err)
+	return out
+}
+
+// cut shortens s to at most n bytes on a rune boundary, marking the cut.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
 	}
-	return nil
+	i := n - len("…")
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + "…"
+}
+
+// wireOrder is an order as received, read leniently: the deciding fields
+// typed, so a value of the wrong type makes the order unappliable, and the
+// others raw, so a value of the wrong type is only dropped.
+type wireOrder struct {
+	Seq       uint64          `json:"seq"`
+	Action    Action          `json:"action"`
+	Subject   Subject         `json:"subject"`
+	IssuedAt  json.RawMessage `json:"issued_at"`
+	ExpiresAt time.Time       `json:"expires_at"`
+	HoldID    string          `json:"hold_id"`
+	Reason    json.RawMessage `json:"reason"`
+	Children  []Subject       `json:"children"`
+	Seals     []string        `json:"seals"`
+	Office    json.RawMessage `json:"office"`
+	Ref       json.RawMessage `json:"ref"`
+	Note      json.RawMessage `json:"note"`
+}
+
+// DecodeOrder reads one order of a received orders document (amendment 2)
+// whose JSON is known to parse, and normalizes it (see Normalize). A field
+// that decides nothing and has the wrong type is dropped like one out of
+// form; so is an issued_at that is not an RFC 3339 time (it only raises the
+// time floor, never decides a PASS). A deciding field that cannot be read
+// makes the error. The order returned carries the seq whenever it could be
+// read, error or not (0: unknown).
+func DecodeOrder(raw []byte) (Order, []Dropped, error) {
+	var w wireOrder
+	if err := json.Unmarshal(raw, &w); err != nil {
+		return Order{Seq: w.Seq}, nil, fmt.Errorf("order seq %d: %w", w.Seq, err)
+	}
+	o := Order{Seq: w.Seq, Action: w.Action, Subject: w.Subject, ExpiresAt: w.ExpiresAt, HoldID: w.HoldID,
+		Children: w.Children, Seals: w.Seals}
+	var drops []Dropped
+	text := func(field string, r json.RawMessage) string {
+		if len(r) == 0 || string(r) == "null" {
+			return ""
+		}
+		var s string
+		if json.Unmarshal(r, &s) != nil {
+			drops = append(drops, Dropped{Field: field, Value: cut(string(r), MaxDroppedValue), Why: field + ": not a string"})
+			return ""
+		}
+		return s
+	}
+	o.Office, o.Ref, o.Note = text("office", w.Office), text("ref", w.Ref), text("note", w.Note)
+	if len(w.Reason) > 0 && string(w.Reason) != "null" {
+		if json.Unmarshal(w.Reason, &o.Reason) != nil {
+			// Not a string: for a hold, an unlisted reason (Normalize makes
+			// it "other" and keeps this text); elsewhere it meant nothing.
+			o.Reason = string(w.Reason)
+			if o.Action != Hold {
+				drops = append(drops, Dropped{Field: "reason", Value: cut(o.Reason, MaxDroppedValue), Why: "reason: not a string"})
+				o.Reason = ""
+			}
+		}
+	}
+	if len(w.IssuedAt) > 0 && string(w.IssuedAt) != "null" {
+		if err := o.IssuedAt.UnmarshalJSON(w.IssuedAt); err != nil {
+			o.IssuedAt = time.Time{}
+			drops = append(drops, Dropped{Field: "issued_at", Value: cut(string(w.IssuedAt), MaxDroppedValue),
+				Why: "issued_at: not an RFC 3339 time; the order is applied without it"})
+		}
+	}
+	more, err := o.Normalize()
+	if err != nil {
+		return Order{Seq: o.Seq}, nil, err
+	}
+	return o, append(drops, more...), nil
 }
 
 func validHoldReason(r string) bool {

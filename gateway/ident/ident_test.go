@@ -1,7 +1,6 @@
 package ident
 
 import (
-	"go/build"
 	"strings"
 	"testing"
 
@@ -222,20 +221,5 @@ func TestNormalize(t *testing.T) {
 func TestGS1Check(t *testing.T) {
 	if got := gs1Check("10614141123456789"); got != '7' {
 		t.Errorf("gs1Check = %c, want 7", got)
-	}
-}
-
-// TestImports keeps the core free of transports and devices (STYLE.md).
-func TestImports(t *testing.T) {
-	pkg, err := build.ImportDir(".", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, imp := range pkg.Imports {
-		for _, bad := range []string{"paho", "bbolt", "serial", "gorilla"} {
-			if strings.Contains(imp, bad) {
-				t.Errorf("gateway/ident imports %s", imp)
-			}
-		}
 	}
 }

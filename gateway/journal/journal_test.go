@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/cargogate/cargogate/gateway/journal"
+
+	"github.com/cargogate/cargogate/internal/testenv"
 )
 
 func openTemp(t *testing.T, opts journal.Options) (*journal.Journal, string) {
@@ -402,9 +404,8 @@ func TestCrash(t *testing.T) {
 		t.Skip("re-executes the test binary")
 	}
 	path := filepath.Join(t.TempDir(), "journal.db")
-	seed := time.Now().UnixNano()
-	r := rand.New(rand.NewSource(seed))
-	t.Logf("seed %d", seed)
+	seed := testenv.Seed(t)
+	r := rand.New(rand.NewSource(int64(seed)))
 	acked := map[uint64]string{}
 	for cycle := 0; cycle < 5; cycle++ {
 		killAfter := 100 + r.Intn(400)

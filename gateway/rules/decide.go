@@ -3,6 +3,7 @@ package rules
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/cargogate/cargogate/gateway/customs"
@@ -74,72 +75,251 @@ type level struct {
 
 // Decide decides a scan of s at time now (§4). Any error decides STOP
 // (reason error): there is no pass on error.
+//
+// The work is linear in the subjects and links within reach, however
+// densely they cross: each subject is read once per decision, its
+// ancestry is summarised once, and the contents below a container are
+// walked once for each release they inherit.
 func Decide(v View, s customs.Subject, now time.Time) (d Decision) {
 	defer func() {
 		if r := recover(); r != nil {
 			d = stopError(s, fmt.Errorf("panic: %v", r))
 		}
 	}()
-	anc, err := ancestry(v, s)
+	r := newReader(v, now)
+	top := r.node(s)
+	anc, err := r.ancestry(top, 0)
 	if err != nil {
 		return stopError(s, err)
 	}
 	// Rule 1: cancelled, then the active hold with the lowest seq, on s or
 	// any ancestor.
-	if d, stop := blocked(anc); stop {
+	if d, stop := blocked(anc.blockers()); stop {
 		return d
 	}
-	st := anc[0].st
+	st, err := r.state(top)
+	if err != nil {
+		return stopError(s, err)
+	}
 	// Rule 2: a container decides on its contents.
 	if st != nil && st.Children > 0 {
-		return decideContents(v, s, anc, now)
+		return r.decideContents(top, anc)
 	}
 	// Rules 3 and 4.
-	return decideRelease(anc, now)
+	return decideRelease(s, anc.releases(), now)
 }
 
-// ancestry returns s and its ancestors breadth first, nearest first, each
-// once. A chain deeper than MaxDepth or a loop is an error.
-func ancestry(v View, s customs.Subject) ([]level, error) {
-	st, err := v.State(s)
+// reader is what one decision has read and worked out, so that nothing is
+// read or worked out twice: one node per subject, linked to its parents
+// and children once read.
+type reader struct {
+	v      View
+	now    time.Time
+	nodes  map[customs.Subject]*node
+	free   []node                   // allocated a chunk at a time
+	onPath map[customs.Subject]bool // the scanned subject, its ancestors and the containers being walked
+}
+
+// node is a subject met in a decision. Plain content items (one
+// container, no contents of their own: reached one way only) get none.
+type node struct {
+	s        customs.Subject
+	st       *State
+	ups      []*node
+	downs    []customs.Subject
+	read     uint8       // which of readState, readUps, readDowns are done
+	anc      *ancSummary // once summarised
+	climbing bool        // on the way up being summarised
+	judged   bool        // once judged as a content item:
+	j        judgement
+	walked   []walkedWith // its contents, once per release inherited
+}
+
+const (
+	readState = 1 << iota
+	readUps
+	readDowns
+)
+
+func newReader(v View, now time.Time) *reader {
+	return &reader{v: v, now: now, nodes: map[customs.Subject]*node{}}
+}
+
+func (r *reader) node(s customs.Subject) *node {
+	n, ok := r.nodes[s]
+	if !ok {
+		if len(r.free) == 0 {
+			r.free = make([]node, min(max(len(r.nodes), 8), 1024))
+		}
+		n, r.free = &r.free[0], r.free[1:]
+		n.s = s
+		r.nodes[s] = n
+	}
+	return n
+}
+
+func (r *reader) subjectNodes(ss []customs.Subject) []*node {
+	out := make([]*node, len(ss))
+	for i, s := range ss {
+		out[i] = r.node(s)
+	}
+	return out
+}
+
+func (r *reader) state(n *node) (*State, error) {
+	if n.read&readState == 0 {
+		st, err := r.v.State(n.s)
+		if err != nil {
+			return nil, err
+		}
+		n.st, n.read = st, n.read|readState
+	}
+	return n.st, nil
+}
+
+func (r *reader) parentsOf(n *node) ([]*node, error) {
+	if n.read&readUps == 0 {
+		ps, err := r.v.Parents(n.s)
+		if err != nil {
+			return nil, err
+		}
+		n.ups, n.read = r.subjectNodes(ps), n.read|readUps
+	}
+	return n.ups, nil
+}
+
+func (r *reader) childrenOf(n *node) ([]customs.Subject, error) {
+	if n.read&readDowns == 0 {
+		cs, err := r.v.Children(n.s)
+		if err != nil {
+			return nil, err
+		}
+		n.downs, n.read = cs, n.read|readDowns
+	}
+	return n.downs, nil
+}
+
+// ancSummary is what rules 1, 3 and 4 need from a subject and its
+// ancestors: in the order of a breadth-first walk up (nearest first, then
+// in the order Parents lists them), the first cancelled subject, the
+// subject of the active hold with the lowest seq, and at the nearest
+// distance where any has a release/revoke, the first of them and the first
+// that does not pass. Each level's depth is its distance from the subject.
+// A subject's summary follows from its own state and its parents'
+// summaries, so each is worked out once.
+type ancSummary struct {
+	height   int // the longest chain of links above the subject
+	cancel   *level
+	hold     *level
+	holdSeq  uint64
+	relDepth int // -1: no release/revoke on the subject or above
+	relFirst *level
+	relStop  *level // nil: every one at relDepth is a live release
+}
+
+// blockers returns the levels that decide rule 1.
+func (a *ancSummary) blockers() []level {
+	var out []level
+	for _, l := range []*level{a.cancel, a.hold} {
+		if l != nil {
+			out = append(out, *l)
+		}
+	}
+	return out
+}
+
+// releases returns the levels that decide rules 3 and 4, the one that does
+// not pass first.
+func (a *ancSummary) releases() []level {
+	var out []level
+	for _, l := range []*level{a.relStop, a.relFirst} {
+		if l != nil {
+			out = append(out, *l)
+		}
+	}
+	return out
+}
+
+func up(l *level) *level {
+	if l == nil {
+		return nil
+	}
+	return &level{subj: l.subj, st: l.st, depth: l.depth + 1}
+}
+
+// ancestry summarises n and its ancestors; n is d links above the subject
+// being summarised. A chain of links deeper than MaxDepth above that
+// subject, or a loop, is an error: the longest chain counts, however short
+// another way up is.
+func (r *reader) ancestry(n *node, d int) (*ancSummary, error) {
+	if a := n.anc; a != nil {
+		if d+a.height > MaxDepth {
+			return nil, errTooDeep
+		}
+		return a, nil
+	}
+	if n.climbing {
+		return nil, errTooDeep
+	}
+	st, err := r.state(n)
 	if err != nil {
 		return nil, err
 	}
-	out := []level{{subj: s, st: st}}
-	seen := map[customs.Subject]int{s: 0}
-	frontier := []customs.Subject{s}
-	for depth := 1; len(frontier) > 0; depth++ {
-		var next []customs.Subject
-		for _, c := range frontier {
-			ps, err := v.Parents(c)
-			if err != nil {
-				return nil, err
-			}
-			for _, p := range ps {
-				if p == s {
-					return nil, errTooDeep
-				}
-				if depth > MaxDepth {
-					return nil, errTooDeep
-				}
-				// A subject seen before is not listed again, but its parents
-				// are followed again on this path, so a loop above s runs
-				// past MaxDepth and is caught.
-				next = append(next, p)
-				if _, ok := seen[p]; ok {
-					continue
-				}
-				pst, err := v.State(p)
-				if err != nil {
-					return nil, err
-				}
-				seen[p] = depth
-				out = append(out, level{subj: p, st: pst, depth: depth})
+	ps, err := r.parentsOf(n)
+	if err != nil {
+		return nil, err
+	}
+	if len(ps) > 0 && d+1 > MaxDepth {
+		return nil, errTooDeep
+	}
+	a := &ancSummary{relDepth: -1}
+	if st != nil {
+		self := &level{subj: n.s, st: st}
+		if st.Cancelled() {
+			a.cancel = self
+		}
+		if h, ok := st.ActiveHold(); ok {
+			a.hold, a.holdSeq = self, h.Seq
+		}
+		if st.RelFlag != RelNone {
+			a.relDepth, a.relFirst = 0, self
+			if !releaseLive(st, r.now) {
+				a.relStop = self
 			}
 		}
-		frontier = next
 	}
-	return out, nil
+	n.climbing = true
+	// Parents in order: on a tie in distance (and seq), the earlier parent
+	// comes first in the walk up, as in a breadth-first walk.
+	for _, p := range ps {
+		pa, err := r.ancestry(p, d+1)
+		if err != nil {
+			return nil, err
+		}
+		a.height = max(a.height, pa.height+1)
+		if pa.cancel != nil && (a.cancel == nil || pa.cancel.depth+1 < a.cancel.depth) {
+			a.cancel = up(pa.cancel)
+		}
+		if pa.hold != nil && (a.hold == nil || pa.holdSeq < a.holdSeq || pa.holdSeq == a.holdSeq && pa.hold.depth+1 < a.hold.depth) {
+			a.hold, a.holdSeq = up(pa.hold), pa.holdSeq
+		}
+		switch {
+		case pa.relDepth < 0:
+		case a.relDepth < 0 || pa.relDepth+1 < a.relDepth:
+			a.relDepth, a.relFirst, a.relStop = pa.relDepth+1, up(pa.relFirst), up(pa.relStop)
+		case pa.relDepth+1 == a.relDepth && a.relStop == nil:
+			a.relStop = up(pa.relStop)
+		}
+	}
+	n.climbing = false
+	n.anc = a
+	return a, nil
+}
+
+// releaseLive reports whether the release/revoke of st is a release not
+// expired at now.
+func releaseLive(st *State, now time.Time) bool {
+	return st.RelFlag == RelRelease && (st.ExpiresAt.IsZero() || now.Before(st.ExpiresAt))
 }
 
 // blocked applies rule 1 over s and its ancestors.
@@ -162,8 +342,12 @@ func blocked(anc []level) (Decision, bool) {
 		}
 	}
 	if found {
+		why := best.Reason
+		if best.Text != "" {
+			why += ", given as " + strconv.Quote(best.Text)
+		}
 		return Decision{Reason: customs.ReasonHeldPrefix + best.Reason, BasisSeq: best.Seq,
-			Chain: []Step{{Subject: on, Seq: best.Seq, What: "hold " + best.ID + " (" + best.Reason + ")"}}}, true
+			Chain: []Step{{Subject: on, Seq: best.Seq, What: "hold " + best.ID + " (" + why + ")"}}}, true
 	}
 	return Decision{}, false
 }
@@ -206,110 +390,215 @@ func effectiveRelease(anc []level, now time.Time) (Decision, bool) {
 }
 
 // decideRelease applies rules 3 and 4 to a subject without contents.
-func decideRelease(anc []level, now time.Time) Decision {
-	if d, ok := effectiveRelease(anc, now); ok {
+func decideRelease(s customs.Subject, rels []level, now time.Time) Decision {
+	if d, ok := effectiveRelease(rels, now); ok {
 		return d
 	}
-	return Decision{Reason: customs.ReasonUnknown, Chain: []Step{{Subject: anc[0].subj, What: "no release known"}}}
+	return Decision{Reason: customs.ReasonUnknown, Chain: []Step{{Subject: s, What: "no release known"}}}
 }
 
 // decideContents applies rule 2: a container passes only if every subject
 // below it passes. A child inherits the releases above it; its own holds
-// and cancels, and those of its own contents, count.
-func decideContents(v View, s customs.Subject, anc []level, now time.Time) Decision {
-	inherited, hasInherited := effectiveRelease(anc, now)
-	res := Decision{Pass: true, Reason: customs.ReasonReleased}
-	w := contentsWalk{v: v, now: now, res: &res, path: map[customs.Subject]bool{s: true}}
-	for _, l := range anc {
-		w.path[l.subj] = true
+// and cancels, and those of its own contents, count. A subject reached by
+// several ways down is counted, and judged, once for each way, as if each
+// way were walked.
+func (r *reader) decideContents(top *node, anc *ancSummary) Decision {
+	s := top.s
+	inherited, hasInherited := effectiveRelease(anc.releases(), r.now)
+	// Below s, s and its ancestors are a loop: exactly the subjects that
+	// summarising s has summarised.
+	r.onPath = map[customs.Subject]bool{}
+	for _, n := range r.nodes {
+		if n.anc != nil {
+			r.onPath[n.s] = true
+		}
 	}
 	var inh *Decision
 	if hasInherited {
 		inh = &inherited
 	}
-	if err := w.walk(s, inh, 1); err != nil {
+	c, err := r.walk(top, inh, 1)
+	if err != nil {
 		return stopError(s, err)
+	}
+	res := Decision{Pass: c.blocked == 0, Reason: customs.ReasonReleased, BasisSeq: c.basis, Items: c.items}
+	for i, b := range c.blocking {
+		res.Blocking = append(res.Blocking, b)
+		res.Chain = append(res.Chain, c.chains[i]...)
 	}
 	if res.Pass {
 		res.Chain = append([]Step{{Subject: s, What: fmt.Sprintf("all %d items below pass", res.Items)}}, res.Chain...)
 	} else {
 		res.Reason = customs.ReasonContents
-		res.Chain = append([]Step{{Subject: s, What: fmt.Sprintf("%d of %d items below do not pass", w.blocked, res.Items)}}, res.Chain...)
+		res.Chain = append([]Step{{Subject: s, What: fmt.Sprintf("%d of %d items below do not pass", c.blocked, res.Items)}}, res.Chain...)
 	}
 	return res
 }
 
-type contentsWalk struct {
-	v       View
-	now     time.Time
-	res     *Decision
-	path    map[customs.Subject]bool
-	blocked int
+// walkedWith is the contents below a container walked with the release it
+// inherits.
+type walkedWith struct {
+	inh *Decision
+	c   *contents
 }
 
-func (w *contentsWalk) walk(parent customs.Subject, inh *Decision, depth int) error {
-	if depth > MaxDepth {
-		return errTooDeep
+// contents is the outcome of walking below one container.
+type contents struct {
+	items, blocked int
+	basis          uint64
+	blocking       []Blocked // the first MaxBlocking that stop it
+	chains         [][]Step  // and why
+	height         int       // the longest chain of walked containers below it
+}
+
+func (c *contents) block(s customs.Subject, d Decision) {
+	c.basis = max(c.basis, d.BasisSeq)
+	c.blocked++
+	if len(c.blocking) < MaxBlocking {
+		c.blocking = append(c.blocking, Blocked{Subject: s, Reason: d.Reason})
+		c.chains = append(c.chains, d.Chain)
 	}
-	kids, err := w.v.Children(parent)
+}
+
+func (c *contents) add(sub *contents) {
+	c.items += sub.items
+	c.blocked += sub.blocked
+	c.basis = max(c.basis, sub.basis)
+	for i := 0; i < len(sub.blocking) && len(c.blocking) < MaxBlocking; i++ {
+		c.blocking = append(c.blocking, sub.blocking[i])
+		c.chains = append(c.chains, sub.chains[i])
+	}
+	c.height = max(c.height, sub.height+1)
+}
+
+// judgement is how a content item is judged, whichever way it is
+// reached.
+type judgement struct {
+	st      *State
+	blocked *Decision // rule 1 stops it
+	own     *Decision // the release that governs it, its own or from above
+}
+
+// judge works out how c is judged: c alone when it has one container
+// (the common case, no look upwards needed), else c with all its
+// ancestors, so a hold or revoke on another container of c (its master
+// waybill, say) stops this one too. It returns c's node, or nil for a
+// plain item.
+func (r *reader) judge(c customs.Subject) (judgement, *node, error) {
+	n := r.nodes[c]
+	if n != nil && n.judged {
+		return n.j, n, nil
+	}
+	var st *State
+	var err error
+	if n != nil {
+		st, err = r.state(n)
+	} else {
+		st, err = r.v.State(c)
+	}
 	if err != nil {
-		return err
+		return judgement{}, nil, err
 	}
-	for _, c := range kids {
-		if w.path[c] {
-			return errTooDeep
+	j := judgement{st: st}
+	self := [1]level{{subj: c, st: st}}
+	own, rels := self[:], self[:]
+	if st != nil && st.Parents > 1 {
+		if n == nil {
+			n = r.node(c)
+			n.st, n.read = st, n.read|readState
 		}
-		st, err := w.v.State(c)
+		a, err := r.ancestry(n, 0)
 		if err != nil {
-			return err
+			return judgement{}, nil, err
 		}
-		w.res.Items++
-		// What judges c: c alone when the container is its only parent
-		// (the common case, no look upwards needed), else c with all its
-		// ancestors, so a hold or revoke on another container of c (its
-		// master waybill, say) stops this one too.
-		own := []level{{subj: c, st: st}}
-		if st != nil && st.Parents > 1 {
-			if own, err = ancestry(w.v, c); err != nil {
-				return err
-			}
+		own, rels = a.blockers(), a.releases()
+	}
+	if d, stop := blocked(own); stop {
+		j.blocked = heap(d)
+	} else if d, ok := effectiveRelease(rels, r.now); ok {
+		j.own = heap(d)
+	}
+	if n == nil && st != nil && st.Children > 0 {
+		n = r.node(c)
+		n.st, n.read = st, n.read|readState
+	}
+	if n != nil {
+		n.judged, n.j = true, j
+	}
+	return j, n, nil
+}
+
+// heap returns a copy of d to point to: the address of a node's release
+// is what its contents are walked with.
+func heap(d Decision) *Decision { return &d }
+
+// walk walks the contents of parent, depth levels below the scanned
+// subject, inheriting inh.
+func (r *reader) walk(parent *node, inh *Decision, depth int) (*contents, error) {
+	if depth > MaxDepth {
+		return nil, errTooDeep
+	}
+	kids, err := r.childrenOf(parent)
+	if err != nil {
+		return nil, err
+	}
+	out := &contents{}
+	for _, c := range kids {
+		if r.onPath[c] {
+			return nil, errTooDeep
 		}
-		if d, stop := blocked(own); stop {
-			w.block(c, d)
+		j, n, err := r.judge(c)
+		if err != nil {
+			return nil, err
+		}
+		out.items++
+		if j.blocked != nil {
+			out.block(c, *j.blocked)
 			continue
 		}
 		rel := inh
-		if r, ok := effectiveRelease(own, w.now); ok {
-			rel = &r
+		if j.own != nil {
+			rel = j.own
 		}
-		if st != nil && st.Children > 0 {
-			w.path[c] = true
-			err := w.walk(c, rel, depth+1)
-			delete(w.path, c)
+		if j.st != nil && j.st.Children > 0 {
+			sub, err := r.below(n, rel, depth+1)
 			if err != nil {
-				return err
+				return nil, err
 			}
+			out.add(sub)
 			continue
 		}
 		switch {
 		case rel == nil:
-			w.block(c, Decision{Reason: customs.ReasonUnknown, Chain: []Step{{Subject: c, What: "no release known"}}})
+			out.block(c, Decision{Reason: customs.ReasonUnknown, Chain: []Step{{Subject: c, What: "no release known"}}})
 		case !rel.Pass:
-			w.block(c, *rel)
+			out.block(c, *rel)
 		default:
-			w.res.BasisSeq = max(w.res.BasisSeq, rel.BasisSeq)
+			out.basis = max(out.basis, rel.BasisSeq)
 		}
 	}
-	return nil
+	return out, nil
 }
 
-// block records a content item that stops its container.
-func (w *contentsWalk) block(c customs.Subject, d Decision) {
-	w.res.BasisSeq = max(w.res.BasisSeq, d.BasisSeq)
-	w.res.Pass = false
-	w.blocked++
-	if len(w.res.Blocking) < MaxBlocking {
-		w.res.Blocking = append(w.res.Blocking, Blocked{Subject: c, Reason: d.Reason})
-		w.res.Chain = append(w.res.Chain, d.Chain...)
+// below walks the contents of c once for each release it inherits. A
+// container walked before is too deep if its longest chain of containers
+// below reaches past MaxDepth from here; a loop below it would have
+// failed the first walk.
+func (r *reader) below(c *node, inh *Decision, depth int) (*contents, error) {
+	for _, w := range c.walked {
+		if w.inh == inh {
+			if depth+w.c.height > MaxDepth {
+				return nil, errTooDeep
+			}
+			return w.c, nil
+		}
 	}
+	r.onPath[c.s] = true
+	sub, err := r.walk(c, inh, depth)
+	delete(r.onPath, c.s)
+	if err != nil {
+		return nil, err
+	}
+	c.walked = append(c.walked, walkedWith{inh, sub})
+	return sub, nil
 }

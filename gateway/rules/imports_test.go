@@ -8,5 +8,7 @@ import (
 
 // The decision is pure: no broker, no database, no device, no web.
 func TestImports(t *testing.T) {
-	deptest.Forbid(t, "paho", "bbolt", "serial", "gorilla", "cargogate/sync", "cargogate/drivers", "cargogate/gateway/store")
+	bad := deptest.Core()
+	bad["github.com/cargogate/cargogate/gateway/store"] = "the decision reads a State, not the store"
+	deptest.DepChecker{BadDeps: bad}.Check(t)
 }

@@ -23,6 +23,9 @@ type HoldSlot struct {
 	Seq    uint64
 	Active bool
 	Reason string
+	// Text is the reason as central gave it when it was not in the list
+	// (Reason is then "other", amendment 2); shown, never deciding.
+	Text string
 }
 
 // State is everything that decides a subject, combined from its orders by
@@ -90,12 +93,12 @@ func (s *State) Apply(o *customs.Order) {
 				h.Seq = o.Seq
 				h.Active = o.Action == customs.Hold
 				if h.Active {
-					h.Reason = o.Reason
+					h.Reason, h.Text = o.Reason, o.ReasonText
 				}
 			}
 			return
 		}
-		s.Holds = append(s.Holds, HoldSlot{ID: o.HoldID, Seq: o.Seq, Active: o.Action == customs.Hold, Reason: o.Reason})
+		s.Holds = append(s.Holds, HoldSlot{ID: o.HoldID, Seq: o.Seq, Active: o.Action == customs.Hold, Reason: o.Reason, Text: o.ReasonText})
 	case customs.Seal:
 		if o.Seq > s.SealSeq {
 			s.SealSeq = o.Seq

@@ -13,10 +13,11 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/cargogate/cargogate/drivers"
 	"github.com/cargogate/cargogate/gateway/customs"
+	"github.com/cargogate/cargogate/gateway/device"
 	"github.com/cargogate/cargogate/gateway/ident"
 	"github.com/cargogate/cargogate/gateway/rules"
+	"github.com/cargogate/cargogate/gateway/scan"
 	"github.com/cargogate/cargogate/gateway/station"
 )
 
@@ -45,7 +46,7 @@ type timedGate struct {
 	err error
 }
 
-func (g *timedGate) Run(ctx context.Context, _ drivers.StateFunc) error { <-ctx.Done(); return nil }
+func (g *timedGate) Run(ctx context.Context, _ device.StateFunc) error { <-ctx.Done(); return nil }
 func (g *timedGate) Signal(context.Context, bool) error {
 	g.mu.Lock()
 	g.at = time.Now()
@@ -97,8 +98,8 @@ func openScreens(t testing.TB, srv string, n int, record bool) []*screen {
 				}
 				now := time.Now()
 				var m struct {
-					Type    string          `json:"type"`
-					Outcome station.Outcome `json:"outcome"`
+					Type    string       `json:"type"`
+					Outcome scan.Outcome `json:"outcome"`
 				}
 				if json.Unmarshal(b, &m) == nil && m.Type == "decision" {
 					s.mu.Lock()
@@ -136,7 +137,7 @@ func scanPaced(st *station.Station, g *timedGate, n int, gap time.Duration) (han
 	ctx := context.Background()
 	for range n {
 		start := time.Now()
-		o := st.Handle(ctx, drivers.Read{Line: []byte("RR123456785CN"), At: start})
+		o := st.Handle(ctx, device.Read{Line: []byte("RR123456785CN"), At: start})
 		handle = append(handle, time.Since(start))
 		g.mu.Lock()
 		toGate = append(toGate, g.at.Sub(start))
@@ -217,7 +218,7 @@ func BenchmarkHandle(b *testing.B) {
 			line := []byte("RR123456785CN")
 			b.ResetTimer()
 			for range b.N {
-				st.Handle(ctx, drivers.Read{Line: line, At: time.Now()})
+				st.Handle(ctx, device.Read{Line: line, At: time.Now()})
 			}
 		})
 	}

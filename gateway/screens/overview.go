@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cargogate/cargogate/drivers"
-	"github.com/cargogate/cargogate/gateway/station"
+	"github.com/cargogate/cargogate/gateway/device"
+	"github.com/cargogate/cargogate/gateway/scan"
 )
 
 // Alarm kinds raised by the overview.
@@ -20,6 +20,7 @@ const (
 	AlarmOutboxFilling    = "outbox_filling"     // undelivered events at or above OutboxAlarm
 	AlarmClockTrouble     = "clock_trouble"      // the wall clock lags central's time by ClockAlarm or more
 	AlarmStoreNotWritable = "store_not_writable" // the last scan could not be recorded (decided STOP)
+	AlarmOrderGap         = "order_gap"          // an order central sent cannot be applied: its seq stays a gap
 )
 
 // Alarm is one thing the supervisor must act on.
@@ -34,13 +35,13 @@ type Alarm struct {
 // Overview is the supervisor's document: pushed every second over the
 // WebSocket and served on /api/overview.
 type Overview struct {
-	At       time.Time         `json:"at"`
-	Status   json.RawMessage   `json:"status"` // the /api/status document as it is
-	Stations []StationView     `json:"stations"`
-	Counts   Counts            `json:"counts"`
-	Alarms   []Alarm           `json:"alarms"`
-	Recent   []station.Outcome `json:"recent"` // the last scans of all stations, newest last
-	Screens  int               `json:"screens"`
+	At       time.Time       `json:"at"`
+	Status   json.RawMessage `json:"status"` // the /api/status document as it is
+	Stations []StationView   `json:"stations"`
+	Counts   Counts          `json:"counts"`
+	Alarms   []Alarm         `json:"alarms"`
+	Recent   []scan.Outcome  `json:"recent"` // the last scans of all stations, newest last
+	Screens  int             `json:"screens"`
 	// Dropped counts outcomes the screens missed because the hub was
 	// behind; Slow counts screens dropped for not keeping up.
 	Dropped uint64 `json:"dropped"`
@@ -52,7 +53,7 @@ type StationView struct {
 	StationInfo
 	Devices map[string]DeviceState `json:"devices"`
 	Gate    GateState              `json:"gate_state"`
-	Last    *station.Outcome       `json:"last,omitempty"`
+	Last    *scan.Outcome          `json:"last,omitempty"`
 	Pass    int                    `json:"pass"` // over the last hour
 	Stop    int                    `json:"stop"`
 	// Transit is the open transit of an arrival station; nil when none.
@@ -139,11 +140,19 @@ type statusView struct {
 			Alarm     bool   `json:"alarm"`
 			LastError string `json:"last_error"`
 		} `json:"outbox_health"`
+		// Seqs held open by orders that cannot be applied (amendment 2).
+		AppliedSeq      uint64 `json:"applied_seq"`
+		UnappliableOpen int    `json:"unappliable_open"`
+		UnappliableSeqs []struct {
+			Seq   uint64    `json:"seq"`
+			Since time.Time `json:"since"`
+			Error string    `json:"error"`
+		} `json:"unappliable_seqs"`
 	} `json:"link"`
 	ClockBehindS float64 `json:"clock_behind_s"`
 	Stations     []struct {
-		ID      string                   `json:"id"`
-		Devices map[string]drivers.State `json:"devices"`
+		ID      string                  `json:"id"`
+		Devices map[string]device.State `json:"devices"`
 	} `json:"stations"`
 }
 
@@ -173,7 +182,7 @@ func (h *Hub) Overview() Overview {
 	var per map[string][2]int
 	o.Counts, per = h.counts.sum(now)
 	o.Screens = len(h.clients)
-	o.Recent = make([]station.Outcome, 0, len(h.recent))
+	o.Recent = make([]scan.Outcome, 0, len(h.recent))
 	for _, r := range h.recent {
 		r.Chain, r.Blocking = nil, nil // the overview lists scans; the chains are on the other screens
 		o.Recent = append(o.Recent, r)
@@ -198,7 +207,7 @@ func (h *Hub) Overview() Overview {
 		}
 		sort.Strings(devs)
 		for _, d := range devs {
-			if ds := s.devices[d]; ds.State == drivers.Down || ds.State == drivers.Fault {
+			if ds := s.devices[d]; ds.State == device.Down || ds.State == device.Fault {
 				o.Alarms = append(o.Alarms, Alarm{Kind: AlarmDeviceDown, Station: id, Device: d, Since: ds.Since, Detail: ds.Detail})
 			}
 		}
@@ -219,6 +228,15 @@ func (h *Hub) Overview() Overview {
 				d = l.OutboxHealth.LastError
 			}
 			o.Alarms = append(o.Alarms, Alarm{Kind: AlarmStoreNotWritable, Device: "events", Detail: d})
+		}
+		if l.UnappliableOpen > 0 && len(l.UnappliableSeqs) > 0 {
+			g := l.UnappliableSeqs[0]
+			d := "seq " + strconv.FormatUint(g.Seq, 10) + " cannot be applied (" + g.Error + "); applied up to " +
+				strconv.FormatUint(l.AppliedSeq, 10) + "; asked of central again every resync_timeout"
+			if l.UnappliableOpen > 1 {
+				d += "; " + strconv.Itoa(l.UnappliableOpen) + " such seqs open"
+			}
+			o.Alarms = append(o.Alarms, Alarm{Kind: AlarmOrderGap, Since: g.Since, Detail: d})
 		}
 	}
 	if behind := time.Duration(sv.ClockBehindS * float64(time.Second)); behind >= h.opt.ClockAlarm {
@@ -256,6 +274,6 @@ func (h *Hub) pushOverview() {
 	h.mu.Unlock()
 }
 
-func isRecordFailure(o station.Outcome) bool {
+func isRecordFailure(o scan.Outcome) bool {
 	return !o.Pass && strings.HasPrefix(o.Problem, "cannot record the decision")
 }

@@ -19,8 +19,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/cargogate/cargogate/drivers"
 	"github.com/cargogate/cargogate/gateway/arrival"
+	"github.com/cargogate/cargogate/gateway/device"
+	"github.com/cargogate/cargogate/gateway/scan"
 	"github.com/cargogate/cargogate/gateway/station"
 )
 
@@ -107,7 +108,7 @@ type Hub struct {
 	clients  map[*client]struct{}
 	stations map[string]*stationState
 	order    []string          // station ids: configured first, then seen
-	recent   []station.Outcome // newest last, all stations
+	recent   []scan.Outcome    // newest last, all stations
 	counts   window            // decisions over the last hour
 	record   *Alarm            // the journal refused the last scan
 	overview []byte            // the last overview message pushed
@@ -116,32 +117,32 @@ type Hub struct {
 
 // item is one thing the scan path handed to the hub.
 type item struct {
-	outcome *station.Outcome
+	outcome *scan.Outcome
 	device  *deviceChange
 }
 
 type deviceChange struct {
 	station, device string
-	state           drivers.State
+	state           device.State
 	detail          string
 }
 
 // DeviceState is a device's last reported state.
 type DeviceState struct {
-	State  drivers.State `json:"state"`
-	Detail string        `json:"detail,omitempty"`
-	Since  time.Time     `json:"since"`
+	State  device.State `json:"state"`
+	Detail string       `json:"detail,omitempty"`
+	Since  time.Time    `json:"since"`
 }
 
 // GateState is what the gate controller was last told, or its fault.
 type GateState struct {
-	State string    `json:"state"` // closed, opened, fault or none
+	State string    `json:"state"` // closed, opened, fault (not told: closed), unknown (may be open) or none
 	Since time.Time `json:"since,omitzero"`
 }
 
 type stationState struct {
 	info    StationInfo
-	recent  []station.Outcome // newest last
+	recent  []scan.Outcome // newest last
 	devices map[string]DeviceState
 	gate    GateState
 	// At arrival stations (transit.go).
@@ -189,12 +190,12 @@ var _ station.Observer = (*Hub)(nil)
 // Decided hands an outcome to the hub. It never blocks: when the hub is
 // that far behind, the outcome is dropped from the screens (the event is
 // journalled regardless) and counted.
-func (h *Hub) Decided(o station.Outcome) {
+func (h *Hub) Decided(o scan.Outcome) {
 	h.enqueue(item{outcome: &o})
 }
 
 // Device hands a device change to the hub. It never blocks.
-func (h *Hub) Device(st, device string, state drivers.State, detail string) {
+func (h *Hub) Device(st, device string, state device.State, detail string) {
 	h.enqueue(item{device: &deviceChange{st, device, state, detail}})
 }
 
@@ -233,8 +234,8 @@ func (h *Hub) apply(it item) {
 	case it.outcome != nil:
 		o := *it.outcome
 		msg, err := json.Marshal(struct {
-			Type    string          `json:"type"`
-			Outcome station.Outcome `json:"outcome"`
+			Type    string       `json:"type"`
+			Outcome scan.Outcome `json:"outcome"`
 		}{"decision", o})
 		if err != nil {
 			h.log.Error("encode outcome", "err", err)
@@ -284,7 +285,7 @@ func (h *Hub) apply(it item) {
 // decided scans count, set the gate or raise alarms: a seal scan (not
 // decided, Pass false) and a transit closing are listed, never counted as
 // STOP. h.mu is held.
-func (h *Hub) recordOutcome(o station.Outcome, now time.Time) (transitChanged bool) {
+func (h *Hub) recordOutcome(o scan.Outcome, now time.Time) (transitChanged bool) {
 	s := h.stationLocked(o.Station)
 	transitChanged = s.applyTransit(o)
 	if !listed(o) {
@@ -298,7 +299,7 @@ func (h *Hub) recordOutcome(o station.Outcome, now time.Time) (transitChanged bo
 	h.scans[o.Station]++
 	h.counts.add(now, o.Station, o.Pass, o.Reason)
 	switch o.Gate {
-	case "opened", "closed", "fault":
+	case "opened", "closed", "fault", "unknown":
 		// Since is the last signal: each PASS opens the gate anew.
 		s.gate = GateState{State: o.Gate, Since: now}
 	}
@@ -314,14 +315,17 @@ func (h *Hub) recordOutcome(o station.Outcome, now time.Time) (transitChanged bo
 
 // gateFromDevice folds the gate device's state into the gate state: a gate
 // that is down or in fault is shown as fault until it answers again.
-func (s *stationState) gateFromDevice(st drivers.State, now time.Time) {
+func (s *stationState) gateFromDevice(st device.State, now time.Time) {
 	switch st {
-	case drivers.Down, drivers.Fault:
-		if s.gate.State != "fault" {
+	case device.Down, device.Fault:
+		// A gate whose state is unknown (a signal that may have reached it)
+		// stays so: "fault" would say it stayed closed.
+		if s.gate.State != "fault" && s.gate.State != "unknown" {
 			s.gate = GateState{State: "fault", Since: now}
 		}
-	case drivers.Up:
-		if s.gate.State == "fault" || s.gate.State == "none" || s.gate.State == "" {
+	case device.Up:
+		// Up again after unknown: the driver switched its outputs off first.
+		if s.gate.State == "fault" || s.gate.State == "unknown" || s.gate.State == "none" || s.gate.State == "" {
 			// Nothing told since it came back: it stays closed (§8).
 			s.gate = GateState{State: "closed", Since: now}
 		}
@@ -330,11 +334,11 @@ func (s *stationState) gateFromDevice(st drivers.State, now time.Time) {
 
 // isDecision reports whether o is a decided scan (not a seal scan nor an
 // arrival closing).
-func isDecision(o station.Outcome) bool { return o.Kind == "" || o.Kind == "scan" }
+func isDecision(o scan.Outcome) bool { return o.Kind == "" || o.Kind == "scan" }
 
 // listed reports whether o belongs in the lists of scans: decisions, seal
 // scans and transits closing. Other kinds only update the state they carry.
-func listed(o station.Outcome) bool { return isDecision(o) || o.Kind == "seal" || o.Kind == "arrival" }
+func listed(o scan.Outcome) bool { return isDecision(o) || o.Kind == "seal" || o.Kind == "arrival" }
 
 // stationLocked returns the state of a station, made on first sight.
 func (h *Hub) stationLocked(id string) *stationState {
@@ -350,7 +354,7 @@ func (h *Hub) stationLocked(id string) *stationState {
 	return s
 }
 
-func appendCapped(list []station.Outcome, o station.Outcome, n int) []station.Outcome {
+func appendCapped(list []scan.Outcome, o scan.Outcome, n int) []scan.Outcome {
 	list = append(list, o)
 	if len(list) > n {
 		list = append(list[:0], list[len(list)-n:]...)
@@ -425,7 +429,7 @@ func (h *Hub) serveRecent(w http.ResponseWriter, r *http.Request) {
 	id := r.URL.Query().Get("station")
 	h.mu.Lock()
 	out := struct {
-		Recent  []station.Outcome                 `json:"recent"`
+		Recent  []scan.Outcome                    `json:"recent"`
 		Devices map[string]map[string]DeviceState `json:"devices"`
 	}{Devices: map[string]map[string]DeviceState{}}
 	if s := h.stations[id]; s != nil {

@@ -3,7 +3,6 @@ package screens
 import (
 	"context"
 	"encoding/json"
-	"go/build"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -15,10 +14,10 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/cargogate/cargogate/drivers"
 	"github.com/cargogate/cargogate/gateway/customs"
+	"github.com/cargogate/cargogate/gateway/device"
 	"github.com/cargogate/cargogate/gateway/rules"
-	"github.com/cargogate/cargogate/gateway/station"
+	"github.com/cargogate/cargogate/gateway/scan"
 )
 
 // startHub runs a hub over a real loopback HTTP server until the test ends.
@@ -62,11 +61,11 @@ func dial(t testing.TB, srv *httptest.Server, query string, hdr http.Header) *we
 
 type msg struct {
 	Type     string          `json:"type"`
-	Outcome  station.Outcome `json:"outcome"`
+	Outcome  scan.Outcome    `json:"outcome"`
 	Station  json.RawMessage `json:"station"` // an id, or in a hello the station
 	Device   string          `json:"device"`
 	Overview Overview        `json:"overview"`
-	Recent   []station.Outcome
+	Recent   []scan.Outcome
 }
 
 func readMsg(t testing.TB, c *websocket.Conn) msg {
@@ -194,8 +193,8 @@ func TestWebSocketOrigin(t *testing.T) {
 	}
 }
 
-func outcome(st, code string, pass bool, reason string) station.Outcome {
-	return station.Outcome{Kind: "scan", Station: st, Role: "gate", At: time.Now().UTC(), Code: code,
+func outcome(st, code string, pass bool, reason string) scan.Outcome {
+	return scan.Outcome{Kind: "scan", Station: st, Role: "gate", At: time.Now().UTC(), Code: code,
 		Subject: &customs.Subject{Kind: customs.Parcel, ID: code}, Pass: pass, Reason: reason, Gate: map[bool]string{true: "opened", false: "closed"}[pass]}
 }
 
@@ -228,7 +227,7 @@ func TestFanOutAndFilter(t *testing.T) {
 	if !slices.Equal(got, []string{"RR000000002CN", "RR000000003CN"}) {
 		t.Fatalf("all-stations screen got %v", got)
 	}
-	h.Device("gate-3", "gate", drivers.Fault, "no ack")
+	h.Device("gate-3", "gate", device.Fault, "no ack")
 	if m := next(t, gate, "device"); m.Device != "gate" {
 		t.Fatalf("device %+v", m)
 	}
@@ -261,7 +260,7 @@ func TestSlowScreenDropped(t *testing.T) {
 	ok := &client{send: make(chan []byte, 100)}
 	h.clients[stuck], h.clients[ok] = struct{}{}, struct{}{}
 	for i := range 5 {
-		h.apply(item{outcome: &station.Outcome{Station: "gate-3", Code: string(rune('A' + i))}})
+		h.apply(item{outcome: &scan.Outcome{Station: "gate-3", Code: string(rune('A' + i))}})
 	}
 	if _, in := h.clients[stuck]; in {
 		t.Fatal("a screen with a full queue is still registered")
@@ -287,7 +286,7 @@ func TestDecidedNeverBlocks(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		for range inBuffer + 100 {
-			h.Decided(station.Outcome{Station: "x"})
+			h.Decided(scan.Outcome{Station: "x"})
 		}
 		close(done)
 	}()
@@ -371,7 +370,7 @@ func TestOverviewAlarms(t *testing.T) {
 			"store_writable": false, "store_error": "disk full", "outbox_writable": true},
 	}
 	h := New(Options{Status: func() any { return status }, Stations: []StationInfo{{ID: "gate-3", Gate: true}}})
-	h.apply(item{device: &deviceChange{"gate-3", "scanner", drivers.Down, "no such device"}})
+	h.apply(item{device: &deviceChange{"gate-3", "scanner", device.Down, "no such device"}})
 	ov := h.Overview()
 	var kinds []string
 	for _, a := range ov.Alarms {
@@ -386,13 +385,31 @@ func TestOverviewAlarms(t *testing.T) {
 	// A scan the journal refused raises store_not_writable from the
 	// outcomes alone, and the next recorded scan clears it.
 	h = New(Options{})
-	h.apply(item{outcome: &station.Outcome{Station: "s", Reason: "error", Problem: "cannot record the decision: disk full"}})
+	h.apply(item{outcome: &scan.Outcome{Station: "s", Reason: "error", Problem: "cannot record the decision: disk full"}})
 	if a := h.Overview().Alarms; len(a) != 1 || a[0].Kind != AlarmStoreNotWritable {
 		t.Fatalf("alarms %+v", a)
 	}
-	h.apply(item{outcome: &station.Outcome{Station: "s", Pass: true, Reason: "released"}})
+	h.apply(item{outcome: &scan.Outcome{Station: "s", Pass: true, Reason: "released"}})
 	if a := h.Overview().Alarms; len(a) != 0 {
 		t.Fatalf("alarms after a recorded scan %+v", a)
+	}
+}
+
+// TestOverviewOrderGapAlarm: a seq held open by an order that cannot be
+// applied (amendment 2) raises order_gap on the supervisor's overview,
+// naming the seq, why, and the watermark below it.
+func TestOverviewOrderGapAlarm(t *testing.T) {
+	status := map[string]any{"link": map[string]any{"online": true, "applied_seq": 41, "unappliable_open": 2,
+		"unappliable_seqs": []map[string]any{{"seq": 42, "since": "2026-12-01T08:00:00Z", "error": `order seq 42: action "frobnicate": unknown`}}}}
+	h := New(Options{Status: func() any { return status }})
+	a := h.Overview().Alarms
+	if len(a) != 1 || a[0].Kind != AlarmOrderGap || !strings.Contains(a[0].Detail, "seq 42 cannot be applied") ||
+		!strings.Contains(a[0].Detail, "applied up to 41") || !strings.Contains(a[0].Detail, "2 such seqs") || a[0].Since.IsZero() {
+		t.Fatalf("alarms %+v", a)
+	}
+	status["link"] = map[string]any{"online": true, "applied_seq": 42, "unappliable_open": 0}
+	if a := h.Overview().Alarms; len(a) != 0 {
+		t.Fatalf("alarms once the gap is filled: %+v", a)
 	}
 }
 
@@ -438,18 +455,37 @@ func TestInspect(t *testing.T) {
 	}
 }
 
-// The screens sit inside gateway/: no MQTT, no store file, no serial port,
-// no link, and nothing of cmd.
-func TestImports(t *testing.T) {
-	pkg, err := build.ImportDir(".", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, imp := range pkg.Imports {
-		for _, bad := range []string{"paho", "bbolt", "serial", "/sync/", "/cmd/", "gateway/store", "gateway/journal"} {
-			if strings.Contains(imp, bad) {
-				t.Errorf("gateway/screens imports %s", imp)
+// A signal that may have reached the gate (its driver cannot tell) shows the
+// gate's state as unknown, never as a fault (which says it stayed closed),
+// even while the driver reports the device at fault; once the device is up
+// again (its outputs switched off first) the gate is closed.
+func TestGateStateUnknown(t *testing.T) {
+	h, _ := startHub(t, Options{})
+	gateState := func() string {
+		for _, s := range h.Overview().Stations {
+			if s.ID == "gate-3" {
+				return s.Gate.State
 			}
 		}
+		return ""
 	}
+	o := outcome("gate-3", "RR000000001CN", true, "released")
+	o.Gate = "unknown"
+	h.Decided(o)
+	waitFor(t, func() bool { return gateState() == "unknown" })
+	h.Device("gate-3", "gate", device.Fault, "coil 16 state unknown")
+	h.Device("gate-3", "scanner", device.Up, "opened") // a later event, to know the fault was applied
+	waitFor(t, func() bool {
+		for _, s := range h.Overview().Stations {
+			if d, ok := s.Devices["scanner"]; ok && d.State == device.Up {
+				return true
+			}
+		}
+		return false
+	})
+	if st := gateState(); st != "unknown" {
+		t.Fatalf("gate state %q after the device fault, want unknown", st)
+	}
+	h.Device("gate-3", "gate", device.Up, "connected")
+	waitFor(t, func() bool { return gateState() == "closed" })
 }

@@ -5,7 +5,7 @@ import (
 
 	"github.com/cargogate/cargogate/gateway/arrival"
 	"github.com/cargogate/cargogate/gateway/customs"
-	"github.com/cargogate/cargogate/gateway/station"
+	"github.com/cargogate/cargogate/gateway/scan"
 )
 
 // What the arrival screen shows of an arrival station (PROTOCOL §9): the
@@ -65,7 +65,7 @@ type TransitBrief struct {
 
 // applyTransit folds an outcome into the station's arrival state and
 // reports whether it changed. h.mu is held.
-func (s *stationState) applyTransit(o station.Outcome) bool {
+func (s *stationState) applyTransit(o scan.Outcome) bool {
 	changed := false
 	if o.Kind == "arrival" && o.Arrival != nil {
 		res := &ArrivalResult{Event: o.Arrival, Stopped: []StoppedItem{}}
@@ -129,7 +129,7 @@ func (s *stationState) brief() *TransitBrief {
 // forList drops from an outcome kept in a list of scans what the arrival
 // state keeps whole: the transit view (up to 1,000 missing items on every
 // scan) and the arrival event's missing and extra lists.
-func forList(o station.Outcome) station.Outcome {
+func forList(o scan.Outcome) scan.Outcome {
 	o.Transit = nil
 	if ev := o.Arrival; ev != nil {
 		e := *ev

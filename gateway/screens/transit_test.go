@@ -11,9 +11,9 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/cargogate/cargogate/drivers"
 	"github.com/cargogate/cargogate/gateway/arrival"
 	"github.com/cargogate/cargogate/gateway/customs"
+	"github.com/cargogate/cargogate/gateway/device"
 	"github.com/cargogate/cargogate/gateway/ident"
 	"github.com/cargogate/cargogate/gateway/rules"
 	"github.com/cargogate/cargogate/gateway/station"
@@ -148,7 +148,7 @@ func TestArrivalStation(t *testing.T) {
 		holdSome{bag(2): "held:inspection"}, memJournal{}, nil, wallClock{}, h, slog.New(slog.DiscardHandler))
 	ctx := context.Background()
 	scan := func(code string) station.Outcome {
-		return st.Handle(ctx, drivers.Read{Line: []byte(code), At: time.Now()})
+		return st.Handle(ctx, device.Read{Line: []byte(code), At: time.Now()})
 	}
 
 	screen := dial(t, srv, "?station=arr-1", nil)

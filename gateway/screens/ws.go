@@ -7,7 +7,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/cargogate/cargogate/gateway/station"
+	"github.com/cargogate/cargogate/gateway/scan"
 )
 
 // WebSocket timing and limits.
@@ -108,7 +108,7 @@ type hello struct {
 	Type     string                 `json:"type"`
 	Station  *StationInfo           `json:"station,omitempty"`
 	Stations []StationInfo          `json:"stations"`
-	Recent   []station.Outcome      `json:"recent"` // newest last
+	Recent   []scan.Outcome         `json:"recent"` // newest last
 	Devices  map[string]DeviceState `json:"devices,omitempty"`
 	Gate     *GateState             `json:"gate_state,omitempty"`
 	// Arrival is the station's arrival state (open transit, stopped
@@ -117,7 +117,7 @@ type hello struct {
 }
 
 func (h *Hub) helloLocked(st string) []byte {
-	m := hello{Type: "hello", Stations: []StationInfo{}, Recent: []station.Outcome{}}
+	m := hello{Type: "hello", Stations: []StationInfo{}, Recent: []scan.Outcome{}}
 	for _, id := range h.order {
 		m.Stations = append(m.Stations, h.stations[id].info)
 	}

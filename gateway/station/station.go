@@ -7,6 +7,7 @@ package station
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -17,11 +18,12 @@ import (
 	"github.com/oklog/ulid/v2"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/cargogate/cargogate/drivers"
 	"github.com/cargogate/cargogate/gateway/arrival"
 	"github.com/cargogate/cargogate/gateway/customs"
+	"github.com/cargogate/cargogate/gateway/device"
 	"github.com/cargogate/cargogate/gateway/ident"
 	"github.com/cargogate/cargogate/gateway/rules"
+	"github.com/cargogate/cargogate/gateway/scan"
 )
 
 // Decider decides a subject from the local store at a given time.
@@ -53,43 +55,19 @@ type Clock interface {
 // Calls must not block.
 type Observer interface {
 	Decided(o Outcome)
-	Device(station, device string, state drivers.State, detail string)
+	Device(station, device string, state device.State, detail string)
 }
 
-// Outcome is one decided scan, as shown on the screens. At an arrival
-// station a seal scan (Kind "seal") is not decided, and a closing transit
-// makes an outcome of Kind "arrival" carrying its event.
-type Outcome struct {
-	Kind     string           `json:"kind"` // "scan", "seal", "arrival" or "transit" (an open transit shown again after a restart)
-	Station  string           `json:"station"`
-	Role     string           `json:"role"`
-	EventID  string           `json:"event_id"`
-	At       time.Time        `json:"at"`
-	Code     string           `json:"code"`
-	Subject  *customs.Subject `json:"subject,omitempty"`
-	Pass     bool             `json:"pass"`
-	Reason   string           `json:"reason"`
-	Problem  string           `json:"problem,omitempty"` // why a code is invalid, or what failed
-	BasisSeq uint64           `json:"basis_seq,omitempty"`
-	Items    int              `json:"items,omitempty"`
-	Blocking []rules.Blocked  `json:"blocking,omitempty"`
-	Chain    []rules.Step     `json:"chain,omitempty"`
-	Offline  bool             `json:"offline"`
-	Gate     string           `json:"gate"` // "opened", "closed", "fault", "none"
-	Latency  time.Duration    `json:"latency_ns"`
-
-	Seal    string         `json:"seal,omitempty"`    // the seal scanned (Kind "seal")
-	Transit *arrival.View  `json:"transit,omitempty"` // the open transit after this scan (arrival stations)
-	Arrival *customs.Event `json:"arrival,omitempty"` // the arrival event (Kind "arrival")
-}
+// Outcome is one decided scan: scan.Outcome, which the screens show.
+type Outcome = scan.Outcome
 
 // Config is one station's wiring.
 type Config struct {
 	ID         string
 	Role       string
 	Classifier *ident.Classifier
-	Scanner    drivers.Scanner
-	Gate       drivers.Gate // nil: no gate at this station
+	Scanner    device.Scanner
+	Gate       device.Gate // nil: no gate at this station
 	// LookupTimeout bounds a lookup; ≤ 0 disables lookups.
 	LookupTimeout time.Duration
 	// GateTimeout bounds telling the gate. Default 2s.
@@ -108,10 +86,14 @@ type Station struct {
 	obs     Observer
 	log     *slog.Logger
 
+	lookup atomic.Pointer[time.Duration] // set by SetLookupTimeout; nil: cfg.LookupTimeout
+
 	mu      sync.Mutex
-	devices map[string]drivers.State
+	devices map[string]device.State
 
 	cls atomic.Pointer[ident.Classifier] // set by SetClassifier; nil: cfg.Classifier
+
+	arrivalFailed map[string]bool // arrival events whose append failed, logged once (used by the loop only)
 }
 
 // New wires a station. link and obs may be nil.
@@ -120,7 +102,7 @@ func New(cfg Config, d Decider, j Journal, link Link, clk Clock, obs Observer, l
 		cfg.GateTimeout = 2 * time.Second
 	}
 	return &Station{cfg: cfg, decider: d, journal: j, link: link, clock: clk, obs: obs,
-		log: log.With("station", cfg.ID), devices: map[string]drivers.State{}}
+		log: log.With("station", cfg.ID), devices: map[string]device.State{}}
 }
 
 // ID is the station's id.
@@ -128,11 +110,11 @@ func (s *Station) ID() string { return s.cfg.ID }
 
 // Run reads and decides until ctx is done.
 func (s *Station) Run(ctx context.Context) error {
-	reads := make(chan drivers.Read, 64)
+	reads := make(chan device.Read, 64)
 	changes := make(chan deviceChange, 16)
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		return s.cfg.Scanner.Run(ctx, func(r drivers.Read) {
+		return s.cfg.Scanner.Run(ctx, func(r device.Read) {
 			select {
 			case reads <- r:
 			case <-ctx.Done():
@@ -142,6 +124,9 @@ func (s *Station) Run(ctx context.Context) error {
 	if s.cfg.Gate != nil {
 		g.Go(func() error { return s.cfg.Gate.Run(ctx, s.stateFunc(ctx, changes, "gate")) })
 	}
+	// Arrival events closed but not journalled (a refused append, or a
+	// restart between closing and journalling) are journalled first.
+	s.retryArrivals(ctx)
 	if a := s.cfg.Arrival; a != nil && a.Current() != nil && s.obs != nil {
 		// A transit left open by a restart: show it on the screens again.
 		if v, err := a.View(); err == nil {
@@ -166,6 +151,7 @@ func (s *Station) Run(ctx context.Context) error {
 				if a := s.cfg.Arrival; a != nil && a.Due(now) {
 					s.closeTransit(ctx, now)
 				}
+				s.retryArrivals(ctx)
 			}
 		}
 	})
@@ -174,14 +160,14 @@ func (s *Station) Run(ctx context.Context) error {
 
 type deviceChange struct {
 	device string
-	state  drivers.State
+	state  device.State
 	detail string
 }
 
-func (s *Station) stateFunc(ctx context.Context, ch chan<- deviceChange, device string) drivers.StateFunc {
-	return func(st drivers.State, detail string) {
+func (s *Station) stateFunc(ctx context.Context, ch chan<- deviceChange, name string) device.StateFunc {
+	return func(st device.State, detail string) {
 		select {
-		case ch <- deviceChange{device, st, detail}:
+		case ch <- deviceChange{name, st, detail}:
 		case <-ctx.Done():
 		}
 	}
@@ -208,10 +194,10 @@ func (s *Station) deviceChanged(ctx context.Context, c deviceChange) {
 }
 
 // Devices returns the last known state of the station's devices.
-func (s *Station) Devices() map[string]drivers.State {
+func (s *Station) Devices() map[string]device.State {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make(map[string]drivers.State, len(s.devices))
+	out := make(map[string]device.State, len(s.devices))
 	for k, v := range s.devices {
 		out[k] = v
 	}
@@ -230,11 +216,18 @@ func (s *Station) appendEvent(ctx context.Context, ev *customs.Event) error {
 // Handle decides one read and tells the gate. It is the scan path: no
 // network but the bounded lookup, and the event is durable before the gate
 // or anyone else hears of the decision.
-func (s *Station) Handle(ctx context.Context, r drivers.Read) Outcome {
+func (s *Station) Handle(ctx context.Context, r device.Read) Outcome {
 	start := time.Now()
 	out := Outcome{Kind: "scan", Station: s.cfg.ID, Role: s.cfg.Role, At: r.At.UTC(), Reason: customs.ReasonError, Gate: "none"}
 	if out.At.IsZero() {
 		out.At = start.UTC()
+	}
+	// applied_seq is read before deciding: every order up to it was in the
+	// store the decision read. Read after, it could name orders applied
+	// meanwhile, which the audit would take as known to the decision.
+	var applied uint64
+	if s.link != nil {
+		applied = s.link.Watermark()
 	}
 	var subj *customs.Subject
 	var d rules.Decision
@@ -243,29 +236,22 @@ func (s *Station) Handle(ctx context.Context, r drivers.Read) Outcome {
 		d = rules.Decision{Reason: customs.ReasonInvalidCode}
 		out.Problem = "code longer than 512 bytes"
 	} else {
-		res := s.classifier().Classify(r.Line, s.cfg.Role == "arrival")
-		out.Code = res.Code
-		switch res.Kind {
-		case ident.KindSubject:
-			sub := res.Subject
-			subj = &sub
-			d = s.decide(ctx, sub)
-		case ident.KindSeal:
+		v := judge(s.classifier(), r.Line, s.cfg.Role == "arrival",
+			func(sub customs.Subject) rules.Decision { return s.decide(ctx, sub) })
+		out.Code = v.Code
+		if v.Kind == ident.KindSeal {
 			// Seals are not subjects and are never decided (§7, §9): they
 			// count on the open transit and appear in its arrival event.
-			return s.seal(ctx, res.Seal, out)
-		default:
-			d = rules.Decision{Reason: customs.ReasonInvalidCode}
-			out.Problem = res.Problem
+			return s.seal(ctx, v.Seal, out)
 		}
+		subj, d, out.Problem = v.Subject, v.Decision, v.Problem
 	}
 	out.Subject, out.Pass, out.Reason, out.BasisSeq = subj, d.Pass, d.Reason, d.BasisSeq
 	out.Items, out.Blocking, out.Chain = d.Items, d.Blocking, d.Chain
 
-	var applied uint64
 	online := false
 	if s.link != nil {
-		applied, online = s.link.Watermark(), s.link.Online()
+		online = s.link.Online()
 	}
 	offline := !online
 	out.Offline = offline
@@ -306,8 +292,8 @@ func (s *Station) arrivalScan(ctx context.Context, subj customs.Subject, out *Ou
 	var err error
 	if subj.Kind == customs.Transit {
 		var ev *customs.Event
-		if ev, err = a.ScanTransit(subj, now, newID); err == nil && ev != nil {
-			s.arrived(ctx, ev)
+		if ev, err = a.ScanTransit(subj, now, s.offline(), newID); err == nil && ev != nil {
+			s.retryArrivals(ctx) // this one, after any still pending
 		}
 	} else {
 		err = a.Count(subj, now)
@@ -339,29 +325,65 @@ func (s *Station) seal(ctx context.Context, seal string, out Outcome) Outcome {
 
 // closeTransit closes the open transit after close_after without a scan.
 func (s *Station) closeTransit(ctx context.Context, now time.Time) {
-	ev, err := s.cfg.Arrival.Close(now, newID)
+	ev, err := s.cfg.Arrival.Close(now, s.offline(), newID)
 	if err != nil {
 		s.log.Error("arrival close", "err", err)
 		return
 	}
 	if ev != nil {
-		s.arrived(ctx, ev)
+		s.retryArrivals(ctx) // this one, after any still pending
 	}
 }
 
-// arrived journals an arrival event and shows it.
-func (s *Station) arrived(ctx context.Context, ev *customs.Event) {
-	offline := s.link == nil || !s.link.Online()
-	ev.Offline = &offline
+func (s *Station) offline() bool { return s.link == nil || !s.link.Online() }
+
+// arrived journals an arrival event closed by the tracker (and kept there,
+// pending), then drops it from the tracker and shows it. An event the
+// journal refuses stays pending and is appended again, under the same id,
+// at every tick until the journal takes it (retryArrivals): the removal
+// never precedes the durable event.
+func (s *Station) arrived(ctx context.Context, ev *customs.Event) bool {
 	if err := s.appendEvent(ctx, ev); err != nil {
-		s.log.Error("journal arrival event", "transit", ev.Transit.String(), "err", err)
-		return
+		if s.arrivalFailed == nil {
+			s.arrivalFailed = map[string]bool{}
+		}
+		if !s.arrivalFailed[ev.ID] { // logged once, not at every retry
+			s.arrivalFailed[ev.ID] = true
+			s.log.Error("journal arrival event: kept, retried every second", "transit", ev.Transit.String(),
+				"event_id", ev.ID, "err", err)
+		}
+		return false
+	}
+	if s.arrivalFailed[ev.ID] {
+		delete(s.arrivalFailed, ev.ID)
+		s.log.Info("arrival event journalled after a retry", "transit", ev.Transit.String(), "event_id", ev.ID)
+	}
+	if err := s.cfg.Arrival.Journalled(ev.ID); err != nil {
+		// Still pending: appended again later under the same id, which
+		// central drops as a duplicate.
+		s.log.Error("arrival: drop the journalled event", "event_id", ev.ID, "err", err)
 	}
 	s.log.Info("transit closed", "transit", ev.Transit.String(), "expected", *ev.Expected, "counted", *ev.Counted,
 		"missing", len(ev.Missing), "extra", len(ev.Extra), "seals_ok", *ev.SealsOK)
+	offline := ev.Offline != nil && *ev.Offline
 	if s.obs != nil {
 		s.obs.Decided(Outcome{Kind: "arrival", Station: s.cfg.ID, Role: s.cfg.Role, EventID: ev.ID, At: ev.At,
 			Subject: ev.Transit, Reason: "arrival", Arrival: ev, Gate: "none", Offline: offline})
+	}
+	return true
+}
+
+// retryArrivals journals the arrival events still pending, oldest first,
+// stopping at the first the journal refuses.
+func (s *Station) retryArrivals(ctx context.Context) {
+	a := s.cfg.Arrival
+	if a == nil {
+		return
+	}
+	for _, ev := range a.Pending() {
+		if ctx.Err() != nil || !s.arrived(ctx, ev) {
+			return
+		}
 	}
 }
 
@@ -369,10 +391,11 @@ func newID() string { return ulid.Make().String() }
 
 func (s *Station) decide(ctx context.Context, sub customs.Subject) rules.Decision {
 	d := s.decider.Decide(sub, s.clock.Now())
-	if d.Pass || d.Reason != customs.ReasonUnknown || s.link == nil || s.cfg.LookupTimeout <= 0 || !s.link.Online() {
+	timeout := s.LookupTimeout()
+	if d.Pass || d.Reason != customs.ReasonUnknown || s.link == nil || timeout <= 0 || !s.link.Online() {
 		return d
 	}
-	lctx, cancel := context.WithTimeout(ctx, s.cfg.LookupTimeout)
+	lctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if err := s.link.Lookup(lctx, sub); err != nil {
 		s.log.Debug("lookup", "subject", sub.String(), "err", err)
@@ -385,15 +408,25 @@ func (s *Station) tellGate(ctx context.Context, pass bool) string {
 	gctx, cancel := context.WithTimeout(ctx, s.cfg.GateTimeout)
 	defer cancel()
 	if err := s.cfg.Gate.Signal(gctx, pass); err != nil {
-		detail := fmt.Sprintf("gate not told %s: %v", map[bool]string{true: "PASS", false: "STOP"}[pass], err)
-		s.deviceChanged(ctx, deviceChange{device: "gate", state: drivers.Fault, detail: detail})
+		word := map[bool]string{true: "PASS", false: "STOP"}[pass]
+		if errors.Is(err, device.ErrStateUnknown) {
+			// The signal may have reached the gate: it must not be shown as
+			// closed. An alarm for the operator, a fault until the driver
+			// has switched its outputs off again.
+			detail := fmt.Sprintf("gate state unknown after %s: %v", word, err)
+			s.log.Error("ALARM: "+detail, "pass", pass)
+			s.deviceChanged(ctx, deviceChange{device: "gate", state: device.Fault, detail: detail})
+			return "unknown"
+		}
+		detail := fmt.Sprintf("gate not told %s: %v", word, err)
+		s.deviceChanged(ctx, deviceChange{device: "gate", state: device.Fault, detail: detail})
 		return "fault"
 	}
 	s.mu.Lock()
 	st := s.devices["gate"]
 	s.mu.Unlock()
-	if st == drivers.Fault {
-		s.deviceChanged(ctx, deviceChange{device: "gate", state: drivers.Up, detail: "gate answering again"})
+	if st == device.Fault {
+		s.deviceChanged(ctx, deviceChange{device: "gate", state: device.Up, detail: "gate answering again"})
 	}
 	if pass {
 		return "opened"

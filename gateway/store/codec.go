@@ -67,13 +67,28 @@ func u64(v uint64) []byte {
 var holdReasons = map[string]byte{"inspection": 1, "do_not_load": 2, "detention": 3, "information": 4, "other": 5}
 var holdReasonNames = map[byte]string{1: "inspection", 2: "do_not_load", 3: "detention", 4: "information", 5: "other"}
 
-const stateVersion = 1
+// stateVersion is the encoding of a state. Version 2 adds, after each
+// hold's flag byte, the text of a reason not in the list (amendment 2); a
+// state is written as version 2 only when one of its holds has such a text,
+// so every other state keeps version 1, and a binary that knows only
+// version 1 refuses a version 2 state (STOP error: fail closed) instead of
+// misreading it.
+const (
+	stateVersion     = 1
+	stateVersionText = 2
+)
 
 // encodeState writes a state compactly: the hot bucket holds one per
 // subject, and every byte saved is a byte less per dirty page.
 func encodeState(st *rules.State) []byte {
 	b := make([]byte, 0, 32)
-	b = append(b, stateVersion, st.RelFlag)
+	version := byte(stateVersion)
+	for _, h := range st.Holds {
+		if h.Text != "" {
+			version = stateVersionText
+		}
+	}
+	b = append(b, version, st.RelFlag)
 	b = binary.AppendUvarint(b, st.RelSeq)
 	// Expiry as presence, seconds and nanoseconds: UnixNano would wrap
 	// outside 1678–2262, and 0 must not stand for "none".
@@ -98,6 +113,10 @@ func encodeState(st *rules.State) []byte {
 			flag |= 0x80
 		}
 		b = append(b, flag)
+		if version == stateVersionText {
+			b = binary.AppendUvarint(b, uint64(len(h.Text)))
+			b = append(b, h.Text...)
+		}
 	}
 	b = binary.AppendUvarint(b, st.SealSeq)
 	b = binary.AppendUvarint(b, uint64(len(st.Seals)))
@@ -164,7 +183,8 @@ func (r *reader) str() string {
 
 func decodeState(b []byte) (*rules.State, error) {
 	r := &reader{b: b}
-	if r.byte1() != stateVersion {
+	version := r.byte1()
+	if version != stateVersion && version != stateVersionText {
 		return nil, errCorrupt
 	}
 	st := &rules.State{}
@@ -190,6 +210,9 @@ func decodeState(b []byte) (*rules.State, error) {
 		flag := r.byte1()
 		h.Active = flag&0x80 != 0
 		h.Reason = holdReasonNames[flag&0x7f]
+		if version == stateVersionText {
+			h.Text = r.str()
+		}
 		st.Holds = append(st.Holds, h)
 	}
 	st.SealSeq = r.uvarint()

@@ -71,25 +71,27 @@ func TestPrune(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	old := time.Now().Add(-40 * 24 * time.Hour).UTC()
-	recent := time.Now().UTC()
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	old := now.Add(-40 * 24 * time.Hour)
 	P := func(id string) customs.Subject { return customs.Subject{Kind: customs.Parcel, ID: id} }
 	bag := customs.Subject{Kind: customs.Bag, ID: "106141411234567897"}
 	gone, kept := P("RR000000001CN"), P("RR000000002CN")
 	orders := []customs.Order{
-		{Seq: 1, Action: customs.Release, Subject: gone, IssuedAt: old},
-		{Seq: 2, Action: customs.Release, Subject: P("RR000000003CN"), IssuedAt: old},
+		{Seq: 1, Action: customs.Hold, Subject: gone, HoldID: "H0", Reason: "inspection", IssuedAt: old},
+		{Seq: 2, Action: customs.Unhold, Subject: gone, HoldID: "H0", IssuedAt: old},
 		{Seq: 3, Action: customs.Link, Subject: bag, Children: []customs.Subject{gone}, IssuedAt: old},
-		{Seq: 4, Action: customs.Release, Subject: kept, IssuedAt: recent},
-		{Seq: 5, Action: customs.Hold, Subject: bag, HoldID: "H1", Reason: "inspection", IssuedAt: recent},
+		{Seq: 4, Action: customs.Unlink, Subject: bag, Children: []customs.Subject{gone}, IssuedAt: old},
+		// An old release with no expiry is live: its subject stays.
+		{Seq: 5, Action: customs.Release, Subject: P("RR000000003CN"), IssuedAt: old},
+		{Seq: 6, Action: customs.Release, Subject: kept, IssuedAt: now},
+		{Seq: 7, Action: customs.Hold, Subject: bag, HoldID: "H1", Reason: "inspection", IssuedAt: now},
 	}
-	if _, err := s.Apply(Batch{Orders: orders}); err != nil {
+	if _, err := s.Apply(Batch{Orders: orders, Floor: now}); err != nil {
 		t.Fatal(err)
 	}
-	cutoff := time.Now().Add(-30 * 24 * time.Hour)
 	total := PruneResult{}
 	for i := 0; ; i++ {
-		r, err := s.Prune(cutoff, 4) // tiny transactions, several calls
+		r, err := s.Prune(now, 30*24*time.Hour, 4) // tiny transactions, several calls
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -102,37 +104,39 @@ func TestPrune(t *testing.T) {
 			t.Fatal("prune never done")
 		}
 	}
-	if total.Orders != 3 || total.Subjects != 2 {
-		t.Fatalf("pruned %+v, want 3 orders and 2 subjects", total)
+	if total.Orders != 5 || total.Subjects != 1 {
+		t.Fatalf("pruned %+v, want 5 orders and 1 subject", total)
 	}
-	now := time.Now()
 	if d := s.Decide(gone, now); d.Pass || d.Reason != customs.ReasonUnknown {
 		t.Errorf("pruned parcel: %+v", d)
 	}
 	if d := s.Decide(kept, now); !d.Pass {
 		t.Errorf("recent parcel: %+v", d)
 	}
-	// The bag stays (a recent hold) and no longer counts the pruned parcel.
+	// The bag stays (a recent hold), without the pruned parcel's old link.
 	s.View(func(v rules.View) error {
 		st, err := v.State(bag)
 		if err != nil || st == nil || st.Children != 0 {
 			t.Fatalf("bag after prune: %+v %v", st, err)
 		}
-		if kids, _ := v.Children(bag); len(kids) != 0 {
-			t.Fatalf("bag still lists %v", kids)
-		}
 		return nil
 	})
-	// A replay of a pruned order is recognised as applied: the parcel does
-	// not come back.
+	if st, _ := s.Stats(); st.Links != 0 {
+		t.Errorf("%d link records left", st.Links)
+	}
+	if d := s.Decide(P("RR000000003CN"), now); !d.Pass {
+		t.Errorf("old parcel with a live release: %+v", d)
+	}
+	// A replay of a pruned order is recognised as applied: the parcel's
+	// lifted hold does not come back.
 	res, err := s.Apply(Batch{Orders: orders[:1]})
 	if err != nil || res.Applied != 0 || res.Duplicates != 1 {
 		t.Fatalf("replay of a pruned order: %+v %v", res, err)
 	}
-	if d := s.Decide(gone, now); d.Pass {
-		t.Errorf("a replayed old release revived a pruned parcel")
+	if d := s.Decide(gone, now); d.Reason != customs.ReasonUnknown {
+		t.Errorf("a replayed old hold came back on a pruned parcel: %+v", d)
 	}
-	if p, _ := s.Progress(); p.Watermark != 5 {
+	if p, _ := s.Progress(); p.Watermark != 7 {
 		t.Errorf("watermark %d after prune", p.Watermark)
 	}
 }

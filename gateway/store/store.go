@@ -36,6 +36,7 @@ var (
 	kWatermark = []byte("watermark")
 	kHead      = []byte("head")
 	kFloor     = []byte("time_floor")
+	kWall      = []byte("wall_seen") // the latest wall clock reading persisted
 	kSchema    = []byte("schema")
 	kPrunedSeq = []byte("pruned_seq") // the highest seq pruned from the seq log
 	kPrunePos  = []byte("prune_pos")  // where the subject sweep goes on
@@ -189,6 +190,9 @@ type Batch struct {
 	Head uint64
 	// Floor, if after the stored time floor, is stored with the batch.
 	Floor time.Time
+	// Wall, the latest wall clock reading (clock.Now), if after the stored
+	// one, is stored with the batch.
+	Wall time.Time
 }
 
 // Conflict is an order whose seq was applied before with other content.
@@ -494,7 +498,39 @@ func apply(tx *bolt.Tx, b Batch) (Result, error) {
 			}
 		}
 	}
+	if err := raiseTime(meta, kWall, b.Wall); err != nil {
+		return res, err
+	}
 	return res, nil
+}
+
+// maxStoredTime bounds the times raiseTime stores: Unix nanoseconds in a
+// u64 hold up to 2262, and a clock reading past 2200 is no real time.
+var maxStoredTime = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// raiseTime stores t under k if it is after the time stored there.
+func raiseTime(meta *bolt.Bucket, k []byte, t time.Time) error {
+	if t.Unix() <= 0 || !t.Before(maxStoredTime) || !t.After(getTime(meta, k)) {
+		return nil
+	}
+	return meta.Put(k, u64(uint64(t.UnixNano())))
+}
+
+// SaveWall persists t, the latest wall clock reading (clock.Now), if it is
+// after the one stored: a restart then starts the clock no earlier, so a
+// wall clock set back while the gateway was down revives nothing. The
+// gateway calls it every minute and at shutdown; each batch stores it too
+// (Batch.Wall).
+func (s *Store) SaveWall(t time.Time) error {
+	var later bool
+	s.db.View(func(tx *bolt.Tx) error {
+		later = t.After(getTime(tx.Bucket(bMeta), kWall))
+		return nil
+	})
+	if !later {
+		return nil
+	}
+	return s.db.Update(func(tx *bolt.Tx) error { return raiseTime(tx.Bucket(bMeta), kWall, t) })
 }
 
 func getU64(b *bolt.Bucket, k []byte) uint64 {
@@ -519,6 +555,7 @@ type Progress struct {
 	MaxSeq    uint64    // the highest seq applied
 	Head      uint64    // the highest head stored
 	Floor     time.Time // the newest central time stored
+	Wall      time.Time // the latest wall clock reading stored
 }
 
 // Progress reads the watermark, highest seq, head and time floor.
@@ -529,6 +566,7 @@ func (s *Store) Progress() (Progress, error) {
 		p.Watermark = getU64(meta, kWatermark)
 		p.Head = getU64(meta, kHead)
 		p.Floor = getTime(meta, kFloor)
+		p.Wall = getTime(meta, kWall)
 		if k, _ := tx.Bucket(bSeqs).Cursor().Last(); k != nil {
 			p.MaxSeq = binary.BigEndian.Uint64(k)
 		}

@@ -509,6 +509,10 @@ func TestCodecRoundTrip(t *testing.T) {
 			{ID: "HOLD-5-LONG-ID-0123456789", Seq: 9, Active: true, Reason: "other"},
 			{ID: "H6", Seq: 10, Active: false, Reason: ""},
 		}},
+		{LastSeq: 31, Holds: []rules.HoldSlot{
+			{ID: "H1", Seq: 5, Active: true, Reason: "inspection"},
+			{ID: "H2", Seq: 31, Active: true, Reason: "other", Text: "x-ray 查验"},
+		}},
 		{SealSeq: 12, Seals: []string{"SH-000123", "SH-000124"}, LastSeq: 12, Children: 120},
 		{SealSeq: 1, Seals: make([]string, customs.MaxSeals), LastSeq: 1},
 	}

@@ -26,6 +26,7 @@ const (
 	DefaultHeadInterval        = 30 * time.Second
 	DefaultMaxOrdersPerMessage = 1000
 	DefaultPublishTimeout      = 10 * time.Second
+	DefaultDecisionSlack       = 10 * time.Second
 	// inboxDepth is how many received messages may wait for the processor
 	// before the paho router blocks (backpressure, not loss).
 	inboxDepth = 4096
@@ -73,8 +74,15 @@ type Options struct {
 	ReplayOrdersPerMessage int
 	// PublishTimeout bounds the wait for one publish token. Default 10s.
 	PublishTimeout time.Duration
-	// Now is the clock for issued_at and head.at. Default time.Now.
+	// Now is the clock for issued_at and head.at, and for the time noted
+	// before each commit. Default time.Now.
 	Now func() time.Time
+	// DecisionSlack bounds the audit's window (CheckPass, CheckStop): a
+	// gateway may have used, for a scan read at `at`, orders committed up
+	// to at+DecisionSlack — the lookup and processing between the read and
+	// the decision, plus clock skew between gateway and central. Default
+	// 10s.
+	DecisionSlack time.Duration
 }
 
 func (o *Options) setDefaults() {
@@ -98,6 +106,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.DecisionSlack <= 0 {
+		o.DecisionSlack = DefaultDecisionSlack
 	}
 }
 

@@ -132,4 +132,18 @@ func TestParseOrdersStrict(t *testing.T) {
 	if !errors.Is(err, ErrInvalidOrder) {
 		t.Fatalf("over limit: %v", err)
 	}
+	// What a gateway forgives in an order it receives (amendment 2), central
+	// still refuses to issue: its ledger holds only orders in form.
+	const hold = `{"action":"hold","subject":{"kind":"parcel","id":"RR123456785CN"},"hold_id":"H1"`
+	for _, line := range []string{
+		hold + `,"reason":"x-ray"}`,
+		hold + `,"reason":"inspection","office":"22445"}`,
+		hold + `,"reason":"inspection","note":"` + strings.Repeat("n", 257) + `"}`,
+		hold + `,"reason":"inspection","ref":"` + strings.Repeat("r", 65) + `"}`,
+		hold + `,"reason":"other","reason_text":"x-ray"}`,
+	} {
+		if _, err := ParseOrders(strings.NewReader(line), 0); !errors.Is(err, ErrInvalidOrder) {
+			t.Errorf("%.80s…: err = %v, want ErrInvalidOrder", line, err)
+		}
+	}
 }

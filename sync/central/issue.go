@@ -69,7 +69,7 @@ func (c *Central) issue(ctx context.Context, orders []customs.Order, publish boo
 
 	c.issueMu.Lock()
 	defer c.issueMu.Unlock()
-	raws, err := c.led.append(own)
+	raws, err := c.led.append(own, c.opts.Now())
 	if err != nil {
 		return 0, 0, err
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,6 +21,7 @@ var (
 	bucketOrders   = []byte("orders")    // 8-byte big-endian seq → order JSON
 	bucketEvents   = []byte("events")    // event id → storedEvent JSON
 	bucketEventLog = []byte("event_log") // 8-byte receive counter → gateway "\x00" id
+	bucketIssued   = []byte("issued")    // last seq of a commit → 8-byte Unix ns taken before it
 	keySite        = []byte("site")
 )
 
@@ -29,6 +31,17 @@ type ledger struct {
 	db      *bolt.DB
 	headSeq atomic.Uint64
 	nEvents atomic.Uint64
+
+	// issued lists every commit's last seq with a time taken before the
+	// commit began, ascending: no gateway can have held an order before its
+	// time (see issuedBy).
+	issuedMu sync.RWMutex
+	issued   []issueMark
+}
+
+type issueMark struct {
+	last uint64
+	at   time.Time
 }
 
 // storedEvent is an event as central keeps it.
@@ -53,7 +66,7 @@ func openLedger(path, site string, idx *index) (*ledger, error) {
 	}
 	l := &ledger{db: db}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketMeta, bucketOrders, bucketEvents, bucketEventLog} {
+		for _, name := range [][]byte{bucketMeta, bucketOrders, bucketEvents, bucketEventLog, bucketIssued} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -86,6 +99,22 @@ func openLedger(path, site string, idx *index) (*ledger, error) {
 		}
 		l.headSeq.Store(want - 1)
 		l.nEvents.Store(uint64(tx.Bucket(bucketEvents).Stats().KeyN))
+		ib := tx.Bucket(bucketIssued)
+		if err := ib.ForEach(func(k, v []byte) error {
+			l.issued = append(l.issued, issueMark{last: binary.BigEndian.Uint64(k), at: time.Unix(0, int64(binary.BigEndian.Uint64(v)))})
+			return nil
+		}); err != nil {
+			return err
+		}
+		// A ledger written before commit times were kept: its orders
+		// count as issued at the beginning of time.
+		if head := want - 1; head > 0 && (len(l.issued) == 0 || l.issued[len(l.issued)-1].last < head) {
+			m := issueMark{last: head, at: time.Unix(0, 0)}
+			if err := ib.Put(seqKey(head), seqKey(uint64(m.at.UnixNano()))); err != nil {
+				return err
+			}
+			l.issued = append(l.issued, m)
+		}
 		return nil
 	})
 	if err != nil {
@@ -101,9 +130,10 @@ func (l *ledger) head() uint64 { return l.headSeq.Load() }
 
 func (l *ledger) eventCount() uint64 { return l.nEvents.Load() }
 
-// append numbers orders from head+1 on, stores them and commits. It returns
-// the JSON of each order as stored. The caller serializes appends.
-func (l *ledger) append(orders []customs.Order) ([]json.RawMessage, error) {
+// append numbers orders from head+1 on, stores them and commits, noting
+// the commit with at, a time taken before it began. It returns the JSON of
+// each order as stored. The caller serializes appends.
+func (l *ledger) append(orders []customs.Order, at time.Time) ([]json.RawMessage, error) {
 	raws := make([]json.RawMessage, len(orders))
 	var last uint64
 	err := l.db.Update(func(tx *bolt.Tx) error {
@@ -124,7 +154,7 @@ func (l *ledger) append(orders []customs.Order) ([]json.RawMessage, error) {
 			}
 			raws[i] = raw
 		}
-		return nil
+		return tx.Bucket(bucketIssued).Put(seqKey(last), seqKey(uint64(at.UnixNano())))
 	})
 	if err != nil {
 		for i := range orders {
@@ -132,8 +162,24 @@ func (l *ledger) append(orders []customs.Order) ([]json.RawMessage, error) {
 		}
 		return nil, fmt.Errorf("ledger: commit: %w", err)
 	}
+	l.issuedMu.Lock()
+	l.issued = append(l.issued, issueMark{last: last, at: at})
+	l.issuedMu.Unlock()
 	l.headSeq.Store(last)
 	return raws, nil
+}
+
+// issuedBy returns the highest seq committed by a commit that began at or
+// before t: an upper bound of what anyone could have had from central at
+// t. It assumes central's clock does not step back between commits.
+func (l *ledger) issuedBy(t time.Time) uint64 {
+	l.issuedMu.RLock()
+	defer l.issuedMu.RUnlock()
+	i := sort.Search(len(l.issued), func(i int) bool { return l.issued[i].at.After(t) })
+	if i == 0 {
+		return 0
+	}
+	return l.issued[i-1].last
 }
 
 // orderRange returns the stored JSON of the orders from..to (inclusive), at
@@ -308,10 +354,52 @@ func (x *index) related(s customs.Subject) []uint64 {
 			level = next
 		}
 	}
+	return x.seqsOf(seen)
+}
+
+func (x *index) seqsOf(subjects map[customs.Subject]bool) []uint64 {
 	var seqs []uint64
-	for subj := range seen {
+	for subj := range subjects {
 		seqs = append(seqs, x.bySubject[subj]...)
 	}
 	slices.Sort(seqs)
 	return slices.Compact(seqs)
+}
+
+// family is related(s) and, for every subject ever linked into s
+// (maxDepth levels), the containers it was ever linked into: what the
+// audit's strict reading looks at (an item with more than one container is
+// decided with its full ancestry).
+func (x *index) family(s customs.Subject) []uint64 {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	walk := func(from []customs.Subject, edges map[customs.Subject]map[customs.Subject]struct{}, seen map[customs.Subject]bool) {
+		level := from
+		for depth := 0; depth < maxDepth && len(level) > 0; depth++ {
+			var next []customs.Subject
+			for _, n := range level {
+				for m := range edges[n] {
+					if !seen[m] {
+						seen[m] = true
+						next = append(next, m)
+					}
+				}
+			}
+			level = next
+		}
+	}
+	down := map[customs.Subject]bool{s: true}
+	walk([]customs.Subject{s}, x.children, down)
+	seen := map[customs.Subject]bool{}
+	for n := range down {
+		seen[n] = true
+	}
+	for n := range down {
+		up := map[customs.Subject]bool{n: true}
+		walk([]customs.Subject{n}, x.parents, up)
+		for m := range up {
+			seen[m] = true
+		}
+	}
+	return x.seqsOf(seen)
 }

@@ -29,9 +29,7 @@ func TestGatewayKill(t *testing.T) {
 	}
 	s.issue(rel...)
 	stop := s.traffic(500)
-	seed := uint64(time.Now().UnixNano())
-	rng := rand.New(rand.NewPCG(seed, 17))
-	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(s.seed, 17))
 	var missing uint64 // orders reported applied before a kill, absent after
 	n := 0
 	code := func() string { n++; return parcel(900000 + n).ID }

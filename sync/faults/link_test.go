@@ -16,9 +16,7 @@ func TestLinkFaults(t *testing.T) {
 	s := newSite(t, siteOpts{proxy: true})
 	s.waitFor("online", func(st gwStatus) bool { return st.Link.Online })
 	stop := s.traffic(300)
-	seed := uint64(time.Now().UnixNano())
-	rng := rand.New(rand.NewPCG(seed, 13))
-	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(s.seed, 13))
 	kinds := []string{"cut", "delay", "reset", "slice", "limit", "stall"}
 	counts := map[string]int{}
 	for i := 0; i < cycles; i++ {

@@ -17,7 +17,7 @@ import (
 func TestDuplicatedReorderedReplayed(t *testing.T) {
 	s := newSite(t, siteOpts{gapGrace: "3s", headInterval: time.Hour})
 	s.waitFor("online", func(st gwStatus) bool { return st.Link.Online })
-	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 3))
+	rng := rand.New(rand.NewPCG(s.seed, 3))
 	P := func(n int) customs.Subject { return parcel(700000 + n) }
 	bag := customs.Subject{Kind: customs.Bag, ID: central.SSCC(7001)}
 	orders := []customs.Order{

@@ -2,6 +2,7 @@ package faults
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -35,13 +36,37 @@ func TestOfflineBacklog(t *testing.T) {
 	t.Logf("offline backlog: %s", s.finalCheck())
 }
 
-// scanSample scans k random subjects of the ledger's orders from..to.
+// scanSample scans k random subjects of the ledger's orders from..to that
+// the gateway has applied (to is clamped to its applied_seq), and checks
+// each frame at the gate against the ledger at once: a PASS must be
+// released in some state the gateway may have held, a STOP must not be
+// released in every such state (central.CheckPass, CheckStop). So a
+// gateway that always said STOP, or always PASS, fails here as well as in
+// the final check.
 func (s *site) scanSample(from, to uint64, k int) {
 	s.t.Helper()
+	st, ok := s.status()
+	if !ok {
+		s.t.Fatalf("scan sample: the gateway does not answer")
+	}
+	applied := st.Link.Applied
+	if to = min(to, applied); to < from {
+		return
+	}
 	subs := s.subjectsOf(from, to)
-	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 5))
 	for i := 0; i < k && len(subs) > 0; i++ {
-		s.scan(subs[rng.IntN(len(subs))].ID)
+		sj := subs[s.rng.IntN(len(subs))]
+		at := time.Now()
+		frame := s.scan(sj.ID)
+		var err error
+		if frame == "PASS" {
+			err = s.c().CheckPass(sj, applied, applied, at)
+		} else {
+			err = s.c().CheckStop(sj, 0, applied, at)
+		}
+		if err != nil && !errors.Is(err, central.ErrUnchecked) {
+			s.t.Errorf("scan %s: gate told %s, applied_seq %d before: %v", sj, frame, applied, err)
+		}
 	}
 }
 
@@ -81,7 +106,7 @@ func TestBrokerCrash(t *testing.T) {
 	s := newSite(t, siteOpts{lateOK: true})
 	s.waitFor("online", func(st gwStatus) bool { return st.Link.Online })
 	stop := s.traffic(400)
-	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 9))
+	rng := rand.New(rand.NewPCG(s.seed, 9))
 	for i := 0; i < cycles; i++ {
 		time.Sleep(time.Duration(200+rng.IntN(800)) * time.Millisecond)
 		s.scanSample(1, s.c().Head(), 3)

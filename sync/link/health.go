@@ -1,6 +1,7 @@
 package link
 
 import (
+	"fmt"
 	"sync"
 	"time"
 
@@ -78,6 +79,15 @@ func (l *Link) health(s *Snapshot) {
 		if !oh.Writable {
 			s.Alarms = append(s.Alarms, "outbox not writable: scans are decided STOP (error) ("+oh.LastError+")")
 		}
+	}
+	if s.GapCount > 0 && len(s.Gaps) > 0 {
+		g := s.Gaps[0]
+		msg := fmt.Sprintf("order seq %d cannot be applied (%s): applied_seq stays at %d below it; central is asked for it again every resync_timeout",
+			g.Seq, g.Error, s.Watermark)
+		if s.GapCount > 1 {
+			msg += fmt.Sprintf("; %d such seqs open", s.GapCount)
+		}
+		s.Alarms = append(s.Alarms, msg)
 	}
 	s.Ready = s.StoreWritable && s.OutboxWritable
 }

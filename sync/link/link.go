@@ -7,6 +7,7 @@
 package link
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
@@ -47,9 +48,12 @@ type Outbox interface {
 }
 
 // Clock is the time floor: the link raises it with central's timestamps.
+// Now, the latest wall reading, is stored with each batch so that it
+// outlasts a restart.
 type Clock interface {
 	Observe(t time.Time) bool
 	Floor() time.Time
+	Now() time.Time
 }
 
 // Options configure a Link.
@@ -87,6 +91,10 @@ type Counters struct {
 	Commits    atomic.Uint64
 	Resyncs    atomic.Uint64
 	EventsSent atomic.Uint64
+	// Unappliable counts orders that could not be applied at all
+	// (amendment 2); FieldsDropped the fields set aside in orders applied.
+	Unappliable   atomic.Uint64
+	FieldsDropped atomic.Uint64
 }
 
 // Link is the central link.
@@ -118,12 +126,27 @@ type Link struct {
 	// again, 0: none due (deliver).
 	redeliverAt    atomic.Int64
 	redeliverSince atomic.Int64
+	// timeouts are gap_grace and resync_timeout in force (SetTimeouts);
+	// control copies them into opts at each round.
+	timeouts atomic.Pointer[timeouts]
 
 	mu          sync.Mutex
 	lookups     map[string]chan struct{}
 	rejectedBy  map[string]uint64
 	lastReject  string
 	outstanding string
+	// gaps are the seqs received only in orders that cannot be applied
+	// (amendment 2): they stay gaps, alarmed, until an order applied under
+	// the seq or the watermark passes them. Written by commit only.
+	gaps map[uint64]*GapSeq
+	// settled: every seq ≤ settled is applied or in gaps; gapTop is the
+	// highest seq in gaps (0: none). Both set by commit.
+	settled atomic.Uint64
+	gapTop  atomic.Uint64
+	// seqs and missing are the store's optional abilities (store.Store
+	// has both), nil when it lacks them.
+	seqs    seqReader
+	missing gapLister
 
 	keysMu sync.RWMutex // guards opts.Keys, swapped by SetKeys
 }
@@ -152,15 +175,20 @@ func New(opts Options, st Store, ob Outbox, clk Clock) (*Link, error) {
 	if err != nil {
 		return nil, fmt.Errorf("link: read progress: %w", err)
 	}
+	seqs, _ := st.(seqReader)
+	missing, _ := st.(gapLister)
 	st = &watchedStore{Store: st} // for store_writable in Snapshot
 	l := &Link{opts: opts, store: st, outbox: ob, clock: clk, log: opts.Log.With("part", "link"),
+		gaps: map[uint64]*GapSeq{}, seqs: seqs, missing: missing,
 		in: make(chan mqtt.Message, 4096), connected: make(chan struct{}, 1), committed: make(chan store.Result, 64),
 		doneReq: make(chan string, 16), statusDue: make(chan struct{}, 1),
 		lookups: map[string]chan struct{}{}, rejectedBy: map[string]uint64{}}
 	l.watermark.Store(p.Watermark)
+	l.settled.Store(p.Watermark)
 	l.head.Store(p.Head)
 	l.maxSeq.Store(p.MaxSeq)
 	l.since.Store(time.Now().UnixNano())
+	l.SetTimeouts(opts.GapGrace, opts.ResyncTimeout)
 	return l, nil
 }
 
@@ -215,7 +243,26 @@ type Snapshot struct {
 	// RedeliverDue: events delivered since the events connection came back
 	// will be sent again (see Options.RedeliverWindow).
 	RedeliverDue bool `json:"redeliver_due"`
+	// Unappliable counts orders that could not be applied (amendment 2),
+	// FieldsDropped the out-of-form fields set aside in orders applied.
+	Unappliable   uint64 `json:"orders_unappliable"`
+	FieldsDropped uint64 `json:"order_fields_dropped"`
+	// Gaps are the seqs held open by orders that cannot be applied, lowest
+	// first, at most maxGapsShown of GapCount.
+	Gaps     []GapSeq `json:"unappliable_seqs,omitempty"`
+	GapCount int      `json:"unappliable_open"`
 }
+
+// GapSeq is a seq received only in orders that cannot be applied: it stays
+// a gap (amendment 2), so the watermark stops below it.
+type GapSeq struct {
+	Seq   uint64    `json:"seq"`
+	Since time.Time `json:"since"` // first received
+	Error string    `json:"error"` // why the last copy could not be applied
+	Seen  int       `json:"seen"`  // copies received
+}
+
+const maxGapsShown = 20
 
 // Snapshot returns the link's state.
 func (l *Link) Snapshot() Snapshot {
@@ -224,7 +271,7 @@ func (l *Link) Snapshot() Snapshot {
 		Rejected: l.C.Rejected.Load(), Applied: l.C.Applied.Load(), Duplicates: l.C.Duplicates.Load(),
 		Conflicts: l.C.Conflicts.Load(), Resyncs: l.C.Resyncs.Load(), EventsSent: l.C.EventsSent.Load(),
 		BrokerClient: l.clientID()}
-	top := max(s.Head, s.MaxSeq)
+	top := max(s.Head, s.MaxSeq, l.gapTop.Load())
 	if top > s.Watermark {
 		s.Lag = top - s.Watermark
 	}
@@ -236,7 +283,16 @@ func (l *Link) Snapshot() Snapshot {
 	}
 	s.LastReject = l.lastReject
 	s.Resyncing = l.outstanding != ""
+	s.GapCount = len(l.gaps)
+	for _, g := range l.gaps {
+		s.Gaps = append(s.Gaps, *g)
+	}
 	l.mu.Unlock()
+	slices.SortFunc(s.Gaps, func(a, b GapSeq) int { return cmp.Compare(a.Seq, b.Seq) })
+	if len(s.Gaps) > maxGapsShown {
+		s.Gaps = s.Gaps[:maxGapsShown]
+	}
+	s.Unappliable, s.FieldsDropped = l.C.Unappliable.Load(), l.C.FieldsDropped.Load()
 	if n := l.gapSince.Load(); n != 0 {
 		t := time.Unix(0, n).UTC()
 		s.GapSince = &t
@@ -351,6 +407,21 @@ type item struct {
 	at        time.Time
 	reject    string // reason label when rejected
 	rejectErr error
+	// bad are the orders of the message that cannot be applied, drops the
+	// fields set aside in orders applied (amendment 2).
+	bad   []badOrder
+	drops []orderDrops
+}
+
+type badOrder struct {
+	seq   uint64 // 0: unknown
+	err   error
+	order string // its JSON, cut
+}
+
+type orderDrops struct {
+	seq     uint64
+	dropped []customs.Dropped
 }
 
 // ingest verifies messages on every core, then commits them in arrival
@@ -466,28 +537,60 @@ func (l *Link) verify(it *item) {
 	it.typ = probe.Type
 	switch probe.Type {
 	case customs.TypeOrders:
-		doc := customs.Orders{Type: doc.Type, Site: doc.Site, RequestID: doc.RequestID, Orders: doc.Orders}
+		// Amendment 2: past the envelope, site, type, size and count,
+		// each order stands on its own. A document whose orders all decode
+		// typed is normalized order by order; one that does not (a field
+		// of the wrong type somewhere) is read again order by order,
+		// leniently, so the bad order alone is set aside.
+		typed, requestID := doc.Orders, doc.RequestID
+		var raws []json.RawMessage
 		if !decoded {
-			if err := json.Unmarshal(payload, &doc); err != nil {
+			var rd struct {
+				RequestID string            `json:"request_id"`
+				Orders    []json.RawMessage `json:"orders"`
+			}
+			if err := json.Unmarshal(payload, &rd); err != nil {
 				l.reject(it, "malformed", err)
 				return
 			}
+			typed, raws, requestID = nil, rd.Orders, rd.RequestID
 		}
-		if len(doc.Orders) > customs.MaxOrders {
-			l.reject(it, "too_many_orders", fmt.Errorf("%d orders", len(doc.Orders)))
+		if n := len(typed) + len(raws); n > customs.MaxOrders {
+			l.reject(it, "too_many_orders", fmt.Errorf("%d orders", n))
 			return
 		}
-		for i := range doc.Orders {
-			if err := doc.Orders[i].Validate(true); err != nil {
-				l.reject(it, "invalid_order", err)
+		it.requestID = requestID
+		it.orders = make([]customs.Order, 0, len(typed)+len(raws))
+		// take keeps one order read; i is its index, for the audit's copy of
+		// an order that cannot be applied.
+		take := func(o customs.Order, drops []customs.Dropped, err error, i int) {
+			if err != nil {
+				var raw string
+				if raws != nil {
+					raw = string(raws[i])
+				} else {
+					b, _ := json.Marshal(&typed[i])
+					raw = string(b)
+				}
+				it.bad = append(it.bad, badOrder{seq: o.Seq, err: err, order: cutString(raw, maxAuditOrder)})
 				return
 			}
-		}
-		it.orders, it.requestID = doc.Orders, doc.RequestID
-		for _, o := range doc.Orders {
+			if len(drops) > 0 {
+				it.drops = append(it.drops, orderDrops{seq: o.Seq, dropped: drops})
+			}
 			if o.IssuedAt.After(it.at) {
 				it.at = o.IssuedAt
 			}
+			it.orders = append(it.orders, o)
+		}
+		for i := range typed {
+			o := typed[i]
+			drops, err := o.Normalize()
+			take(o, drops, err, i)
+		}
+		for i, r := range raws {
+			o, drops, err := customs.DecodeOrder(r)
+			take(o, drops, err, i)
 		}
 	case customs.TypeHead:
 		doc := customs.Head{Type: doc.Type, Site: doc.Site, Seq: doc.Seq, At: doc.At}
@@ -596,6 +699,9 @@ func (l *Link) commit(batch []*item) error {
 	if !newest.IsZero() && l.clock != nil && l.clock.Observe(newest) {
 		b.Floor = l.clock.Floor()
 	}
+	if l.clock != nil {
+		b.Wall = l.clock.Now()
+	}
 	res, err := l.store.Apply(b)
 	if err != nil {
 		return err
@@ -608,6 +714,7 @@ func (l *Link) commit(batch []*item) error {
 		l.log.Warn("order conflict: same seq, other content; kept the first", "seq", c.Seq, "kept", string(c.Kept), "ignored", string(c.Ignored))
 		l.audit("order_conflict", map[string]any{"seq": c.Seq, "kept": json.RawMessage(c.Kept), "ignored": json.RawMessage(c.Ignored)})
 	}
+	l.noteOrders(batch, b.Orders, res)
 	if len(b.Orders) > 0 {
 		// One record per commit: the seqs it held (their content is in the
 		// store's seq log under the same seqs) and what became of them.
@@ -665,8 +772,15 @@ func (l *Link) commit(batch []*item) error {
 //     rejected gap_grace ago (its seqs are unknown), with no resync
 //     outstanding: resync(W+1, highest seq seen), or (W+1, 0) for a
 //     rejection;
-//   - at most one outstanding; repeated as resync(W+1, 0) after
+//   - at most one outstanding; repeated as resync(S+1, 0) after
 //     resync_timeout without its replay_done.
+//
+// S is settled: every seq ≤ S is applied or was received only in orders
+// that cannot be applied (amendment 2). Without such orders S = W. Gaps
+// are measured from S, so a seq that can never be applied neither blocks
+// the filling of later gaps nor triggers a resync every gap_grace: the
+// resync that asks for it again, resync(W+1, end of its run), goes out at
+// most once per resync_timeout.
 func (l *Link) control(ctx context.Context) error {
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
@@ -684,6 +798,9 @@ func (l *Link) control(ctx context.Context) error {
 		rejectedAt time.Time
 		// reconnectAt: when control last connected a client paho gave up.
 		reconnectAt time.Time
+		// badAt: when the unappliable seq at W+1 was last asked for (or
+		// first seen); zero while W+1 is no such seq.
+		badAt time.Time
 	)
 	defer l.gapSince.Store(0)
 	defer l.resyncAt.Store(0)
@@ -730,6 +847,7 @@ func (l *Link) control(ctx context.Context) error {
 		case <-tick.C:
 		}
 		now := time.Now()
+		l.opts.GapGrace, l.opts.ResyncTimeout = l.Timeouts()
 		if !l.online.Load() && !l.client.IsConnected() && now.Sub(reconnectAt) >= time.Second {
 			// The client is neither connected nor trying: a Disconnect (after
 			// a failed subscribe or commit) ends paho's automatic
@@ -747,15 +865,27 @@ func (l *Link) control(ctx context.Context) error {
 			}
 		}
 		w := l.watermark.Load()
-		top := max(l.head.Load(), l.maxSeq.Load())
+		set := max(l.settled.Load(), w)
+		top := max(l.head.Load(), l.maxSeq.Load(), l.gapTop.Load())
 		if top > w {
-			if gapSince.IsZero() {
-				gapSince = now
+			if l.gapSince.Load() == 0 {
 				l.gapSince.Store(now.UnixNano())
 			}
 		} else {
-			gapSince = time.Time{}
 			l.gapSince.Store(0)
+		}
+		if top > set {
+			if gapSince.IsZero() {
+				gapSince = now
+			}
+		} else {
+			gapSince = time.Time{}
+		}
+		switch {
+		case set == w:
+			badAt = time.Time{}
+		case badAt.IsZero():
+			badAt = now // central just sent it: ask again after resync_timeout
 		}
 		if l.online.Load() {
 			l.mu.Lock()
@@ -765,22 +895,34 @@ func (l *Link) control(ctx context.Context) error {
 			case onConnect:
 				if send(w+1, 0) {
 					onConnect, rejectedAt = false, time.Time{}
+					if set > w {
+						badAt = now
+					}
 				}
 			case outstanding && now.Sub(sentAt) > l.opts.ResyncTimeout:
 				l.log.Warn("no replay_done in time; asking again", "timeout", l.opts.ResyncTimeout)
-				if send(w+1, 0) {
+				if send(set+1, 0) {
 					rejectedAt = time.Time{}
 				}
 			case outstanding:
 			case !gapSince.IsZero() && now.Sub(gapSince) >= l.opts.GapGrace:
-				l.log.Info("gap open longer than gap_grace", "applied_seq", w, "top_seq", top, "gap_grace", l.opts.GapGrace)
-				send(w+1, top)
+				l.log.Info("gap open longer than gap_grace", "applied_seq", w, "settled_seq", set, "top_seq", top, "gap_grace", l.opts.GapGrace)
+				send(set+1, top)
 				gapSince = now
 			case !rejectedAt.IsZero() && now.Sub(rejectedAt) >= l.opts.GapGrace:
 				// A rejected message may have held orders we now lack: ask
-				// for everything above W.
-				if send(w+1, 0) {
+				// for everything above what is settled.
+				if send(set+1, 0) {
 					rejectedAt = time.Time{}
+				}
+			case set > w && now.Sub(badAt) >= l.opts.ResyncTimeout:
+				// The seq at W+1 came only in orders that cannot be
+				// applied: ask for it (and its run) again, once per
+				// resync_timeout.
+				end := l.gapRunEnd(w)
+				l.log.Warn("order seq cannot be applied; asking central for it again", "from_seq", w+1, "to_seq", end)
+				if send(w+1, max(end, w+1)) {
+					badAt = now
 				}
 			}
 			st := l.status("online")

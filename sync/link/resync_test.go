@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"log/slog"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,6 +34,28 @@ type rig struct {
 	stopC   func()
 	link    *link.Link
 	j       *journal.Journal
+	st      *store.Store
+
+	auditMu sync.Mutex
+	audits  []auditRec
+}
+
+type auditRec struct {
+	kind string
+	data any
+}
+
+// audited returns the audit records of kind so far.
+func (r *rig) audited(kind string) []any {
+	r.auditMu.Lock()
+	defer r.auditMu.Unlock()
+	var out []any
+	for _, a := range r.audits {
+		if a.kind == kind {
+			out = append(out, a.data)
+		}
+	}
+	return out
 }
 
 func startCentral(t *testing.T, broker, db string, head time.Duration) (*central.Central, func()) {
@@ -64,13 +87,19 @@ func newRig(t *testing.T) *rig {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	r.st = st
 	if r.j, err = journal.Open(filepath.Join(dir, "events.db"), journal.Options{KeepDelivered: true}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.j.Close() })
 	r.link, err = link.New(link.Options{Site: "PVG-W", Gateway: "g07", Broker: r.broker,
 		Keys: envelope.Keyring{centralKey.Kid: centralKey.Public()}, Signer: gwKey,
-		GapGrace: 300 * time.Millisecond, ResyncTimeout: time.Second, Log: slog.New(slog.DiscardHandler)}, st, r.j, nil)
+		GapGrace: 300 * time.Millisecond, ResyncTimeout: time.Second, Log: slog.New(slog.DiscardHandler),
+		Audit: func(kind string, data any) {
+			r.auditMu.Lock()
+			r.audits = append(r.audits, auditRec{kind, data})
+			r.auditMu.Unlock()
+		}}, st, r.j, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

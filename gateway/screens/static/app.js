@@ -17,8 +17,8 @@ const CG = (() => {
       connLostIn: (s) => `与网关的连接已断开 — ${s} 秒后重连`, linkOffline: "与海关中心断开 — 按本地放行数据判定",
       linkOn: "海关中心 在线", linkOff: "海关中心 离线", connected: "已连接", disconnected: "未连接",
       sound: "点击开启提示音", lang: "English", offline: "离线判定", ago: (s) => `${s} 秒前`, agoMin: (m) => `${m} 分钟前`,
-      lastSignal: "最近信号", gate: "闸机", gateState: { closed: "关闭", opened: "已开启", fault: "故障", none: "无闸机" },
-      gateSub: { closed: "闸机保持关闭", opened: "已发送放行信号（开闸）", fault: "无法控制闸机 — 保持关闭", none: "本站未配置闸机" },
+      lastSignal: "最近信号", gate: "闸机", gateState: { closed: "关闭", opened: "已开启", fault: "故障", unknown: "状态未知", none: "无闸机" },
+      gateSub: { closed: "闸机保持关闭", opened: "已发送放行信号（开闸）", fault: "无法控制闸机 — 保持关闭", unknown: "信号可能已送达 — 闸机可能已开启，请现场确认", none: "本站未配置闸机" },
       contents: "内件", items: (n) => `${n} 件`, itemsOf: "件内件", blocking: "拦截原因", noBlocking: "全部内件可通过",
       notContainer: "扫描总包或集装器可查看内件", device: { up: "正常", down: "断开", fault: "故障" },
       devName: { scanner: "扫描枪", gate: "闸机" }, problem: "问题", latency: "判定耗时",
@@ -29,7 +29,7 @@ const CG = (() => {
       lag: "落后", outbox: "待发事件", oldest: "最早待发", na: "不适用", rejected: "拒收消息", resyncing: "正在补齐",
       byReason: "按原因", screens: "已打开屏幕", clockBehind: "时钟落后", storeSize: "存储大小", latest: "最新扫描（全部站点）",
       alarm: { device_down: "设备故障", link_offline: "海关中心离线", outbox_filling: "待发事件积压",
-        clock_trouble: "时钟异常", store_not_writable: "存储无法写入" },
+        clock_trouble: "时钟异常", store_not_writable: "存储无法写入", order_gap: "指令无法应用（序号缺口）" },
       lookupTitle: "查询条码", lookupHint: "输入或扫描条码后按回车", lookupBtn: "查询", chain: "判定依据",
       seq: "序号", subject: "对象", what: "内容", order: "指令", office: "关区", ref: "报关单/清单号",
       issued: "签发", expires: "有效至", note: "备注", lookupNote: (seq, on) => `按本地订单库判定（已应用至序号 ${seq}），${on ? "链路在线" : "链路离线"}；查询不会开闸，也不询问中心。`,
@@ -44,8 +44,8 @@ const CG = (() => {
       connLostIn: (s) => `Connection to the gateway lost — reconnecting in ${s} s`, linkOffline: "Central customs offline — deciding from local releases",
       linkOn: "central online", linkOff: "central OFFLINE", connected: "connected", disconnected: "not connected",
       sound: "click to enable sound", lang: "中文", offline: "decided offline", ago: (s) => `${s} s ago`, agoMin: (m) => `${m} min ago`,
-      lastSignal: "last signal", gate: "Gate", gateState: { closed: "CLOSED", opened: "OPENED", fault: "FAULT", none: "NO GATE" },
-      gateSub: { closed: "the gate stays closed", opened: "open signal sent", fault: "the gate cannot be told — it stays closed", none: "no gate at this station" },
+      lastSignal: "last signal", gate: "Gate", gateState: { closed: "CLOSED", opened: "OPENED", fault: "FAULT", unknown: "STATE UNKNOWN", none: "NO GATE" },
+      gateSub: { closed: "the gate stays closed", opened: "open signal sent", fault: "the gate cannot be told — it stays closed", unknown: "the signal may have reached the gate — it may be open: check it", none: "no gate at this station" },
       contents: "Contents", items: (n) => `${n} items`, itemsOf: "items inside", blocking: "Blocking", noBlocking: "every item passes",
       notContainer: "scan a bag or ULD to see its contents", device: { up: "up", down: "down", fault: "fault" },
       devName: { scanner: "scanner", gate: "gate" }, problem: "problem", latency: "decided in",
@@ -56,7 +56,7 @@ const CG = (() => {
       lag: "lag", outbox: "outbox (events)", oldest: "oldest event", na: "n/a", rejected: "rejected messages", resyncing: "resyncing",
       byReason: "by reason", screens: "open screens", clockBehind: "clock behind", storeSize: "store size", latest: "Latest scans (all stations)",
       alarm: { device_down: "device down", link_offline: "central offline", outbox_filling: "outbox filling",
-        clock_trouble: "clock trouble", store_not_writable: "store not writable" },
+        clock_trouble: "clock trouble", store_not_writable: "store not writable", order_gap: "order cannot be applied (seq gap)" },
       lookupTitle: "Look up a code", lookupHint: "type or scan a code, then Enter", lookupBtn: "Look up", chain: "Decided by",
       seq: "seq", subject: "subject", what: "what", order: "order", office: "office", ref: "declaration ref",
       issued: "issued", expires: "expires", note: "note", lookupNote: (seq, on) => `Decided from the local store (applied up to seq ${seq}), link ${on ? "online" : "offline"}; a lookup opens no gate and does not ask central.`,
@@ -209,6 +209,7 @@ const CG = (() => {
     if (o.problem) notes.append(h("span", { class: "warn" }, `${t("problem")}: ${o.problem}`));
     if (o.offline) notes.append(h("span", { class: "warn" }, t("offline")));
     if (o.gate === "fault") notes.append(h("span", { class: "warn" }, `${t("gate")}: ${t("gateState").fault}`));
+    if (o.gate === "unknown") notes.append(h("span", { class: "warn" }, `${t("gate")}: ${t("gateState").unknown}`));
     if (o.latency_ns) notes.append(h("span", {}, `${t("latency")} ${(o.latency_ns / 1e6).toFixed(1)} ms`));
     box.append(h("div", { class: "sign" }, shape(v)), word, h("div", { class: "reason" }, what),
       h("div", { class: "todo" }, todo), code, notes);

@@ -12,15 +12,17 @@
   function showGate() {
     let st = gate.state || "none";
     const dev = devices.gate;
-    if (dev && (dev.state === "down" || dev.state === "fault")) st = "fault";
+    // unknown (a signal that may have reached the gate) is never shown as a
+    // plain fault, which says the gate stayed closed.
+    if (dev && (dev.state === "down" || dev.state === "fault") && st !== "unknown") st = "fault";
     ctl.dataset.gate = st;
     const sub = [t("gateSub")[st]];
-    if (st === "fault" && dev && dev.detail) sub.push(dev.detail);
+    if ((st === "fault" || st === "unknown") && dev && dev.detail) sub.push(dev.detail);
     else if (gate.since && st === "fault") sub.push(`${t("since")} ${hms(gate.since)}`);
     else if (gate.since) sub.push(`${t("lastSignal")} ${hms(gate.since)}`);
     const scanner = devices.scanner;
     if (scanner) sub.push(`${t("scanner")}: ${t("device")[scanner.state] || scanner.state}`);
-    ctl.replaceChildren(h("div", { class: "icon" }, shape(st === "opened" ? "opened" : st === "fault" ? "fault" : st === "closed" ? "closed" : "none")),
+    ctl.replaceChildren(h("div", { class: "icon" }, shape(st === "opened" ? "opened" : st === "fault" || st === "unknown" ? "fault" : st === "closed" ? "closed" : "none")),
       h("div", {}, h("div", { class: "sub" }, t("gate")), h("div", { class: "state", id: "gatestate" }, t("gateState")[st]),
         ...sub.map((s) => h("div", { class: "sub" }, s))));
   }

@@ -1,4 +1,8 @@
-package main
+// Package metrics is the gateway's Prometheus exposition: the link's and
+// outbox's state read at scrape time, decisions and device states counted
+// as they happen, the data files' sizes; and the files' growth for the
+// status document.
+package metrics
 
 import (
 	"net/http"
@@ -15,19 +19,28 @@ import (
 	"github.com/cargogate/cargogate/sync/link"
 )
 
-// metrics is the gateway's Prometheus exposition: the link's and outbox's
-// state read at scrape time, and decisions counted as they happen.
-type metrics struct {
+// Source is the link's state, read at every scrape (*link.Link).
+type Source interface {
+	Snapshot() link.Snapshot
+}
+
+var _ Source = (*link.Link)(nil)
+
+// Metrics is the gateway's Prometheus exposition; it hears outcomes and
+// device changes as a station.Observer.
+type Metrics struct {
 	reg       *prometheus.Registry
 	decisions *prometheus.CounterVec
 	latency   *prometheus.HistogramVec
 	devices   *prometheus.GaugeVec
 }
 
-var _ station.Observer = (*metrics)(nil)
+var _ station.Observer = (*Metrics)(nil)
 
-func newMetrics(lk *link.Link, storePath string, files ...string) *metrics {
-	m := &metrics{reg: prometheus.NewRegistry()}
+// New returns the exposition of src and of the sizes of files, with Go
+// runtime and process metrics.
+func New(src Source, files ...string) *Metrics {
+	m := &Metrics{reg: prometheus.NewRegistry()}
 	m.decisions = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "cargogate_decisions_total", Help: "Scans decided, by station, decision and reason.",
 	}, []string{"station", "decision", "reason"})
@@ -38,17 +51,19 @@ func newMetrics(lk *link.Link, storePath string, files ...string) *metrics {
 	m.devices = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "cargogate_device_up", Help: "1 while a device is up, 0 while down or faulty.",
 	}, []string{"station", "device"})
-	m.reg.MustRegister(m.decisions, m.latency, m.devices, linkCollector{lk},
+	m.reg.MustRegister(m.decisions, m.latency, m.devices, linkCollector{src},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		fileCollector(append([]string{storePath}, files...)))
+		fileCollector(files))
 	return m
 }
 
-func (m *metrics) handler() http.Handler {
+// Handler serves the exposition (GET /metrics).
+func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
 }
 
-func (m *metrics) Decided(o station.Outcome) {
+// Decided counts a decided scan and its scan-to-gate latency.
+func (m *Metrics) Decided(o station.Outcome) {
 	if o.Kind != "" && o.Kind != "scan" {
 		return
 	}
@@ -60,7 +75,8 @@ func (m *metrics) Decided(o station.Outcome) {
 	m.latency.WithLabelValues(o.Station).Observe(o.Latency.Seconds())
 }
 
-func (m *metrics) Device(st, dev string, state drivers.State, _ string) {
+// Device sets a device's up gauge.
+func (m *Metrics) Device(st, dev string, state drivers.State, _ string) {
 	v := 0.0
 	if state == drivers.Up {
 		v = 1
@@ -84,14 +100,18 @@ var (
 	descSent      = prometheus.NewDesc("cargogate_events_delivered_total", "Events delivered to central's broker.", nil, nil)
 	descStoreOK   = prometheus.NewDesc("cargogate_store_writable", "1 while the order store takes commits.", nil, nil)
 	descReady     = prometheus.NewDesc("cargogate_ready", "1 while the gateway is ready (store writable, config valid).", nil, nil)
+	descGaps      = prometheus.NewDesc("cargogate_order_gaps", "Seqs held open by orders that cannot be applied (amendment 2): the watermark stops below the lowest.", nil, nil)
+	descUnapp     = prometheus.NewDesc("cargogate_orders_unappliable_total", "Orders received that could not be applied at all (amendment 2).", nil, nil)
+	descDropped   = prometheus.NewDesc("cargogate_order_fields_dropped_total", "Fields out of form set aside in orders applied (office, ref, note, issued_at, an unlisted hold reason).", nil, nil)
 	descFileSize  = prometheus.NewDesc("cargogate_file_bytes", "Size of the gateway's data files.", []string{"file"}, nil)
 )
 
-type linkCollector struct{ lk *link.Link }
+type linkCollector struct{ src Source }
 
 func (c linkCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descOnline, descWatermark, descHead, descLag, descApplied, descDup, descConflict,
-		descRejected, descResyncs, descOutbox, descOutboxB, descOldest, descSent, descStoreOK, descReady} {
+		descRejected, descResyncs, descOutbox, descOutboxB, descOldest, descSent, descStoreOK, descReady,
+		descGaps, descUnapp, descDropped} {
 		ch <- d
 	}
 }
@@ -104,7 +124,7 @@ func b2f(b bool) float64 {
 }
 
 func (c linkCollector) Collect(ch chan<- prometheus.Metric) {
-	s := c.lk.Snapshot()
+	s := c.src.Snapshot()
 	g := func(d *prometheus.Desc, v float64) { ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v) }
 	k := func(d *prometheus.Desc, v float64) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v)
@@ -126,6 +146,9 @@ func (c linkCollector) Collect(ch chan<- prometheus.Metric) {
 	k(descSent, float64(s.EventsSent))
 	g(descStoreOK, b2f(s.StoreWritable))
 	g(descReady, b2f(s.Ready))
+	g(descGaps, float64(s.GapCount))
+	k(descUnapp, float64(s.Unappliable))
+	k(descDropped, float64(s.FieldsDropped))
 }
 
 type fileCollector []string
@@ -140,9 +163,9 @@ func (f fileCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// storeSizes tracks the data files' total size and its growth over the
-// last hour, for the supervisor screen and status.
-type storeSizes struct {
+// Sizes tracks the data files' total size and its growth over the last
+// hour, for the supervisor screen and status.
+type Sizes struct {
 	files []string
 
 	mu      sync.Mutex
@@ -154,7 +177,13 @@ type sizeSample struct {
 	bytes int64
 }
 
-func (s *storeSizes) snapshot(now time.Time) map[string]any {
+// NewSizes tracks files.
+func NewSizes(files ...string) *Sizes { return &Sizes{files: files} }
+
+// Snapshot returns the files' sizes at now, their total, and, once there
+// are five minutes of samples (one a minute, an hour kept), the growth in
+// bytes per hour.
+func (s *Sizes) Snapshot(now time.Time) map[string]any {
 	var total int64
 	files := map[string]int64{}
 	for _, p := range s.files {
