@@ -20,9 +20,9 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
-	"github.com/cargogate/cargogate/drivers"
 	"github.com/cargogate/cargogate/gateway/clock"
 	"github.com/cargogate/cargogate/gateway/customs"
+	"github.com/cargogate/cargogate/gateway/device"
 	"github.com/cargogate/cargogate/gateway/ident"
 	"github.com/cargogate/cargogate/gateway/journal"
 	"github.com/cargogate/cargogate/gateway/station"
@@ -171,7 +171,7 @@ type recGate struct {
 	last *bool
 }
 
-func (g *recGate) Run(ctx context.Context, _ drivers.StateFunc) error { <-ctx.Done(); return nil }
+func (g *recGate) Run(ctx context.Context, _ device.StateFunc) error { <-ctx.Done(); return nil }
 
 func (g *recGate) Signal(_ context.Context, pass bool) error {
 	g.mu.Lock()
@@ -226,7 +226,9 @@ func (g *gateway) start(lookup func(ctx context.Context, s customs.Subject) erro
 	if err != nil {
 		return err
 	}
+	// As cmd/cargogate starts: max(stored floor, stored wall reading).
 	g.clk = clock.New(g.wallNow, prog.Floor)
+	g.clk.Restore(prog.Wall)
 	g.lk, err = link.New(link.Options{Site: site, Gateway: gwName, Broker: "tcp://127.0.0.1:1", Keys: keyring(g.keys),
 		Signer: gwKey, Log: g.log}, g.st, g.jr, g.clk)
 	if err != nil {
@@ -242,16 +244,19 @@ func (g *gateway) start(lookup func(ctx context.Context, s customs.Subject) erro
 	return nil
 }
 
-// halt stops ingest and closes the stores.
-func (g *gateway) halt() {
+// halt stops ingest and closes the stores. A clean stop saves the clock's
+// latest wall reading, as the gateway's wall keeper does when it stops.
+func (g *gateway) halt() error {
 	if g.stop == nil {
-		return
+		return nil
 	}
 	g.stop()
 	<-g.done
 	g.stop = nil
+	err := g.st.SaveWall(g.clk.Now())
 	g.jr.Close()
 	g.st.Close()
+	return err
 }
 
 // feedAll hands the messages to the link at once (it may commit them in
@@ -297,6 +302,7 @@ func childMain() {
 		os.Exit(2)
 	}
 	clk := clock.New(func() time.Time { return time.Unix(0, wall).UTC() }, prog.Floor)
+	clk.Restore(prog.Wall)
 	lk, err := link.New(link.Options{Site: site, Gateway: gwName, Broker: "tcp://127.0.0.1:1", Keys: keyring(kids),
 		Signer: gwKey, Log: log}, st, nopOutbox{}, clk)
 	if err != nil {

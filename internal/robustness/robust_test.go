@@ -13,8 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cargogate/cargogate/drivers"
 	"github.com/cargogate/cargogate/gateway/customs"
+	"github.com/cargogate/cargogate/gateway/device"
+	"github.com/cargogate/cargogate/gateway/store"
 )
 
 var (
@@ -84,8 +85,8 @@ type runner struct {
 	floor    time.Time // newest central time among the orders applied (and heads)
 	floorAll time.Time // the same over every order of an accepted message
 	retained bool      // a retention has run
-	seen     time.Time // latest wall reading at a decision since the start
-	seenEver time.Time // the same, never forgotten
+	seen     time.Time // latest wall reading at a decision (saved at every stop)
+	seenEver time.Time // latest wall clock value of the history (any commit may read it)
 	central  []wOrder  // every order central issued so far
 	online   bool
 	blocked  bool
@@ -243,7 +244,8 @@ func (r *runner) start() error {
 	if err := r.gw.start(r.stationLookup, r.online); err != nil {
 		return err
 	}
-	r.seen = time.Time{} // the clock's memory of the wall clock is lost
+	// The clock's latest wall reading survives: the stop saved it (and
+	// every batch stores it), and the start restores it.
 	r.pending, _ = r.gw.jr.Depth()
 	return nil
 }
@@ -263,7 +265,7 @@ func (r *runner) run() result {
 		r.res.Err = err
 		return r.res
 	}
-	defer func() { r.gw.halt() }()
+	defer func() { _ = r.gw.halt() }()
 	for i := range r.h.Ops {
 		r.opIndex = i
 		o := &r.h.Ops[i]
@@ -299,7 +301,9 @@ func (r *runner) do(o *op) error {
 		return r.checkWatermark()
 	case opKill:
 		r.res.Faults["kill9"]++
-		g.halt()
+		if err := g.halt(); err != nil {
+			return err
+		}
 		acked, err := g.killIngest(o.Msgs, o.KillAfter)
 		if err != nil {
 			return err
@@ -331,14 +335,21 @@ func (r *runner) do(o *op) error {
 			r.offset = off
 		}
 		g.wall.Store(o.Wall.UnixNano())
+		if o.Wall.After(r.seenEver) {
+			r.seenEver = o.Wall
+		}
 	case opRetention:
 		r.res.Faults["retention"]++
 		r.retained = true
-		// cmd/cargogate's retention: cutoff orders_days before the wall
-		// clock, Prune in transactions of 2,000 keys until done.
-		cutoff := g.wallNow().AddDate(0, 0, -o.Days)
+		// One round of the gateway's retainer (store.Retainer): age judged
+		// at store.RetentionNow (min of the wall clock and the time floor),
+		// Prune in transactions of 2,000 keys until done.
+		now := store.RetentionNow(g.clk)
 		for range 10000 {
-			res, err := g.st.Prune(cutoff, 2000)
+			if now.IsZero() {
+				break
+			}
+			res, err := g.st.Prune(now, time.Duration(o.Days)*24*time.Hour, 2000)
 			if err != nil {
 				return err
 			}
@@ -348,7 +359,9 @@ func (r *runner) do(o *op) error {
 		}
 	case opRestart:
 		r.res.Faults["restart"]++
-		g.halt()
+		if err := g.halt(); err != nil {
+			return err
+		}
 		if err := r.start(); err != nil {
 			return err
 		}
@@ -417,8 +430,7 @@ func (r *runner) decide(s customs.Subject) error {
 		at = r.seen
 	}
 	// The latest time the gateway may judge at: its floor may count
-	// orders it could not apply, and it may remember wall clock readings
-	// across restarts (gateway/clock keeps them in memory only today).
+	// orders it could not apply, and every commit reads the wall clock.
 	atHigh := at
 	if r.floorAll.After(atHigh) {
 		atHigh = r.floorAll
@@ -427,7 +439,7 @@ func (r *runner) decide(s customs.Subject) error {
 		atHigh = r.seenEver
 	}
 	full := r.pending >= outboxMax
-	out := g.stn.Handle(context.Background(), drivers.Read{Line: []byte(s.ID), At: wall})
+	out := g.stn.Handle(context.Background(), device.Read{Line: []byte(s.ID), At: wall})
 	r.res.Decisions++
 	r.res.Reasons[out.Reason]++
 	if out.Pass {
