@@ -357,6 +357,11 @@ func generate(seed uint64, cfg genConfig) *history {
 			}
 		case k < 49:
 			o.Action = customs.Revoke
+			if r.IntN(5) < 3 {
+				// Mostly on containers: a revoke above a parcel that is
+				// also in a released container is where §4 is subtle.
+				o.Subject = containers[r.IntN(len(containers))]
+			}
 		case k < 56:
 			o.Action = customs.Hold
 			o.HoldID = fmt.Sprintf("H%d", 1+r.IntN(3))
@@ -606,9 +611,27 @@ func generate(seed uint64, cfg genConfig) *history {
 			}
 		}
 
-		// Decide a sample.
+		// Decide a sample: half of it among the subjects in two or more
+		// containers and the containers above them, where ancestry and
+		// contents meet.
+		parents := map[customs.Subject]int{}
+		for _, p := range pairOrder {
+			if linkedPairs[p] {
+				parents[p[1]]++
+			}
+		}
+		var shared []customs.Subject
+		for _, p := range pairOrder {
+			if linkedPairs[p] && parents[p[1]] > 1 {
+				shared = append(shared, p[0], p[1])
+			}
+		}
 		var subs []customs.Subject
-		for range cfg.Decide {
+		for i := range cfg.Decide {
+			if i%2 == 1 && len(shared) > 0 {
+				subs = append(subs, shared[r.IntN(len(shared))])
+				continue
+			}
 			subs = append(subs, h.Subjects[r.IntN(len(h.Subjects))])
 		}
 		if r.IntN(10) == 0 {
