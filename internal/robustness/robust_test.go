@@ -490,7 +490,7 @@ func (r *runner) decide(s customs.Subject) error {
 					out.Reason, s, at.Format(time.RFC3339), wall.Format(time.RFC3339), v.Why)
 			}
 		}
-	case !out.Pass && !v.allows(out.Reason):
+	case !out.Pass && !v.allows(out.Reason) && !r.oracle().decide(s, atHigh).allows(out.Reason):
 		r.res.ReasonDiff++
 		if len(r.res.StopNotes) < 5 {
 			r.res.StopNotes = append(r.res.StopNotes, fmt.Sprintf("op %d: STOP %s of %s, oracle STOP %v: %s", r.opIndex, out.Reason, s, v.Reasons, v.Why))
