@@ -27,3 +27,6 @@ var (
 	// close_timeout after the last open pulse: it was left open.
 	ErrGateOpen = errors.New("gate left open")
 )
+
+// errHangup: the serial port is gone (a pty or USB adapter hung up).
+var errHangup = errors.New("hang-up: empty reads return at once")

@@ -76,8 +76,6 @@ func openSerial(name string, baud int) (*serialPort, error) {
 	return &serialPort{port: p, name: name, ident: fi}, nil
 }
 
-var errHangup = errors.New("hang-up: empty reads return at once")
-
 // read reads what arrived, waiting at most about serialReadTimeout. It
 // returns (0, nil) when nothing arrived, and an error when the port is gone:
 // a read error (EIO once a pty master or a USB adapter is gone), the device

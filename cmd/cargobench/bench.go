@@ -223,6 +223,7 @@ func (b *bench) openGateway(storePath, journalPath string) (*gateway, error) {
 		st.Close()
 		return nil, err
 	}
+	go jr.Run(context.Background()) // until jr.Close
 	prog, err := st.Progress()
 	if err != nil {
 		st.Close()

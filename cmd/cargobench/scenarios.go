@@ -329,6 +329,7 @@ func (b *bench) startToReady(storePath, journalPath string, size int64) error {
 		return err
 	}
 	defer jr.Close()
+	go jr.Run(context.Background()) // until jr.Close
 	prog, err := st.Progress()
 	if err != nil {
 		return err

@@ -27,7 +27,7 @@ import (
 	"github.com/cargogate/cargogate/drivers"
 	"github.com/cargogate/cargogate/gateway/customs"
 	"github.com/cargogate/cargogate/gateway/station"
-	"github.com/cargogate/cargogate/sync/central"
+	"github.com/cargogate/cargogate/internal/central"
 	"github.com/cargogate/cargogate/sync/envelope"
 )
 

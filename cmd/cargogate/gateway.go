@@ -180,6 +180,8 @@ func serve(ctx context.Context, cfg *config.Config, deps gatewayDeps, stdout, st
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return jr.Run(gctx) })  // the journal's group commit
+	g.Go(func() error { return aud.Run(gctx) }) // the audit's group commit; Close commits the rest
 	g.Go(func() error { return lk.Run(gctx) })
 	cp := &audit.Checkpointer{Log: aud, Journal: jr, Kid: signer.Kid, Key: signer.Key, Gateway: cfg.Gateway, Logger: log}
 	g.Go(func() error { return cp.Run(gctx) })

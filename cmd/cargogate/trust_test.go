@@ -480,6 +480,7 @@ func TestClockStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer jr.Close()
+	go jr.Run(t.Context())
 	floor := time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
 	wall := floor.Add(-time.Hour)
 	clk := clock.New(func() time.Time { return wall }, floor)

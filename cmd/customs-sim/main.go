@@ -21,7 +21,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/cargogate/cargogate/sync/central"
+	"github.com/cargogate/cargogate/internal/central"
 	"github.com/cargogate/cargogate/sync/envelope"
 )
 
@@ -38,9 +38,6 @@ func main() {
 		os.Exit(1)
 	}
 }
-
-// errUsage: the flags were wrong; the problem was already printed.
-var errUsage = errors.New("usage")
 
 const example = `
 Example:

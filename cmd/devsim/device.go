@@ -46,9 +46,6 @@ func parse(fs *flag.FlagSet, args []string, stderr io.Writer, examples string) e
 	return nil
 }
 
-// errHelp: -h was asked for and answered; run returns nil.
-var errHelp = errors.New("help")
-
 // simPty is a pseudo-terminal playing a serial device: the gateway opens
 // Path (or the link to it), devsim reads and writes Master. devsim keeps
 // the slave open too, so that the device stays plugged in while the gateway

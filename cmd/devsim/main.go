@@ -30,9 +30,6 @@ func main() {
 	}
 }
 
-// errUsage: the arguments were wrong; the problem was already printed.
-var errUsage = errors.New("usage")
-
 // stdin is where the scanner reads typed codes; tests replace it.
 var stdin io.Reader = os.Stdin
 

@@ -20,7 +20,6 @@ package arrival
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -160,9 +159,6 @@ func (t *Tracker) Due(now time.Time) bool {
 	return t.open != nil && t.closeAfter > 0 && now.Sub(t.open.LastLine) >= t.closeAfter
 }
 
-// ErrNoneOpen is returned by Seal with no transit open.
-var ErrNoneOpen = errors.New("no transit open")
-
 // ScanTransit handles a scan of transit tr: it closes the open transit (tr
 // itself, or another) and, if tr was not the one open, opens tr, in one
 // write. It returns the arrival event of the closed transit, if one closed:
@@ -197,7 +193,7 @@ func (t *Tracker) ScanTransit(tr customs.Subject, now time.Time, offline bool, n
 // Seal marks a seal seen on the open transit.
 func (t *Tracker) Seal(id string, now time.Time) error {
 	if t.open == nil {
-		return ErrNoneOpen
+		return errNoneOpen
 	}
 	if !slices.Contains(t.open.Seals, id) {
 		t.open.Seals = append(t.open.Seals, id)

@@ -79,8 +79,11 @@ type Log struct {
 	next uint64
 	head [32]byte
 	wg   sync.WaitGroup
-	quit chan struct{}
+	quit chan struct{} // closed to stop Run
+	stop sync.Once     // closes quit
 	once sync.Once
+	ran  bool   // Run was called
+	shut bool   // Close was called
 	lost uint64 // records dropped because the buffer was full
 }
 
@@ -91,8 +94,12 @@ type pending struct {
 	done chan error // nil: do not wait
 }
 
-// Open opens or creates the log at path and starts its committer.
+// Open opens or creates the log at path; nil log: discard. Records are
+// committed by Run, which the caller runs; Close commits what is left.
 func Open(path string, log *slog.Logger) (*Log, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, FreelistType: bolt.FreelistMapType})
 	if err != nil {
 		return nil, fmt.Errorf("audit: open %s: %w", path, err)
@@ -114,20 +121,66 @@ func Open(path string, log *slog.Logger) (*Log, error) {
 		db.Close()
 		return nil, fmt.Errorf("audit: open %s: %w", path, err)
 	}
-	l.wg.Add(1)
-	go l.commitLoop()
 	return l, nil
 }
 
-// Close flushes what is queued and closes the file.
+// Run is the committer: it group-commits queued records until ctx ends or
+// Close is called, then commits what is queued and returns nil. After
+// Close, Run returns nil at once. Run may be called once.
+func (l *Log) Run(ctx context.Context) error {
+	l.mu.Lock()
+	if l.ran {
+		l.mu.Unlock()
+		return errRunTwice
+	}
+	if l.shut {
+		l.mu.Unlock()
+		return nil
+	}
+	l.ran = true
+	l.wg.Add(1)
+	l.mu.Unlock()
+	defer context.AfterFunc(ctx, l.stopRun)()
+	l.commitLoop()
+	return nil
+}
+
+func (l *Log) stopRun() { l.stop.Do(func() { close(l.quit) }) }
+
+// Close stops Run, commits what is still queued (whether or not Run ever
+// ran) and closes the file.
 func (l *Log) Close() error {
-	err := errors.New("audit: closed")
+	err := errClosed
 	l.once.Do(func() {
-		close(l.quit)
+		l.mu.Lock()
+		l.shut = true
+		l.mu.Unlock()
+		l.stopRun()
 		l.wg.Wait()
+		l.commitQueued()
 		err = l.db.Close()
 	})
 	return err
+}
+
+// commitQueued commits the records queued now.
+func (l *Log) commitQueued() {
+	for {
+		var batch []pending
+	more:
+		for len(batch) < 4096 {
+			select {
+			case p := <-l.in:
+				batch = append(batch, p)
+			default:
+				break more
+			}
+		}
+		if len(batch) == 0 {
+			return
+		}
+		l.commit(batch)
+	}
 }
 
 // Add queues a record; it never blocks. If the queue is full the record is
@@ -147,7 +200,8 @@ func (l *Log) Add(kind string, data any) {
 	}
 }
 
-// AddSync appends a record and waits until it is committed.
+// AddSync appends a record and waits until it is committed (by Run, or by
+// Close).
 func (l *Log) AddSync(ctx context.Context, kind string, data any) error {
 	raw, err := json.Marshal(data)
 	if err != nil {

@@ -27,6 +27,7 @@ func build(t *testing.T, n int) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	go l.Run(t.Context())
 	_, priv := testKey()
 	for i := range n {
 		if err := l.AddSync(context.Background(), KindDecision, map[string]any{"code": "RR123456785CN", "n": i, "decision": "stop"}); err != nil {
@@ -135,6 +136,50 @@ func TestVerifyDetectsTampering(t *testing.T) {
 				t.Fatalf("problem %v, want record %d with %q", p, c.index, c.inError)
 			}
 		})
+	}
+}
+
+// TestRunOwnsTheCommitter: Run commits until its context ends, and
+// commits what is queued then; a second Run is refused; records added after
+// Run returned, or with no Run at all, are committed by Close.
+func TestRunOwnsTheCommitter(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.db")
+	l, err := Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx) }()
+	if err := l.AddSync(t.Context(), KindStart, map[string]string{"version": "test"}); err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		l.Add(KindDecision, map[string]string{"decision": "stop"})
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if n, _ := l.Head(); n != 21 {
+		t.Fatalf("after Run: %d records committed, want 21", n)
+	}
+	if err := l.Run(t.Context()); err == nil {
+		t.Fatal("second Run: no error")
+	}
+	for range 5 {
+		l.Add(KindDecision, map[string]string{"decision": "pass"})
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Run(t.Context()); err == nil {
+		t.Fatal("Run after Close: no error")
+	}
+	pub, _ := testKey()
+	rep, err := VerifyFile(path, pub)
+	if err != nil || rep.Records != 26 {
+		t.Fatalf("report %+v err %v, want 26 records", rep, err)
 	}
 }
 

@@ -11,4 +11,6 @@ var (
 	// ErrLocked is returned by Open when another process holds the file
 	// (another gateway on the same data_dir).
 	ErrLocked = errors.New("journal: file locked by another process")
+
+	errRunTwice = errors.New("journal: Run called twice")
 )

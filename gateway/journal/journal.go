@@ -58,7 +58,7 @@ type Options struct {
 	AlarmPercent int
 	// KeepDelivered keeps delivered events for export and audit.
 	KeepDelivered bool
-	// Log receives the alarm and refusal messages; nil: slog.Default().
+	// Log receives the alarm and refusal messages; nil: discard them.
 	Log *slog.Logger
 }
 
@@ -67,11 +67,16 @@ type Journal struct {
 	db   *bolt.DB
 	opts Options
 	reqs chan *appendReq
-	done chan struct{}
-	wg   sync.WaitGroup
-	once sync.Once
+	done chan struct{} // closed by Close
+	// stopped is closed when Run returns: appends not committed by then
+	// fail with ErrClosed.
+	stopped chan struct{}
+	wg      sync.WaitGroup
+	once    sync.Once
 
 	mu      sync.Mutex
+	ran     bool // Run was called
+	closed  bool // Close was called
 	count   int
 	bytes   int64
 	alarm   bool
@@ -88,7 +93,8 @@ type appendReq struct {
 	err  chan error
 }
 
-// Open opens or creates the journal at path and starts its committer.
+// Open opens or creates the journal at path. Appends are committed by Run,
+// which the caller runs: an Append waits until Run has committed it.
 func Open(path string, opts Options) (*Journal, error) {
 	if opts.LockTimeout == 0 {
 		opts.LockTimeout = time.Second
@@ -97,7 +103,7 @@ func Open(path string, opts Options) (*Journal, error) {
 		opts.AlarmPercent = DefaultAlarmPercent
 	}
 	if opts.Log == nil {
-		opts.Log = slog.Default()
+		opts.Log = slog.New(slog.DiscardHandler)
 	}
 	opts.Log = opts.Log.With("part", "journal")
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout, FreelistType: bolt.FreelistMapType, InitialMmapSize: 256 << 20})
@@ -107,7 +113,7 @@ func Open(path string, opts Options) (*Journal, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	j := &Journal{db: db, opts: opts, reqs: make(chan *appendReq, 1024), done: make(chan struct{}), notify: make(chan struct{}, 1)}
+	j := &Journal{db: db, opts: opts, reqs: make(chan *appendReq, 1024), done: make(chan struct{}), stopped: make(chan struct{}), notify: make(chan struct{}, 1)}
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bPending, bDelivered, bState, bPendingAt, bDeliveredAt} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
@@ -131,15 +137,40 @@ func Open(path string, opts Options) (*Journal, error) {
 	j.mu.Lock()
 	j.checkAlarm()
 	j.mu.Unlock()
-	j.wg.Add(1)
-	go j.commitLoop()
 	return j, nil
 }
 
-// Close stops the committer and closes the file. Appends in flight fail.
+// Run is the committer: it group-commits appends until ctx ends or Close is
+// called, and returns nil. When ctx ends it first commits the appends queued
+// at that moment; appends not committed when Run returns fail with
+// ErrClosed. After Close, Run returns nil at once. Run may be called once.
+func (j *Journal) Run(ctx context.Context) error {
+	j.mu.Lock()
+	if j.ran {
+		j.mu.Unlock()
+		return errRunTwice
+	}
+	if j.closed {
+		j.mu.Unlock()
+		return nil
+	}
+	j.ran = true
+	j.wg.Add(1)
+	j.mu.Unlock()
+	defer close(j.stopped)
+	defer j.wg.Done()
+	j.commitLoop(ctx)
+	return nil
+}
+
+// Close stops Run, if it runs, and closes the file. Appends in flight fail.
+// It is safe whether or not Run ever ran.
 func (j *Journal) Close() error {
 	err := ErrClosed
 	j.once.Do(func() {
+		j.mu.Lock()
+		j.closed = true
+		j.mu.Unlock()
 		close(j.done)
 		j.wg.Wait()
 		err = j.db.Close()
@@ -155,6 +186,8 @@ func (j *Journal) Append(ctx context.Context, data []byte) (uint64, error) {
 	case j.reqs <- r:
 	case <-j.done:
 		return 0, ErrClosed
+	case <-j.stopped:
+		return 0, ErrClosed
 	case <-ctx.Done():
 		return 0, ctx.Err()
 	}
@@ -163,17 +196,27 @@ func (j *Journal) Append(ctx context.Context, data []byte) (uint64, error) {
 		return r.seq, err
 	case <-j.done:
 		return 0, ErrClosed
+	case <-j.stopped:
+		// Run answers every append it committed before it returns.
+		select {
+		case err := <-r.err:
+			return r.seq, err
+		default:
+			return 0, ErrClosed
+		}
 	}
 }
 
-func (j *Journal) commitLoop() {
-	defer j.wg.Done()
+func (j *Journal) commitLoop(ctx context.Context) {
 	for {
 		var batch []*appendReq
 		select {
 		case r := <-j.reqs:
 			batch = append(batch, r)
 		case <-j.done:
+			return
+		case <-ctx.Done():
+			j.commitQueued()
 			return
 		}
 	more:
@@ -184,6 +227,26 @@ func (j *Journal) commitLoop() {
 			default:
 				break more
 			}
+		}
+		j.commit(batch)
+	}
+}
+
+// commitQueued commits the appends queued now, in batches of the usual size.
+func (j *Journal) commitQueued() {
+	for {
+		var batch []*appendReq
+	more:
+		for len(batch) < 1000 {
+			select {
+			case r := <-j.reqs:
+				batch = append(batch, r)
+			default:
+				break more
+			}
+		}
+		if len(batch) == 0 {
+			return
 		}
 		j.commit(batch)
 	}
@@ -445,97 +508,6 @@ func (j *Journal) PruneDelivered(before time.Time, max int) (int, error) {
 		return 0, fmt.Errorf("journal: prune: %w", err)
 	}
 	return n, nil
-}
-
-// fill is the outbox's fill level in percent of its fuller bound; 0 when
-// unbounded. j.mu held.
-func (j *Journal) fill() float64 {
-	var f float64
-	if j.opts.MaxEvents > 0 {
-		f = 100 * float64(j.count) / float64(j.opts.MaxEvents)
-	}
-	if j.opts.MaxBytes > 0 {
-		f = max(f, 100*float64(j.bytes)/float64(j.opts.MaxBytes))
-	}
-	return f
-}
-
-// checkAlarm raises or clears the alarm, logging each change once. j.mu held.
-func (j *Journal) checkAlarm() {
-	on := j.fill() >= float64(j.opts.AlarmPercent)
-	if on == j.alarm {
-		return
-	}
-	j.alarm = on
-	if on {
-		j.opts.Log.Warn("outbox nearly full: events are not reaching central", "events", j.count, "bytes", j.bytes,
-			"max_events", j.opts.MaxEvents, "max_bytes", j.opts.MaxBytes, "alarm_percent", j.opts.AlarmPercent)
-	} else {
-		j.opts.Log.Info("outbox below its alarm level again", "events", j.count, "bytes", j.bytes)
-	}
-}
-
-// Health is the outbox's state for status pages and readiness.
-type Health struct {
-	Events    int     `json:"events"`     // undelivered events
-	Bytes     int64   `json:"bytes"`      // their JSON bytes
-	MaxEvents int     `json:"max_events"` // 0: no bound
-	MaxBytes  int64   `json:"max_bytes"`  // 0: no bound
-	Fill      float64 `json:"fill_percent"`
-	// Alarm is set while Fill ≥ AlarmPercent: the outbox is nearly full.
-	Alarm        bool `json:"alarm"`
-	AlarmPercent int  `json:"alarm_percent"`
-	// Refused counts appends refused because the outbox was full, and
-	// Failed appends whose commit failed, since the journal was opened.
-	Refused uint64 `json:"refused"`
-	Failed  uint64 `json:"failed"`
-	// Writable is false while the last commit failed; LastError says why.
-	Writable  bool   `json:"writable"`
-	LastError string `json:"last_error,omitempty"`
-}
-
-// Health returns the outbox's counters and alarm.
-func (j *Journal) Health() Health {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	return Health{Events: j.count, Bytes: j.bytes, MaxEvents: j.opts.MaxEvents, MaxBytes: j.opts.MaxBytes,
-		Fill: j.fill(), Alarm: j.alarm, AlarmPercent: j.opts.AlarmPercent, Refused: j.refused, Failed: j.failed,
-		Writable: j.lastErr == "", LastError: j.lastErr}
-}
-
-// OldestPending returns when the oldest undelivered event was appended,
-// read from the file each time (so it is right after any delivery), and
-// false when nothing is pending. An event journalled before the append
-// time was kept falls back to its own "at" field.
-func (j *Journal) OldestPending() (time.Time, bool, error) {
-	var at time.Time
-	var ok bool
-	err := j.db.View(func(tx *bolt.Tx) error {
-		k, v := tx.Bucket(bPending).Cursor().First()
-		if k == nil {
-			return nil
-		}
-		ok = true
-		if t := tx.Bucket(bPendingAt).Get(k); len(t) == 8 {
-			at = time.Unix(0, int64(binary.BigEndian.Uint64(t)))
-			return nil
-		}
-		var probe struct {
-			At time.Time `json:"at"`
-		}
-		if json.Unmarshal(v, &probe) == nil {
-			at = probe.At
-		}
-		return nil
-	})
-	return at, ok, err
-}
-
-// Depth is the number and bytes of undelivered events.
-func (j *Journal) Depth() (events int, bytes int64) {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	return j.count, j.bytes
 }
 
 // ForEach calls fn for every event, delivered first then pending, in

@@ -1,25 +1,16 @@
 package journal_test
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"math/rand"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/cargogate/cargogate/gateway/journal"
-
-	"github.com/cargogate/cargogate/internal/testenv"
 )
 
 func openTemp(t *testing.T, opts journal.Options) (*journal.Journal, string) {
@@ -29,7 +20,21 @@ func openTemp(t *testing.T, opts journal.Options) (*journal.Journal, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	run(t, j)
 	return j, path
+}
+
+// run runs j's committer until the test ends or j is closed.
+func run(t *testing.T, j *journal.Journal) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- j.Run(t.Context()) }()
+	t.Cleanup(func() {
+		j.Close()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
 }
 
 func appendN(t *testing.T, j *journal.Journal, n int, prefix string) []uint64 {
@@ -72,6 +77,7 @@ func TestAppendCommits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	run(t, j2)
 	defer j2.Close()
 	es, err = j2.Pending(10, 1<<20)
 	if err != nil || len(es) != 1 || es[0].Seq != seq {
@@ -202,6 +208,7 @@ func TestPendingAndDelivered(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			run(t, j2)
 			defer j2.Close()
 			if n, b := j2.Depth(); n != 6 || b != 24 {
 				t.Fatalf("depth after reopen %d, %d bytes", n, b)
@@ -327,6 +334,64 @@ func TestNotify(t *testing.T) {
 	}
 }
 
+// TestRunOwnsTheCommitter: an Append is committed by Run; when Run's
+// context ends Run commits what is queued and returns, later appends fail
+// with ErrClosed, and a second Run is refused. Close is safe without Run and
+// fails the appends waiting for it.
+func TestRunOwnsTheCommitter(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "journal.db")
+	j, err := journal.Open(path, journal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan error, 1)
+	go func() {
+		_, err := j.Append(t.Context(), []byte("first"))
+		got <- err
+	}()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- j.Run(ctx) }()
+	if err := <-got; err != nil {
+		t.Fatalf("append: %v", err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if _, err := j.Append(t.Context(), []byte("late")); !errors.Is(err, journal.ErrClosed) {
+		t.Fatalf("append after Run returned: %v, want ErrClosed", err)
+	}
+	if err := j.Run(t.Context()); err == nil {
+		t.Fatal("second Run: no error")
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// No Run: Close fails the append waiting for it and keeps nothing.
+	j, err = journal.Open(path, journal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		_, err := j.Append(t.Context(), []byte("never committed"))
+		got <- err
+	}()
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-got; !errors.Is(err, journal.ErrClosed) {
+		t.Fatalf("append without Run, then Close: %v, want ErrClosed", err)
+	}
+	j, _ = journal.Open(path, journal.Options{})
+	defer j.Close()
+	es, err := j.Pending(10, 1<<20)
+	if err != nil || len(es) != 1 || string(es[0].Data) != "first" {
+		t.Fatalf("pending after reopen: %v, %v; want only \"first\"", es, err)
+	}
+}
+
 func TestAppendContextAndClose(t *testing.T) {
 	j, _ := openTemp(t, journal.Options{})
 	if err := j.Close(); err != nil {
@@ -347,6 +412,7 @@ func TestState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	run(t, j2)
 	defer j2.Close()
 	if v, err := j2.GetState("arr-1"); err != nil || string(v) != `{"transit":"T1"}` {
 		t.Fatalf("GetState = %q, %v", v, err)
@@ -359,299 +425,12 @@ func TestState(t *testing.T) {
 	}
 }
 
-const helperEnv = "CARGOGATE_JOURNAL_HELPER"
-
-// TestHelperProcess is the child of TestCrash: it appends events forever,
-// printing "seq i" after each Append returns, until it is killed.
-func TestHelperProcess(t *testing.T) {
-	path := os.Getenv(helperEnv)
-	if path == "" {
-		t.Skip("helper process for TestCrash")
-	}
-	j, err := journal.Open(path, journal.Options{LockTimeout: 5 * time.Second})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(3)
-	}
-	// Several appenders, so that group commits hold more than one event.
-	var mu sync.Mutex
-	i := 0
-	for w := 0; w < 4; w++ {
-		go func() {
-			for {
-				mu.Lock()
-				n := i
-				i++
-				mu.Unlock()
-				seq, err := j.Append(context.Background(), []byte("event-"+strconv.Itoa(n)))
-				if err != nil {
-					fmt.Fprintln(os.Stderr, err)
-					os.Exit(4)
-				}
-				// os.Stdout is unbuffered: the line is in the pipe when
-				// Fprintf returns.
-				fmt.Fprintf(os.Stdout, "%d %d\n", seq, n)
-			}
-		}()
-	}
-	select {}
-}
-
-// TestCrash kills a process appending to the journal with SIGKILL and
-// checks that every event whose Append had returned is in the journal.
-func TestCrash(t *testing.T) {
-	if testing.Short() {
-		t.Skip("re-executes the test binary")
-	}
-	path := filepath.Join(t.TempDir(), "journal.db")
-	seed := testenv.Seed(t)
-	r := rand.New(rand.NewSource(int64(seed)))
-	acked := map[uint64]string{}
-	for cycle := 0; cycle < 5; cycle++ {
-		killAfter := 100 + r.Intn(400)
-		cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1")
-		cmd.Env = append(os.Environ(), helperEnv+"="+path)
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		rd := bufio.NewReader(out)
-		lines := 0
-		// next parses the next line; false at the end of the output.
-		next := func() bool {
-			line, err := rd.ReadString('\n')
-			if err != nil {
-				// A line cut by the kill, without its newline, was never
-				// complete: not an acknowledgement.
-				return false
-			}
-			var seq uint64
-			var n int
-			if _, err := fmt.Sscanf(line, "%d %d\n", &seq, &n); err != nil {
-				t.Fatalf("cycle %d: child printed %q", cycle, line)
-			}
-			ev := "event-" + strconv.Itoa(n)
-			if prev, dup := acked[seq]; dup {
-				t.Fatalf("cycle %d: seq %d acknowledged twice (%s, %s)", cycle, seq, prev, ev)
-			}
-			acked[seq] = ev
-			lines++
-			return true
-		}
-		for lines < killAfter && next() {
-		}
-		if lines < killAfter {
-			cmd.Process.Kill()
-			cmd.Wait()
-			t.Fatalf("cycle %d: child stopped after %d appends\n%s", cycle, lines, stderr.String())
-		}
-		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-		// Whatever the child printed before it died was acknowledged too.
-		for next() {
-		}
-		err = cmd.Wait()
-		var ee *exec.ExitError
-		if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-			t.Fatalf("cycle %d: child ended with %v, not by SIGKILL\n%s", cycle, err, stderr.String())
-		}
-
-		j, err := journal.Open(path, journal.Options{})
-		if err != nil {
-			t.Fatalf("cycle %d: reopen: %v", cycle, err)
-		}
-		have := map[uint64]string{}
-		err = j.ForEach(func(e journal.Entry, delivered bool) error {
-			have[e.Seq] = string(e.Data)
-			return nil
-		})
-		if err != nil {
-			t.Fatalf("cycle %d: read: %v", cycle, err)
-		}
-		if n, _ := j.Depth(); n != len(have) {
-			t.Errorf("cycle %d: depth %d, %d events in the file", cycle, n, len(have))
-		}
-		j.Close()
-		lost := 0
-		for seq, ev := range acked {
-			got, ok := have[seq]
-			if !ok {
-				lost++
-				if lost <= 10 {
-					t.Errorf("cycle %d: acknowledged seq %d (%s) lost", cycle, seq, ev)
-				}
-				continue
-			}
-			if got != ev {
-				t.Errorf("cycle %d: seq %d holds %q, acknowledged as %q", cycle, seq, got, ev)
-			}
-		}
-		if lost > 0 {
-			t.Fatalf("cycle %d: %d of %d acknowledged events lost (seed %d)", cycle, lost, len(acked), seed)
-		}
-		t.Logf("cycle %d: %d acknowledged in all, %d in the journal", cycle, len(acked), len(have))
-	}
-}
-
 func TestSecondOpenLocked(t *testing.T) {
 	j, path := openTemp(t, journal.Options{})
 	defer j.Close()
 	_, err := journal.Open(path, journal.Options{LockTimeout: 50 * time.Millisecond})
 	if !errors.Is(err, journal.ErrLocked) {
 		t.Fatalf("second Open: %v, want ErrLocked", err)
-	}
-}
-
-func TestOldestPending(t *testing.T) {
-	j, path := openTemp(t, journal.Options{})
-	if _, ok, err := j.OldestPending(); ok || err != nil {
-		t.Fatalf("empty journal: ok %v, %v", ok, err)
-	}
-	before := time.Now()
-	appendN(t, j, 1, "a")
-	mid := time.Now()
-	time.Sleep(2 * time.Millisecond) // the clock must move between the two appends
-	appendN(t, j, 2, "b")
-	at, ok, err := j.OldestPending()
-	if err != nil || !ok || at.Before(before) || at.After(mid) {
-		t.Fatalf("oldest %v, %v, %v; want within [%v, %v]", at, ok, err, before, mid)
-	}
-	// After the first event is delivered, the oldest is the second one's
-	// append time: never "now", never the first's.
-	es, _ := j.Pending(1, 1<<20)
-	if err := j.Delivered(es); err != nil {
-		t.Fatal(err)
-	}
-	at2, ok, err := j.OldestPending()
-	if err != nil || !ok || !at2.After(mid) || at2.After(time.Now()) {
-		t.Fatalf("after delivery: oldest %v, %v, %v (first was %v)", at2, ok, err, at)
-	}
-	j.Close()
-	// It is read from the file, so it survives a restart unchanged.
-	j2, err := journal.Open(path, journal.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer j2.Close()
-	at3, ok, err := j2.OldestPending()
-	if err != nil || !ok || !at3.Equal(at2) {
-		t.Fatalf("after reopen: %v, %v, %v; want %v", at3, ok, err, at2)
-	}
-	es, _ = j2.Pending(10, 1<<20)
-	if err := j2.Delivered(es); err != nil {
-		t.Fatal(err)
-	}
-	if _, ok, _ := j2.OldestPending(); ok {
-		t.Fatal("oldest reported with nothing pending")
-	}
-}
-
-func TestAlarmAndRefusals(t *testing.T) {
-	cases := []struct {
-		name string
-		opts journal.Options
-		n    int // events of 10 bytes appended before the alarm must be on
-	}{
-		{"events", journal.Options{MaxEvents: 10}, 8},
-		{"bytes", journal.Options{MaxBytes: 100}, 8},
-		{"custom percent", journal.Options{MaxEvents: 10, AlarmPercent: 50}, 5},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			j, _ := openTemp(t, tc.opts)
-			defer j.Close()
-			for i := 0; i < tc.n-1; i++ {
-				if _, err := j.Append(context.Background(), []byte("0123456789")); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if h := j.Health(); h.Alarm {
-				t.Fatalf("alarm at %d events: %+v", tc.n-1, h)
-			}
-			if _, err := j.Append(context.Background(), []byte("0123456789")); err != nil {
-				t.Fatal(err)
-			}
-			h := j.Health()
-			if !h.Alarm || h.Refused != 0 || !h.Writable {
-				t.Fatalf("at %d events: %+v, want the alarm on and nothing refused yet", tc.n, h)
-			}
-			// Fill up: the alarm came before the first refusal.
-			refused := 0
-			for i := 0; i < 20; i++ {
-				if _, err := j.Append(context.Background(), []byte("0123456789")); errors.Is(err, journal.ErrFull) {
-					refused++
-				} else if err != nil {
-					t.Fatal(err)
-				}
-			}
-			if h := j.Health(); h.Refused != uint64(refused) || refused == 0 || h.Fill < 100 {
-				t.Fatalf("after filling: %+v, %d refused", h, refused)
-			}
-			es, _ := j.Pending(100, 1<<20)
-			if err := j.Delivered(es); err != nil {
-				t.Fatal(err)
-			}
-			if h := j.Health(); h.Alarm || h.Events != 0 {
-				t.Fatalf("after delivery: %+v, want no alarm", h)
-			}
-		})
-	}
-	t.Run("unbounded never alarms", func(t *testing.T) {
-		j, _ := openTemp(t, journal.Options{})
-		defer j.Close()
-		appendN(t, j, 50, "u")
-		if h := j.Health(); h.Alarm || h.Fill != 0 {
-			t.Fatalf("%+v", h)
-		}
-	})
-}
-
-func TestRedeliver(t *testing.T) {
-	j, _ := openTemp(t, journal.Options{KeepDelivered: true})
-	defer j.Close()
-	seqs := appendN(t, j, 6, "r")
-	es, _ := j.Pending(3, 1<<20)
-	if err := j.Delivered(es); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(2 * time.Millisecond)
-	mid := time.Now()
-	es, _ = j.Pending(2, 1<<20)
-	if err := j.Delivered(es); err != nil {
-		t.Fatal(err)
-	}
-	// Only the two delivered after mid come back, ahead of the last
-	// pending one: decision order.
-	n, err := j.Redeliver(mid)
-	if err != nil || n != 2 {
-		t.Fatalf("Redeliver = %d, %v; want 2", n, err)
-	}
-	es, _ = j.Pending(10, 1<<20)
-	if got := entrySeqs(es); !slices.Equal(got, seqs[3:]) {
-		t.Fatalf("pending after redeliver %v, want %v", got, seqs[3:])
-	}
-	if d, _ := j.Depth(); d != 3 {
-		t.Fatalf("depth %d", d)
-	}
-	// Delivered again: each event is in the file once.
-	if err := j.Delivered(es); err != nil {
-		t.Fatal(err)
-	}
-	count := map[uint64]int{}
-	j.ForEach(func(e journal.Entry, delivered bool) error { count[e.Seq]++; return nil })
-	for _, s := range seqs {
-		if count[s] != 1 {
-			t.Fatalf("seq %d held %d times", s, count[s])
-		}
-	}
-	if n, _ := j.Redeliver(time.Now().Add(time.Hour)); n != 0 {
-		t.Fatalf("redelivered %d from the future", n)
 	}
 }
 

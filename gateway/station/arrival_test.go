@@ -145,6 +145,7 @@ func openJournal(t *testing.T, path string, opts journal.Options) *journal.Journ
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { j.Close() })
+	go j.Run(t.Context())
 	return j
 }
 
@@ -330,8 +331,12 @@ func TestArrivalRemovedOnlyAfterEvent(t *testing.T) {
 	scan(st, bag1)
 	scan(st, tr1) // another transit: tr2 closed, tr1 open
 	scan(st, bag1)
-	run(t, st) // close_after: tr1 closed
+	stop := run(t, st) // close_after: tr1 closed
 	waitArrivals(t, j, 3)
+	// The record is removed just after the third event is journalled: wait
+	// for that, and for the station to stop, before reading the log.
+	waitStateGone(t, j)
+	stop()
 
 	// A transit that leaves the state record (its open transit, or its
 	// pending arrival event) must have had its arrival event journalled

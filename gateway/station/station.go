@@ -96,10 +96,13 @@ type Station struct {
 	arrivalFailed map[string]bool // arrival events whose append failed, logged once (used by the loop only)
 }
 
-// New wires a station. link and obs may be nil.
+// New wires a station. link and obs may be nil; a nil log discards.
 func New(cfg Config, d Decider, j Journal, link Link, clk Clock, obs Observer, log *slog.Logger) *Station {
 	if cfg.GateTimeout == 0 {
 		cfg.GateTimeout = 2 * time.Second
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
 	return &Station{cfg: cfg, decider: d, journal: j, link: link, clock: clk, obs: obs,
 		log: log.With("station", cfg.ID), devices: map[string]device.State{}}

@@ -127,8 +127,6 @@ func encodeState(st *rules.State) []byte {
 	return b
 }
 
-var errCorrupt = errors.New("store: corrupt subject state")
-
 type reader struct {
 	b   []byte
 	err error

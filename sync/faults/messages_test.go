@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/cargogate/cargogate/gateway/customs"
-	"github.com/cargogate/cargogate/sync/central"
+	"github.com/cargogate/cargogate/internal/central"
 )
 
 // TestDuplicatedReorderedReplayed publishes central's orders as messages

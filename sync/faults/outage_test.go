@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cargogate/cargogate/sync/central"
+	"github.com/cargogate/cargogate/internal/central"
 )
 
 // TestOfflineBacklog: the gateway is away while central issues a backlog

@@ -10,7 +10,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/cargogate/cargogate/gateway/customs"
-	"github.com/cargogate/cargogate/sync/central"
+	"github.com/cargogate/cargogate/internal/central"
 	"github.com/cargogate/cargogate/sync/link"
 )
 

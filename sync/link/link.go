@@ -75,7 +75,7 @@ type Options struct {
 	// and those delivered in this window after it came back are sent again
 	// when it has passed (see deliver). 0: 30s; negative: never.
 	RedeliverWindow time.Duration
-	Log             *slog.Logger
+	Log             *slog.Logger // nil: discard
 	// Audit, if set, records every commit of orders, every rejected
 	// message and every conflict in the audit log. It must not block.
 	Audit func(kind string, data any)
@@ -169,7 +169,7 @@ func New(opts Options, st Store, ob Outbox, clk Clock) (*Link, error) {
 		opts.RedeliverWindow = 30 * time.Second
 	}
 	if opts.Log == nil {
-		opts.Log = slog.Default()
+		opts.Log = slog.New(slog.DiscardHandler)
 	}
 	p, err := st.Progress()
 	if err != nil {
@@ -972,9 +972,6 @@ func (l *Link) publish(ctx context.Context, topic string, doc any, retained bool
 		return errors.New("publish timed out")
 	}
 }
-
-// ErrOffline is returned by Lookup when the link is down.
-var ErrOffline = errors.New("link: offline")
 
 // Lookup asks central for every order on s and its containers (§3) and
 // returns once the reply is committed, or when ctx ends.

@@ -16,8 +16,8 @@ import (
 	"github.com/cargogate/cargogate/gateway/customs"
 	"github.com/cargogate/cargogate/gateway/journal"
 	"github.com/cargogate/cargogate/gateway/store"
+	"github.com/cargogate/cargogate/internal/central"
 	"github.com/cargogate/cargogate/internal/testenv"
-	"github.com/cargogate/cargogate/sync/central"
 	"github.com/cargogate/cargogate/sync/envelope"
 	"github.com/cargogate/cargogate/sync/link"
 )
@@ -92,6 +92,7 @@ func newRig(t *testing.T) *rig {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.j.Close() })
+	go r.j.Run(t.Context())
 	r.link, err = link.New(link.Options{Site: "PVG-W", Gateway: "g07", Broker: r.broker,
 		Keys: envelope.Keyring{centralKey.Kid: centralKey.Public()}, Signer: gwKey,
 		GapGrace: 300 * time.Millisecond, ResyncTimeout: time.Second, Log: slog.New(slog.DiscardHandler),

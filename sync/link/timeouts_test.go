@@ -36,6 +36,7 @@ func TestSetTimeouts(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.j.Close() })
+	go r.j.Run(t.Context())
 	r.link, err = link.New(link.Options{Site: "PVG-W", Gateway: "g07", Broker: r.broker,
 		Keys: envelope.Keyring{centralKey.Kid: centralKey.Public()}, Signer: gwKey,
 		GapGrace: time.Hour, ResyncTimeout: time.Hour, Log: slog.New(slog.DiscardHandler)}, st, r.j, nil)

@@ -24,3 +24,7 @@ const (
 	RejectBadDocument  = "bad_document"  // payload does not parse or is invalid
 	RejectTooMany      = "too_many"      // more events than §3 allows
 )
+
+// ErrUnchecked says that a decision's window has too many combinations to
+// try; the decision is neither confirmed nor refuted.
+var ErrUnchecked = errors.New("too many orders on the family within the window to check")

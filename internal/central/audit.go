@@ -42,10 +42,6 @@ func (c *Central) window(basisSeq, appliedSeq uint64, at time.Time) (lo, hi uint
 	return lo, hi
 }
 
-// ErrUnchecked says that a decision's window has too many combinations to
-// try; the decision is neither confirmed nor refuted.
-var ErrUnchecked = errors.New("too many orders on the family within the window to check")
-
 // CheckPass checks a PASS decision against the ledger: it returns nil when
 // some set of orders the gateway may have held when it decided (the window
 // above) releases s at `at` under §4 and docs/protocol.md point 1, else

@@ -1,0 +1,6 @@
+package link
+
+import "errors"
+
+// ErrOffline is returned by Lookup when the link is down.
+var ErrOffline = errors.New("link: offline")
