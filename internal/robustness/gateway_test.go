@@ -235,8 +235,9 @@ func (g *gateway) start(lookup func(ctx context.Context, s customs.Subject) erro
 		return err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	g.stop, g.done = cancel, make(chan error, 1)
+	g.stop, g.done = cancel, make(chan error, 2)
 	go func() { g.done <- g.lk.Ingest(ctx) }()
+	go func() { g.done <- g.jr.Run(ctx) }() // the journal's group commit
 	g.sl = &stationLink{lk: g.lk, online: online, lookup: lookup}
 	g.gate = &recGate{}
 	g.stn = station.New(station.Config{ID: "gate-1", Role: "gate", Classifier: classifier(g.lp), Gate: g.gate,
@@ -251,6 +252,7 @@ func (g *gateway) halt() error {
 		return nil
 	}
 	g.stop()
+	<-g.done
 	<-g.done
 	g.stop = nil
 	err := g.st.SaveWall(g.clk.Now())
