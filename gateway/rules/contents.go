@@ -14,6 +14,7 @@ import (
 func (r *reader) decideContents(top *node, anc *ancSummary) Decision {
 	s := top.s
 	inherited, hasInherited := effectiveRelease(anc.releases(), r.now)
+	r.base = anc.height
 	// Below s, s and its ancestors are a loop: exactly the subjects that
 	// summarising s has summarised.
 	r.onPath = map[customs.Subject]bool{}
@@ -144,7 +145,7 @@ func heap(d Decision) *Decision { return &d }
 // walk walks the contents of parent, depth levels below the scanned
 // subject, inheriting inh.
 func (r *reader) walk(parent *node, inh *Decision, depth int) (*contents, error) {
-	if depth > MaxDepth {
+	if r.base+depth > MaxDepth {
 		return nil, errTooDeep
 	}
 	kids, err := r.childrenOf(parent)
@@ -191,12 +192,13 @@ func (r *reader) walk(parent *node, inh *Decision, depth int) (*contents, error)
 
 // below walks the contents of c once for each release it inherits. A
 // container walked before is too deep if its longest chain of containers
-// below reaches past MaxDepth from here; a loop below it would have
+// below reaches past MaxDepth from here (counting the scanned container's
+// own height); a loop below it would have
 // failed the first walk.
 func (r *reader) below(c *node, inh *Decision, depth int) (*contents, error) {
 	for _, w := range c.walked {
 		if w.inh == inh {
-			if depth+w.c.height > MaxDepth {
+			if r.base+depth+w.c.height > MaxDepth {
 				return nil, errTooDeep
 			}
 			return w.c, nil

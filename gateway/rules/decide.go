@@ -115,6 +115,11 @@ type reader struct {
 	nodes  map[customs.Subject]*node
 	free   []node                   // allocated a chunk at a time
 	onPath map[customs.Subject]bool // the scanned subject, its ancestors and the containers being walked
+	// base is the scanned container's height: the longest chain of links
+	// above it. A content item d levels below it has an ancestry at least
+	// base+d deep, and is judged by the same rules (§4 rule 2), so the
+	// contents may go only MaxDepth-base levels down.
+	base int
 }
 
 // node is a subject met in a decision. Plain content items (one

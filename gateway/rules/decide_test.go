@@ -173,8 +173,13 @@ func TestDecide(t *testing.T) {
 			subj: p3, reason: "error"},
 		{name: "depth 5 chain down", orders: []customs.Order{rel(1, chain[4]), link(2, chain[0], p3), link(3, chain[1], chain[0]), link(4, chain[2], chain[1]), link(5, chain[3], chain[2]), link(6, chain[4], chain[3])},
 			subj: chain[4], reason: "error"},
+		// chain[2] is 2 below the top and 3 above p3: each way is within
+		// 4, but p3, judged by the same rules as its content (§4 rule 2),
+		// has an ancestry 5 deep and decides error, so chain[2] cannot pass.
 		{name: "depth 5 chain, middle", orders: []customs.Order{rel(1, chain[4]), rel(7, p3), link(2, chain[0], p3), link(3, chain[1], chain[0]), link(4, chain[2], chain[1]), link(5, chain[3], chain[2]), link(6, chain[4], chain[3])},
-			subj: chain[2], pass: true, reason: "released"},
+			subj: chain[2], reason: "error"},
+		{name: "depth 4 chain, middle", orders: []customs.Order{rel(1, chain[3]), link(2, chain[0], p3), link(3, chain[1], chain[0]), link(4, chain[2], chain[1]), link(5, chain[3], chain[2])},
+			subj: chain[1], pass: true, reason: "released", items: 2},
 		{name: "loop of two, scanned", orders: []customs.Order{rel(1, b1), rel(2, b2), rel(3, p1), link(4, b1, b2, p1), link(5, b2, b1)}, subj: b1, reason: "error"},
 		{name: "loop of two, the other one", orders: []customs.Order{rel(1, b1), rel(2, b2), rel(3, p1), link(4, b1, b2, p1), link(5, b2, b1)}, subj: b2, reason: "error"},
 		{name: "loop of two, a parcel inside", orders: []customs.Order{rel(1, b1), rel(2, b2), rel(3, p1), link(4, b1, b2, p1), link(5, b2, b1)}, subj: p1, reason: "error"},

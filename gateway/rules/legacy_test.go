@@ -95,7 +95,7 @@ func legacyDecideRelease(anc []level, now time.Time) Decision {
 func legacyDecideContents(v View, s customs.Subject, anc []level, now time.Time) Decision {
 	inherited, hasInherited := effectiveRelease(anc, now)
 	res := Decision{Pass: true, Reason: customs.ReasonReleased}
-	w := legacyContentsWalk{v: v, now: now, res: &res, path: map[customs.Subject]bool{s: true}}
+	w := legacyContentsWalk{v: v, now: now, res: &res, path: map[customs.Subject]bool{s: true}, base: legacyHeight(v, s, 0)}
 	for _, l := range anc {
 		w.path[l.subj] = true
 	}
@@ -121,10 +121,25 @@ type legacyContentsWalk struct {
 	res     *Decision
 	path    map[customs.Subject]bool
 	blocked int
+	base    int // the longest chain of links above the scanned subject
+}
+
+// legacyHeight is the longest chain of links above s, by trying every way
+// up (the ancestry has been checked for loops and depth before).
+func legacyHeight(v View, s customs.Subject, depth int) int {
+	ps, err := v.Parents(s)
+	if err != nil || depth > MaxDepth {
+		return depth
+	}
+	h := 0
+	for _, p := range ps {
+		h = max(h, 1+legacyHeight(v, p, depth+1))
+	}
+	return h
 }
 
 func (w *legacyContentsWalk) walk(parent customs.Subject, inh *Decision, depth int) error {
-	if depth > MaxDepth {
+	if w.base+depth > MaxDepth {
 		return errTooDeep
 	}
 	kids, err := w.v.Children(parent)
