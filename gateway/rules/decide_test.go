@@ -174,7 +174,9 @@ func TestDecide(t *testing.T) {
 		{name: "depth 5 chain down", orders: []customs.Order{rel(1, chain[4]), link(2, chain[0], p3), link(3, chain[1], chain[0]), link(4, chain[2], chain[1]), link(5, chain[3], chain[2]), link(6, chain[4], chain[3])},
 			subj: chain[4], reason: "error"},
 		{name: "depth 5 chain, middle", orders: []customs.Order{rel(1, chain[4]), rel(7, p3), link(2, chain[0], p3), link(3, chain[1], chain[0]), link(4, chain[2], chain[1]), link(5, chain[3], chain[2]), link(6, chain[4], chain[3])},
-			subj: chain[2], pass: true, reason: "released"},
+			// p3's ancestry is 5 deep: scanned alone it stops (error), so
+			// the bag holding it must not pass on it either.
+			subj: chain[2], reason: "error"},
 		{name: "loop of two, scanned", orders: []customs.Order{rel(1, b1), rel(2, b2), rel(3, p1), link(4, b1, b2, p1), link(5, b2, b1)}, subj: b1, reason: "error"},
 		{name: "loop of two, the other one", orders: []customs.Order{rel(1, b1), rel(2, b2), rel(3, p1), link(4, b1, b2, p1), link(5, b2, b1)}, subj: b2, reason: "error"},
 		{name: "loop of two, a parcel inside", orders: []customs.Order{rel(1, b1), rel(2, b2), rel(3, p1), link(4, b1, b2, p1), link(5, b2, b1)}, subj: p1, reason: "error"},

@@ -149,6 +149,10 @@ func (w *legacyContentsWalk) walk(parent customs.Subject, inh *Decision, depth i
 			if own, err = legacyAncestry(w.v, c); err != nil {
 				return err
 			}
+		} else if _, err := legacyAncestry(w.v, c); err != nil {
+			// Decided by the same rules as a scanned subject: an item
+			// whose ancestry is deeper than MaxDepth stops the decision.
+			return err
 		}
 		if d, stop := blocked(own); stop {
 			w.block(c, d)
