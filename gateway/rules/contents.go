@@ -26,7 +26,7 @@ func (r *reader) decideContents(top *node, anc *ancSummary) Decision {
 	if hasInherited {
 		inh = &inherited
 	}
-	c, err := r.walk(top, inh, 1)
+	c, err := r.walk(top, inh, 1, anc.height)
 	if err != nil {
 		return stopError(s, err)
 	}
@@ -142,8 +142,11 @@ func (r *reader) judge(c customs.Subject) (judgement, *node, error) {
 func heap(d Decision) *Decision { return &d }
 
 // walk walks the contents of parent, depth levels below the scanned
-// subject, inheriting inh.
-func (r *reader) walk(parent *node, inh *Decision, depth int) (*contents, error) {
+// subject, inheriting inh; above is the longest chain of links above
+// parent. A content item is decided by the same rules as a scanned
+// subject, so one whose longest chain of links above goes past MaxDepth
+// stops the decision (error), whether it has one container or several.
+func (r *reader) walk(parent *node, inh *Decision, depth, above int) (*contents, error) {
 	if depth > MaxDepth {
 		return nil, errTooDeep
 	}
@@ -160,6 +163,15 @@ func (r *reader) walk(parent *node, inh *Decision, depth int) (*contents, error)
 		if err != nil {
 			return nil, err
 		}
+		// The longest chain above c: through parent, or, for an item of
+		// several containers, the one its summary found (judge checked it).
+		h := above + 1
+		if n != nil && n.anc != nil {
+			h = max(h, n.anc.height)
+		}
+		if h > MaxDepth {
+			return nil, errTooDeep
+		}
 		out.items++
 		if j.blocked != nil {
 			out.block(c, *j.blocked)
@@ -170,7 +182,7 @@ func (r *reader) walk(parent *node, inh *Decision, depth int) (*contents, error)
 			rel = j.own
 		}
 		if j.st != nil && j.st.Children > 0 {
-			sub, err := r.below(n, rel, depth+1)
+			sub, err := r.below(n, rel, depth+1, h)
 			if err != nil {
 				return nil, err
 			}
@@ -189,11 +201,12 @@ func (r *reader) walk(parent *node, inh *Decision, depth int) (*contents, error)
 	return out, nil
 }
 
-// below walks the contents of c once for each release it inherits. A
-// container walked before is too deep if its longest chain of containers
-// below reaches past MaxDepth from here; a loop below it would have
-// failed the first walk.
-func (r *reader) below(c *node, inh *Decision, depth int) (*contents, error) {
+// below walks the contents of c once for each release it inherits; above
+// is the longest chain of links above c, the same whichever way c is
+// reached. A container walked before is too deep if its longest chain of
+// containers below reaches past MaxDepth from here; a loop below it would
+// have failed the first walk.
+func (r *reader) below(c *node, inh *Decision, depth, above int) (*contents, error) {
 	for _, w := range c.walked {
 		if w.inh == inh {
 			if depth+w.c.height > MaxDepth {
@@ -203,7 +216,7 @@ func (r *reader) below(c *node, inh *Decision, depth int) (*contents, error) {
 		}
 	}
 	r.onPath[c.s] = true
-	sub, err := r.walk(c, inh, depth)
+	sub, err := r.walk(c, inh, depth, above)
 	delete(r.onPath, c.s)
 	if err != nil {
 		return nil, err
