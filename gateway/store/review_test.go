@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/cargogate/cargogate/gateway/customs"
 	"github.com/cargogate/cargogate/gateway/rules"
 )
@@ -166,5 +168,39 @@ func TestReview_StoreAndRetentionAgainstModel(t *testing.T) {
 		if t.Failed() {
 			return
 		}
+	}
+}
+
+// TestReview_ManyHoldSlotsDoNotStallIngest: a subject keeps one hold slot
+// per hold_id it ever had (a ULD in service for years, held and released
+// flight after flight, keeps its own release and so is never pruned), and
+// every slot is encoded. A state the store wrote must be one it reads
+// back: refused, every batch touching the subject fails, the link
+// acknowledges nothing and stops applying orders for every subject
+// (holds included) for good.
+func TestReview_ManyHoldSlotsDoNotStallIngest(t *testing.T) {
+	s := openPrune(t)
+	uld, p := U("AKE12345MU"), P("RR000000001CN")
+	st := &rules.State{LastSeq: 1}
+	for i := 0; i <= 1<<16; i++ {
+		// What State.Apply makes of 65,537 hold/unhold pairs, each hold
+		// under a hold_id of its own (built directly: applying them is
+		// quadratic).
+		st.Holds = append(st.Holds, rules.HoldSlot{ID: fmt.Sprintf("H%d", i), Seq: uint64(2 + i), Reason: "inspection"})
+	}
+	st.RelFlag, st.RelSeq = rules.RelRelease, 1
+	enc := encodeState(st)
+	if err := s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bSubj).Put(subjectKey(uld), enc) }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := decodeState(enc); err != nil {
+		t.Errorf("the store cannot read back a state it wrote: %v", err)
+	}
+	// The next batch: a new hold on the ULD and a hold on a parcel.
+	if _, err := s.Apply(Batch{Orders: []customs.Order{rel(1000000, p), hold(1000001, uld, "HNEW", "detention"), hold(1000002, p, "H1", "detention")}}); err != nil {
+		t.Fatalf("ingest stalls: %v", err)
+	}
+	if d := s.Decide(p, pNow); d.Pass {
+		t.Errorf("held parcel passes")
 	}
 }
