@@ -329,3 +329,37 @@ func TestReview_RandomAgainstOracle(t *testing.T) {
 	}
 	t.Logf("%d rounds: %d false PASS, %d STOP where the oracle passes", rounds, falsePass, falseStop)
 }
+
+// TestReview_Corners: attacks of the review that found the code right,
+// kept as regressions.
+func TestReview_Corners(t *testing.T) {
+	p, q := P("RR000000001CN"), P("RR000000002CN")
+	b1, b2, b3 := B("BAG1"), B("BAG2"), B("BAG3")
+	u1 := U("AKE12345MU")
+	for _, tc := range []struct {
+		name   string
+		orders []customs.Order
+		subj   customs.Subject
+		reason string // "" : PASS
+	}{
+		{"expires_at exactly now", []customs.Order{relExp(1, p, now)}, p, "expired"},
+		{"an expired release of higher seq after a live one", []customs.Order{relExp(2, p, now.Add(-time.Hour)), rel(1, p)}, p, "expired"},
+		{"unhold of higher seq before its hold", []customs.Order{rel(1, p), unhold(3, p, "H"), hold(2, p, "H", "detention")}, p, ""},
+		{"hold_id reused on another subject", []customs.Order{rel(1, p), rel(2, q), hold(3, p, "H", "detention"), unhold(4, q, "H")}, p, "held:detention"},
+		{"revoked parent at the same distance as a released one", []customs.Order{rel(1, b1), revoke(2, b2), link(3, b1, p), link(4, b2, p)}, p, "revoked"},
+		{"the same, the bag scanned", []customs.Order{rel(1, b1), revoke(2, b2), link(3, b1, p), link(4, b2, p)}, b1, "contents"},
+		{"held grandchild through a second parent", []customs.Order{rel(1, u1), link(2, u1, b1), link(3, b1, p), link(4, b2, p), hold(5, b2, "H", "do_not_load")}, u1, "contents"},
+		{"parcel in a loop two levels up", []customs.Order{rel(1, p), link(2, b1, p), link(3, b2, b1), link(4, b1, b2)}, p, "error"},
+		{"cancel of low seq after a release of high seq", []customs.Order{rel(5, p), cancel(1, p)}, p, "cancelled"},
+		{"container in container of mixed kinds, held at the bottom", []customs.Order{rel(1, u1), link(2, u1, A("78412345675")), link(3, A("78412345675"), b3), link(4, b3, p), hold(5, p, "H", "x")}, u1, "contents"},
+	} {
+		v := NewMemView(tc.orders...)
+		d := Decide(v, tc.subj, now)
+		if tc.reason == "" && !d.Pass || tc.reason != "" && (d.Pass || d.Reason != tc.reason) {
+			t.Errorf("%s: %s %q, want %q", tc.name, d.Verdict(), d.Reason, tc.reason)
+		}
+		if want := (&revOracle{orders: tc.orders, now: now}).decide(tc.subj); want != d.Pass {
+			t.Errorf("%s: the oracle says pass=%v", tc.name, want)
+		}
+	}
+}
