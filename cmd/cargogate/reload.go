@@ -100,6 +100,16 @@ var restartKeys = []struct {
 	{"http.listen", func(a, b *config.Config) bool { return a.HTTP.Listen == b.HTTP.Listen }},
 	{"http.allowed_origins", func(a, b *config.Config) bool { return slices.Equal(a.HTTP.AllowedOrigins, b.HTTP.AllowedOrigins) }},
 	{"http.token", func(a, b *config.Config) bool { return a.HTTP.Token == b.HTTP.Token }},
+	// Read once at start: the tokens by the screens, the rest by the server.
+	{"http.tokens", func(a, b *config.Config) bool { return slices.Equal(a.HTTP.Tokens, b.HTTP.Tokens) }},
+	{"http.trust_loopback", func(a, b *config.Config) bool {
+		return (a.HTTP.TrustLoopback == nil) == (b.HTTP.TrustLoopback == nil) &&
+			(a.HTTP.TrustLoopback == nil || *a.HTTP.TrustLoopback == *b.HTTP.TrustLoopback)
+	}},
+	{"http.tls_cert_file", func(a, b *config.Config) bool { return a.HTTP.TLSCertFile == b.HTTP.TLSCertFile }},
+	{"http.tls_key_file", func(a, b *config.Config) bool { return a.HTTP.TLSKeyFile == b.HTTP.TLSKeyFile }},
+	{"http.max_conns", func(a, b *config.Config) bool { return a.HTTP.MaxConns == b.HTTP.MaxConns }},
+	{"http.stream_stall", func(a, b *config.Config) bool { return a.HTTP.StreamStall == b.HTTP.StreamStall }},
 	{"log.level", func(a, b *config.Config) bool { return a.Log.Level == b.Log.Level }},
 	{"log.format", func(a, b *config.Config) bool { return a.Log.Format == b.Log.Format }},
 	{"outbox.max_events", func(a, b *config.Config) bool { return a.Outbox.MaxEvents == b.Outbox.MaxEvents }},
