@@ -204,3 +204,29 @@ func TestReview_ManyHoldSlotsDoNotStallIngest(t *testing.T) {
 		t.Errorf("held parcel passes")
 	}
 }
+
+// TestReview_MissingUpToTheLastSeq: Missing lists the seqs not applied up
+// to to, whatever to is. The link's settle asks it up to the highest seq
+// seen (a head, or an order that cannot be applied, under any seq ≥ 1 of
+// §3, 2^64−1 included); an empty answer there means "nothing missing",
+// and the link would then stop filling the real gaps below it every
+// gap_grace.
+func TestReview_MissingUpToTheLastSeq(t *testing.T) {
+	s := openPrune(t)
+	applyAt(t, s, rel(1, P("RR000000001CN")), rel(3, P("RR000000003CN")))
+	const top = ^uint64(0)
+	got, err := s.Missing(0, top, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][2]uint64{{2, 2}, {4, top}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("Missing(0, 2^64-1) = %v, want %v", got, want)
+	}
+	if got, _ := s.Missing(3, top, 10); fmt.Sprint(got) != fmt.Sprint([][2]uint64{{4, top}}) {
+		t.Errorf("Missing(3, 2^64-1) = %v", got)
+	}
+	if got, _ := s.Missing(top, top, 10); len(got) != 0 {
+		t.Errorf("Missing(2^64-1, 2^64-1) = %v, want none", got)
+	}
+}
