@@ -230,3 +230,23 @@ func TestReview_MissingUpToTheLastSeq(t *testing.T) {
 		t.Errorf("Missing(2^64-1, 2^64-1) = %v, want none", got)
 	}
 }
+
+// TestReview_FloorBeforeNanosecondRange: a central timestamp before 1678
+// (an issued_at of 1500, signed but absurd) is no time to store as
+// nanoseconds: stored anyway it wraps, and the floor read back after a
+// restart lies decades ahead, expiring every release with an expiry for
+// good. It must be ignored, as a wall reading before 1970 is.
+func TestReview_FloorBeforeNanosecondRange(t *testing.T) {
+	s := openPrune(t)
+	old := time.Date(1500, 1, 1, 0, 0, 0, 0, time.UTC)
+	if _, err := s.Apply(Batch{Orders: []customs.Order{rel(1, P("RR000000001CN"))}, Floor: old}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.Progress()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Floor.After(pNow) {
+		t.Errorf("floor stored for %v reads back as %v", old, p.Floor)
+	}
+}
