@@ -271,22 +271,42 @@ func cut(s string, n int) string {
 	return s[:i] + "…"
 }
 
-// wireOrder is an order as received, read leniently: the deciding fields
-// typed, so a value of the wrong type makes the order unappliable, and the
-// others raw, so a value of the wrong type is only dropped.
+// wireOrder is an order as received, read leniently: the fields that
+// decide for every order typed, so a value of the wrong type makes the
+// order unappliable, and the others raw: a field the order's action uses
+// (expires_at of a release, hold_id of a hold or unhold, children of a
+// link or unlink, seals of a seal) that cannot be read makes it
+// unappliable too, and one it does not use, or that decides nothing, is
+// only dropped.
 type wireOrder struct {
 	Seq       uint64          `json:"seq"`
 	Action    Action          `json:"action"`
 	Subject   Subject         `json:"subject"`
 	IssuedAt  json.RawMessage `json:"issued_at"`
-	ExpiresAt time.Time       `json:"expires_at"`
-	HoldID    string          `json:"hold_id"`
+	ExpiresAt json.RawMessage `json:"expires_at"`
+	HoldID    json.RawMessage `json:"hold_id"`
 	Reason    json.RawMessage `json:"reason"`
-	Children  []Subject       `json:"children"`
-	Seals     []string        `json:"seals"`
+	Children  json.RawMessage `json:"children"`
+	Seals     json.RawMessage `json:"seals"`
 	Office    json.RawMessage `json:"office"`
 	Ref       json.RawMessage `json:"ref"`
 	Note      json.RawMessage `json:"note"`
+}
+
+// uses reports whether action a reads field (one of expires_at, hold_id,
+// children, seals).
+func (a Action) uses(field string) bool {
+	switch field {
+	case "expires_at":
+		return a == Release
+	case "hold_id":
+		return a == Hold || a == Unhold
+	case "children":
+		return a == Link || a == Unlink
+	case "seals":
+		return a == Seal
+	}
+	return false
 }
 
 // DecodeOrder reads one order of a received orders document (amendment 2)
@@ -301,9 +321,42 @@ func DecodeOrder(raw []byte) (Order, []Dropped, error) {
 	if err := json.Unmarshal(raw, &w); err != nil {
 		return Order{Seq: w.Seq}, nil, fmt.Errorf("order seq %d: %w", w.Seq, err)
 	}
-	o := Order{Seq: w.Seq, Action: w.Action, Subject: w.Subject, ExpiresAt: w.ExpiresAt, HoldID: w.HoldID,
-		Children: w.Children, Seals: w.Seals}
+	o := Order{Seq: w.Seq, Action: w.Action, Subject: w.Subject}
 	var drops []Dropped
+	// A field of the action's own that cannot be read makes the order
+	// unappliable; one the action does not use is dropped (a hold is
+	// applied whatever its expires_at says).
+	for _, f := range []struct {
+		name string
+		raw  json.RawMessage
+		read func([]byte) error
+	}{
+		{"expires_at", w.ExpiresAt, func(b []byte) error { return o.ExpiresAt.UnmarshalJSON(b) }},
+		{"hold_id", w.HoldID, func(b []byte) error { return json.Unmarshal(b, &o.HoldID) }},
+		{"children", w.Children, func(b []byte) error { return json.Unmarshal(b, &o.Children) }},
+		{"seals", w.Seals, func(b []byte) error { return json.Unmarshal(b, &o.Seals) }},
+	} {
+		if len(f.raw) == 0 || string(f.raw) == "null" {
+			continue
+		}
+		if err := f.read(f.raw); err != nil {
+			if w.Action.uses(f.name) {
+				return Order{Seq: w.Seq}, nil, fmt.Errorf("order seq %d: %s: %w", w.Seq, f.name, err)
+			}
+			switch f.name {
+			case "expires_at":
+				o.ExpiresAt = time.Time{}
+			case "hold_id":
+				o.HoldID = ""
+			case "children":
+				o.Children = nil
+			case "seals":
+				o.Seals = nil
+			}
+			drops = append(drops, Dropped{Field: f.name, Value: cut(string(f.raw), MaxDroppedValue),
+				Why: fmt.Sprintf("%s: cannot be read, and a %s does not use it; the order is applied without it", f.name, cut(string(w.Action), 32))})
+		}
+	}
 	text := func(field string, r json.RawMessage) string {
 		if len(r) == 0 || string(r) == "null" {
 			return ""

@@ -295,12 +295,10 @@ func apply(tx *bolt.Tx, b Batch) (Result, error) {
 		}
 	}
 	res.Head = head
-	if !b.Floor.IsZero() {
-		if f := getTime(meta, kFloor); b.Floor.After(f) {
-			if err := meta.Put(kFloor, u64(uint64(b.Floor.UnixNano()))); err != nil {
-				return res, err
-			}
-		}
+	// Both only rise, and only with times that nanoseconds since 1970 hold
+	// (a time before 1678 would wrap and read back decades ahead).
+	if err := raiseTime(meta, kFloor, b.Floor); err != nil {
+		return res, err
 	}
 	if err := raiseTime(meta, kWall, b.Wall); err != nil {
 		return res, err

@@ -199,8 +199,13 @@ func decodeState(b []byte) (*rules.State, error) {
 	st.LastSeq = r.uvarint()
 	st.Children = uint32(r.uvarint())
 	st.Parents = uint32(r.uvarint())
+	// A subject keeps one slot per hold_id it ever had, and encodeState
+	// writes them all: the bound is what the bytes can hold (each slot
+	// takes at least 3), not a count, so a state written is always read
+	// back. A bound below what Apply can write would make the subject
+	// poison every batch that touches it, and ingest would stall.
 	n := r.uvarint()
-	if n > 1<<16 {
+	if n > uint64(len(r.b))/3 {
 		return nil, errCorrupt
 	}
 	for i := uint64(0); i < n && r.err == nil; i++ {

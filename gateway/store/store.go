@@ -220,21 +220,27 @@ func (s *Store) Progress() (Progress, error) {
 // Missing lists up to limit seqs in (from, to] not yet applied, as ranges.
 func (s *Store) Missing(from, to uint64, limit int) ([][2]uint64, error) {
 	var out [][2]uint64
+	if from >= to || limit <= 0 {
+		return nil, nil
+	}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bSeqs).Cursor()
-		next := from + 1
-		for k, _ := c.Seek(u64(next)); next <= to && len(out) < limit; k, _ = c.Next() {
-			have := to + 1
-			if k != nil {
-				have = binary.BigEndian.Uint64(k)
+		next := from + 1 // ≤ to, so no overflow
+		for k, _ := c.Seek(u64(next)); len(out) < limit; k, _ = c.Next() {
+			// Without computing to+1 or have+1 past 2^64−1: seqs are any
+			// integer ≥ 1 (§3).
+			if k == nil || binary.BigEndian.Uint64(k) > to {
+				out = append(out, [2]uint64{next, to})
+				return nil
 			}
+			have := binary.BigEndian.Uint64(k)
 			if have > next {
-				out = append(out, [2]uint64{next, min(have-1, to)})
+				out = append(out, [2]uint64{next, have - 1})
 			}
-			next = have + 1
-			if k == nil {
-				break
+			if have >= to {
+				return nil
 			}
+			next = max(next, have+1)
 		}
 		return nil
 	})
