@@ -1,4 +1,4 @@
-package config
+package config_test
 
 import (
 	"bufio"
@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	. "github.com/cargogate/cargogate/config"
+	"github.com/cargogate/cargogate/drivers"
 )
 
 func TestGoodFiles(t *testing.T) {
@@ -84,15 +87,12 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("log: %+v", c.Log)
 	}
 	st := c.Stations[0]
-	if st.CloseAfter != 10*time.Minute || st.Scanner.Baud != 9600 {
+	if st.CloseAfter != 10*time.Minute || st.Scanner.Section.(*drivers.SerialScannerConfig).Baud != 9600 {
 		t.Errorf("station: %+v", st)
 	}
-	g := st.Gate
+	g := st.Gate.Section.(*drivers.SerialGateConfig)
 	if g.Baud != 9600 || g.Pass != "PASS\r\n" || g.Stop != "STOP\r\n" || g.AckTimeout != 500*time.Millisecond {
 		t.Errorf("serial gate: %+v", g)
-	}
-	if g.Unit != 0 || g.PulseMS != 0 {
-		t.Errorf("serial gate got modbus defaults: %+v", g)
 	}
 }
 
@@ -107,21 +107,15 @@ func TestFullFile(t *testing.T) {
 	if c.Central.GapGrace != 5*time.Second || c.Central.ResyncTimeout != time.Minute {
 		t.Errorf("durations: %+v", c.Central)
 	}
-	m := c.Stations[2].Gate
-	if m.Unit != 0 || m.PulseMS != 1500 || *m.OpenCoil != 0 || *m.AlarmCoil != 1 || *m.ClosedInput != 3 {
+	m := c.Stations[2].Gate.Section.(*drivers.ModbusGateConfig)
+	if *m.Unit != 0 || m.PulseMS != 1500 || *m.OpenCoil != 0 || *m.AlarmCoil != 1 || *m.ClosedInput != 3 {
 		t.Errorf("modbus gate: %+v", m)
 	}
-	if m.Pass != "" || m.Baud != 0 || m.AckTimeout != 0 {
-		t.Errorf("modbus gate got serial defaults: %+v", m)
-	}
-	if c.Stations[0].CloseAfter != 15*time.Minute || c.Stations[0].Scanner.Debounce != time.Second {
+	if c.Stations[0].CloseAfter != 15*time.Minute || c.Stations[0].Scanner.Section.(*drivers.TCPServerConfig).Debounce != time.Second {
 		t.Errorf("arrival station: %+v", c.Stations[0])
 	}
-	if c.Stations[0].Scanner.Baud != 0 {
-		t.Errorf("tcp scanner got a baud: %+v", c.Stations[0].Scanner)
-	}
-	relay := c.Stations[3].Gate
-	pass, err := DecodeFrame(relay.Pass)
+	relay := c.Stations[3].Gate.Section.(*drivers.SerialGateConfig)
+	pass, err := drivers.DecodeFrame(relay.Pass)
 	if err != nil || !bytes.Equal(pass, []byte{0xA0, 0x01, 0x01, 0xA2}) {
 		t.Errorf("relay pass frame: %x, %v", pass, err)
 	}
@@ -136,7 +130,7 @@ func TestModbusUnitDefault(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := c.Stations[2].Gate.Unit; got != 1 {
+	if got := *c.Stations[2].Gate.Section.(*drivers.ModbusGateConfig).Unit; got != 1 {
 		t.Errorf("unit left out: got %d, want default 1", got)
 	}
 }
@@ -150,7 +144,7 @@ func TestDoubleQuotedAndEscapedFramesAgree(t *testing.T) {
 		t.Fatal("unknown keys a, b accepted")
 	}
 	for _, s := range []string{"PASS\r\n", `PASS\r\n`} {
-		got, err := DecodeFrame(s)
+		got, err := drivers.DecodeFrame(s)
 		if err != nil || string(got) != "PASS\r\n" {
 			t.Errorf("DecodeFrame(%q) = %q, %v", s, got, err)
 		}
@@ -174,7 +168,7 @@ func TestDecodeFrame(t *testing.T) {
 		{`\x+1`, "", "not two hex digits"},
 	}
 	for _, tt := range tests {
-		got, err := DecodeFrame(tt.in)
+		got, err := drivers.DecodeFrame(tt.in)
 		if tt.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tt.err) {
 				t.Errorf("DecodeFrame(%q) = %q, %v; want error %q", tt.in, got, err, tt.err)
@@ -192,7 +186,7 @@ func TestValidateProgrammatic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.Stations[0].Gate.Baud = 300
+	c.Stations[0].Gate.Section.(*drivers.SerialGateConfig).Baud = 300
 	err = c.Validate()
 	const want = `stations[0] ("gate-3").gate.baud: must be one of 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200 (got 300)`
 	if err == nil || err.Error() != want {
