@@ -3,6 +3,8 @@ package config_test
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
+	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,7 +30,8 @@ func TestGoodFiles(t *testing.T) {
 	}
 }
 
-// expectedErrors reads the "# error: …" lines at the top of a bad file.
+// expectedErrors reads the "# error: …" lines among the comments at the top
+// of a bad file.
 func expectedErrors(t *testing.T, path string) []string {
 	t.Helper()
 	data, err := os.ReadFile(path)
@@ -40,6 +43,9 @@ func expectedErrors(t *testing.T, path string) []string {
 	for sc.Scan() {
 		line, ok := strings.CutPrefix(sc.Text(), "# error: ")
 		if !ok {
+			if strings.HasPrefix(sc.Text(), "#") {
+				continue
+			}
 			break
 		}
 		want = append(want, line)
@@ -50,6 +56,11 @@ func expectedErrors(t *testing.T, path string) []string {
 	return want
 }
 
+var update = flag.Bool("update", false, "rewrite the golden files of testdata")
+
+// TestBadFiles loads each bad file: its error must contain each of the
+// file's "# error:" lines, and be exactly its golden file (NAME.bad.golden,
+// the whole text of every problem; -update rewrites them).
 func TestBadFiles(t *testing.T) {
 	files, err := filepath.Glob("testdata/*.bad.yaml")
 	if err != nil {
@@ -70,8 +81,132 @@ func TestBadFiles(t *testing.T) {
 					t.Errorf("error does not contain %q:\n%v", w, err)
 				}
 			}
+			data, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = Parse(data)
+			if err == nil {
+				t.Fatal("parsed without error")
+			}
+			got := err.Error() + "\n"
+			golden := strings.TrimSuffix(f, ".yaml") + ".golden"
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			wantAll, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test -update to write it)", err)
+			}
+			if got != string(wantAll) {
+				t.Errorf("errors differ from %s:\ngot:\n%swant:\n%s", golden, got, wantAll)
+			}
 		})
 	}
+}
+
+// TestGoodFilesAsBefore compares each good file, loaded, with the values
+// it loaded to before the drivers owned their sections and the walk
+// checked the tree (NAME.good.json, written then by the old code: every
+// non-zero value, a device's keys beside its driver).
+func TestGoodFilesAsBefore(t *testing.T) {
+	files, err := filepath.Glob("testdata/*.good.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no good files: %v", err)
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			c, err := Load(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := json.Marshal(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var v any
+			if err := json.Unmarshal(b, &v); err != nil {
+				t.Fatal(err)
+			}
+			got, _ := json.MarshalIndent(nonZero(flattenSections(v)), "", "  ")
+			want, err := os.ReadFile(strings.TrimSuffix(f, ".yaml") + ".json")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got)+"\n" != string(want) {
+				t.Errorf("loads differently than before:\ngot:\n%s\nwant:\n%s", got, want)
+			}
+		})
+	}
+}
+
+// flattenSections puts a device's section keys beside its driver, as the
+// old config.Scanner and config.Gate held them.
+func flattenSections(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		if sec, ok := x["Section"].(map[string]any); ok {
+			if _, dev := x["Driver"]; dev {
+				delete(x, "Section")
+				for k, e := range flattenSections(sec).(map[string]any) {
+					x[k] = e
+				}
+			}
+		}
+		for k, e := range x {
+			x[k] = flattenSections(e)
+		}
+	case []any:
+		for i := range x {
+			x[i] = flattenSections(x[i])
+		}
+	}
+	return v
+}
+
+// nonZero drops the zero values (empty strings, 0, false, null, empty
+// maps and lists) of a decoded JSON value.
+func nonZero(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		out := map[string]any{}
+		for k, e := range x {
+			e = nonZero(e)
+			switch y := e.(type) {
+			case nil:
+				continue
+			case string:
+				if y == "" {
+					continue
+				}
+			case float64:
+				if y == 0 {
+					continue
+				}
+			case bool:
+				if !y {
+					continue
+				}
+			case map[string]any:
+				if len(y) == 0 {
+					continue
+				}
+			case []any:
+				if len(y) == 0 {
+					continue
+				}
+			}
+			out[k] = e
+		}
+		return out
+	case []any:
+		for i := range x {
+			x[i] = nonZero(x[i])
+		}
+	}
+	return v
 }
 
 func TestDefaults(t *testing.T) {

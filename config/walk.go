@@ -101,7 +101,9 @@ func join(path, key string) string {
 func isNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" }
 
 // drop replaces a bad value by null, which decodes to the zero value.
-func drop(n *yaml.Node) { *n = yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Line: n.Line, Column: n.Column} }
+func drop(n *yaml.Node) {
+	*n = yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Line: n.Line, Column: n.Column}
+}
 
 // walk checks n against type t at path and reports whether n was kept.
 func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) bool {
@@ -265,7 +267,7 @@ func (w *walker) device(n *yaml.Node, kind Kind, path string) {
 		return
 	}
 	if n.Kind != yaml.MappingNode {
-		w.addf(path, n.Line, "must be a mapping with a driver key and the driver's keys (got %s)", got(n))
+		w.addf(path, w.line(path, n), "must be a mapping with a driver key and the driver's keys (got %s)", got(n))
 		drop(n)
 		return
 	}
@@ -303,18 +305,26 @@ func (w *walker) leaf(n *yaml.Node, t reflect.Type, path string) bool {
 		if _, rest, ok := strings.Cut(msg, ": "); ok && strings.HasPrefix(msg, "line ") {
 			msg = rest
 		}
-		w.addf(path, n.Line, "%s", msg)
+		w.addf(path, w.line(path, n), "%s", msg)
 		drop(n)
 		return false
 	}
 	return w.wrongType(n, t, path)
 }
 
+// line is the line of path's key when known, else n's.
+func (w *walker) line(path string, n *yaml.Node) int {
+	if l, ok := w.lines[path]; ok {
+		return l
+	}
+	return n.Line
+}
+
 func (w *walker) wrongType(n *yaml.Node, t reflect.Type, path string) bool {
 	if path == "" {
 		path = "the file"
 	}
-	w.addf(path, n.Line, "must be %s (got %s)", expected(t), got(n))
+	w.addf(path, w.line(path, n), "must be %s (got %s)", expected(t), got(n))
 	drop(n)
 	return false
 }
@@ -327,9 +337,9 @@ func expected(t reflect.Type) string {
 	}
 	switch t.Kind() {
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		return "an integer such as 10"
+		return "an integer"
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return "a whole number such as 10"
+		return "a whole number (0 or more)"
 	case reflect.Float32, reflect.Float64:
 		return "a number such as 1.5"
 	case reflect.Bool:
