@@ -42,7 +42,7 @@ func TestSuggest(t *testing.T) {
 		{"key", "; did you mean central.keys?"},
 		{"colour", " (valid here: gap_grace, resync_timeout, lookup_timeout, keys)"},
 	} {
-		if got := suggest("central", tc.key, fields); got != tc.want {
+		if _, got := suggest("central", tc.key, fields); got != tc.want {
 			t.Errorf("suggest(%q) = %q, want %q", tc.key, got, tc.want)
 		}
 	}

@@ -225,10 +225,18 @@ func (w *walker) mapping(n *yaml.Node, path string, fields []field, other foreig
 			if other != nil {
 				msg = other(k.Value)
 			}
+			meant := ""
 			if msg == "" {
-				msg = "unknown key" + suggest(path, k.Value, fields)
+				var hint string
+				meant, hint = suggest(path, k.Value, fields)
+				msg = "unknown key" + hint
 			}
 			w.addf(p, k.Line, "%s", msg)
+			if meant != "" && !seenKey(n, meant) {
+				// The key meant is missing: its own problems follow
+				// from this one.
+				w.bad = append(w.bad, meant)
+			}
 			continue
 		}
 		w.lines[p] = k.Line
@@ -383,9 +391,15 @@ func kindName(n *yaml.Node) string {
 	return "a value"
 }
 
-// suggest names the valid key nearest to key, or lists the valid keys when
-// none is near.
-func suggest(path, key string, fields []field) string {
+// seenKey reports whether mapping n has the key path's last key.
+func seenKey(n *yaml.Node, path string) bool {
+	key := path[strings.LastIndex(path, ".")+1:]
+	return mapValue(n, key) != nil
+}
+
+// suggest names the valid key nearest to key (its path, and the hint),
+// or lists the valid keys when none is near.
+func suggest(path, key string, fields []field) (string, string) {
 	best, bestD := "", 0
 	norm := func(s string) string { return strings.NewReplacer("_", "", "-", "").Replace(strings.ToLower(s)) }
 	for _, f := range fields {
@@ -395,13 +409,13 @@ func suggest(path, key string, fields []field) string {
 		}
 	}
 	if best != "" && bestD <= max(1, min(len(key), len(best))/3) {
-		return fmt.Sprintf("; did you mean %s?", join(path, best))
+		return join(path, best), fmt.Sprintf("; did you mean %s?", join(path, best))
 	}
 	keys := make([]string, len(fields))
 	for i, f := range fields {
 		keys[i] = f.key
 	}
-	return fmt.Sprintf(" (valid here: %s)", strings.Join(keys, ", "))
+	return "", fmt.Sprintf(" (valid here: %s)", strings.Join(keys, ", "))
 }
 
 // distance is the edit distance (Levenshtein, counting a swap of two
