@@ -150,6 +150,21 @@ func (d *Device) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
+// MarshalYAML writes the driver and its section's keys side by side, as
+// the file holds them, so that a configuration built in code can be
+// written out and loaded again.
+func (d Device) MarshalYAML() (any, error) {
+	n := &yaml.Node{Kind: yaml.MappingNode}
+	if d.Section != nil {
+		if err := n.Encode(d.Section); err != nil {
+			return nil, err
+		}
+	}
+	driver := []*yaml.Node{{Kind: yaml.ScalarNode, Value: "driver"}, {Kind: yaml.ScalarNode, Value: d.Driver}}
+	n.Content = append(driver, n.Content...)
+	return n, nil
+}
+
 // decodeSection decodes the kept node into the driver's section type;
 // without a registered driver it leaves Section nil (Validate reports the
 // driver).

@@ -7,6 +7,7 @@ import (
 
 	"github.com/cargogate/cargogate/config"
 	"github.com/cargogate/cargogate/drivers"
+	"go.yaml.in/yaml/v3"
 )
 
 // A reload keeps a station running when its configuration is unchanged
@@ -59,5 +60,27 @@ central:
 	}
 	if got := *c.Gate.Section.(*drivers.ModbusGateConfig).AlarmCoil; got != 2 {
 		t.Errorf("alarm_coil %d", got)
+	}
+}
+
+// A configuration written out (the demo writes the one it runs with) loads
+// again to the same values, the drivers' sections included.
+func TestWriteAndLoadAgain(t *testing.T) {
+	for _, f := range []string{"testdata/full.good.yaml", "testdata/devices.good.yaml"} {
+		c, err := config.Load(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := yaml.Marshal(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := config.Parse(out)
+		if err != nil {
+			t.Fatalf("%s written out does not load: %v\n%s", f, err, out)
+		}
+		if !reflect.DeepEqual(c.Stations, again.Stations) {
+			t.Errorf("%s loads differently once written out:\n%s", f, out)
+		}
 	}
 }
