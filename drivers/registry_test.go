@@ -130,3 +130,30 @@ func TestImports(t *testing.T) {
 		"github.com/gorilla/":                 "no web in a driver",
 	}, Allow: []string{mod + "gateway/device", mod + "internal/backoff"}}.Check(t)
 }
+
+// Every built-in driver's section is known to config under the same name
+// and kind as its factory, and a factory refuses a section of another
+// driver.
+func TestSectionsRegistered(t *testing.T) {
+	r := Default()
+	if got := config.Drivers(config.ScannerKind); strings.Join(got, " ") != "serial tcp-client tcp-server" {
+		t.Errorf("scanner sections: %q", got)
+	}
+	if got := config.Drivers(config.GateKind); strings.Join(got, " ") != "serial modbus none" {
+		t.Errorf("gate sections: %q", got)
+	}
+	for _, name := range config.Drivers(config.ScannerKind) {
+		if _, err := r.NewScanner(config.Device{Driver: name}); errors.Is(err, ErrUnknownDriver) {
+			t.Errorf("scanner %s: %v", name, err)
+		}
+	}
+	for _, name := range config.Drivers(config.GateKind) {
+		if _, err := r.NewGate(config.Device{Driver: name}); errors.Is(err, ErrUnknownDriver) {
+			t.Errorf("gate %s: %v", name, err)
+		}
+	}
+	_, err := r.NewGate(config.Device{Driver: "modbus", Section: &SerialGateConfig{Port: "/dev/null"}})
+	if err == nil || !strings.Contains(err.Error(), "want *drivers.ModbusGateConfig") {
+		t.Errorf("modbus gate with a serial section: %v", err)
+	}
+}
