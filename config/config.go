@@ -128,96 +128,16 @@ const (
 
 // Station is one scanning point with its scanner and optional gate.
 type Station struct {
-	ID      string  `yaml:"id"`
-	Role    string  `yaml:"role"`
-	Scanner Scanner `yaml:"scanner"`
-	Gate    *Gate   `yaml:"gate"`
+	ID   string `yaml:"id"`
+	Role string `yaml:"role"`
+	// Scanner is the station's scanner; its keys are its driver's
+	// (docs/drivers.md).
+	Scanner Device `yaml:"scanner"`
+	// Gate is the station's gate controller, nil (or driver none): no gate.
+	Gate *Device `yaml:"gate"`
 	// CloseAfter closes an open transit at an arrival station after this
 	// long without a scan. Default 10m.
 	CloseAfter time.Duration `yaml:"close_after"`
-}
-
-// Scanner configures a scanner driver. docs/drivers.md describes every key.
-type Scanner struct {
-	// Driver is serial, tcp-client or tcp-server.
-	Driver string `yaml:"driver"`
-	// Port is the serial device (serial driver), a plain name such as
-	// /dev/ttyUSB0 or a stable udev path such as /dev/serial/by-id/….
-	Port string `yaml:"port"`
-	// Baud is the serial speed (serial driver). Default 9600.
-	Baud int `yaml:"baud"`
-	// Address is the reader's host:port the gateway dials (tcp-client). For
-	// tcp-server it is a deprecated alias of Listen.
-	Address string `yaml:"address"`
-	// Listen is the host:port readers dial in to (tcp-server), e.g. ":2001".
-	Listen string `yaml:"listen"`
-	// MaxReaders is how many readers may be connected at once (tcp-server);
-	// one more replaces the one connected longest. Default 1.
-	MaxReaders int `yaml:"max_readers"`
-	// Framing is lines (CR, LF or CRLF; STX…ETX accepted too) or stx-etx
-	// (only STX…ETX framed codes; bytes outside a frame are dropped).
-	// Default lines.
-	Framing string `yaml:"framing"`
-	// Debounce drops the same code read again within this window. Default 0: off.
-	Debounce time.Duration `yaml:"debounce"`
-	// ReconnectMax caps the backoff between attempts to reopen the device
-	// (100ms doubling up to it, ±20% jitter). Default 10s.
-	ReconnectMax time.Duration `yaml:"reconnect_max"`
-}
-
-// Gate configures a gate controller driver.
-type Gate struct {
-	// Driver is serial, modbus or none (no gate: a station with screens
-	// only; no other key may be set).
-	Driver string `yaml:"driver"`
-	// Port and Baud: serial driver (Baud default 9600).
-	Port string `yaml:"port"`
-	Baud int    `yaml:"baud"`
-	// Pass and Stop are the frames written, with \r, \n and \xHH escapes.
-	// Defaults "PASS\r\n" and "STOP\r\n".
-	Pass string `yaml:"pass"`
-	Stop string `yaml:"stop"`
-	// Ack, when set, is the reply expected within AckTimeout (default 500ms).
-	Ack        string        `yaml:"ack"`
-	AckTimeout time.Duration `yaml:"ack_timeout"`
-	// Address, Unit, OpenCoil, AlarmCoil, ClosedInput, PulseMS: modbus driver.
-	Address string `yaml:"address"`
-	// Unit is the Modbus unit id, 0..255. Default 1 (an explicit 0 is kept
-	// when the file is read by Parse).
-	Unit        int  `yaml:"unit"`
-	OpenCoil    *int `yaml:"open_coil"`
-	AlarmCoil   *int `yaml:"alarm_coil"`
-	ClosedInput *int `yaml:"closed_input"`
-	PulseMS     int  `yaml:"pulse_ms"`
-	// CloseTimeout (modbus, with ClosedInput): how long after the open
-	// pulse ends the gate may still read open before it is reported left
-	// open (a fault). Default 10s.
-	CloseTimeout time.Duration `yaml:"close_timeout"`
-	// HeartbeatInterval (modbus): how often the driver talks to the
-	// controller when idle, writing HeartbeatRegister or toggling
-	// HeartbeatCoil when set (for an I/O module whose watchdog drops its
-	// outputs when the writes stop), else reading back. Default 1s.
-	HeartbeatInterval time.Duration `yaml:"heartbeat_interval"`
-	// HeartbeatRegister (modbus): holding register written with a counter
-	// at each heartbeat. Optional; not with HeartbeatCoil.
-	HeartbeatRegister *int `yaml:"heartbeat_register"`
-	// HeartbeatCoil (modbus): coil toggled at each heartbeat. Optional.
-	HeartbeatCoil *int `yaml:"heartbeat_coil"`
-	// Watchdog (modbus): the I/O module's communication watchdog as set in
-	// the module: it switches its outputs off this long after the last
-	// request, so that a pulse cannot outlive a dead gateway or a lost link
-	// by more than this. Default 3s; must be at least twice
-	// heartbeat_interval. An explicit 0s declares a module without one:
-	// allowed, but check-config warns (Warnings), since an open coil can
-	// then stay on until the gateway reconnects, which may be never.
-	Watchdog *time.Duration `yaml:"watchdog"`
-	// ReconnectMax caps the backoff between attempts to reopen the device
-	// (serial, modbus). Default 10s.
-	ReconnectMax time.Duration `yaml:"reconnect_max"`
-
-	// unitSet records that the file set unit explicitly, so that unit: 0 is
-	// not taken for "unset" by applyDefaults.
-	unitSet bool
 }
 
 // Retention bounds the stores on a box that runs for years.

@@ -1,13 +1,18 @@
-package config
+package config_test
 
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
+	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	. "github.com/cargogate/cargogate/config"
+	"github.com/cargogate/cargogate/drivers"
 )
 
 func TestGoodFiles(t *testing.T) {
@@ -25,7 +30,8 @@ func TestGoodFiles(t *testing.T) {
 	}
 }
 
-// expectedErrors reads the "# error: …" lines at the top of a bad file.
+// expectedErrors reads the "# error: …" lines among the comments at the top
+// of a bad file.
 func expectedErrors(t *testing.T, path string) []string {
 	t.Helper()
 	data, err := os.ReadFile(path)
@@ -37,6 +43,9 @@ func expectedErrors(t *testing.T, path string) []string {
 	for sc.Scan() {
 		line, ok := strings.CutPrefix(sc.Text(), "# error: ")
 		if !ok {
+			if strings.HasPrefix(sc.Text(), "#") {
+				continue
+			}
 			break
 		}
 		want = append(want, line)
@@ -47,6 +56,11 @@ func expectedErrors(t *testing.T, path string) []string {
 	return want
 }
 
+var update = flag.Bool("update", false, "rewrite the golden files of testdata")
+
+// TestBadFiles loads each bad file: its error must contain each of the
+// file's "# error:" lines, and be exactly its golden file (NAME.bad.golden,
+// the whole text of every problem; -update rewrites them).
 func TestBadFiles(t *testing.T) {
 	files, err := filepath.Glob("testdata/*.bad.yaml")
 	if err != nil {
@@ -67,8 +81,132 @@ func TestBadFiles(t *testing.T) {
 					t.Errorf("error does not contain %q:\n%v", w, err)
 				}
 			}
+			data, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = Parse(data)
+			if err == nil {
+				t.Fatal("parsed without error")
+			}
+			got := err.Error() + "\n"
+			golden := strings.TrimSuffix(f, ".yaml") + ".golden"
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			wantAll, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test -update to write it)", err)
+			}
+			if got != string(wantAll) {
+				t.Errorf("errors differ from %s:\ngot:\n%swant:\n%s", golden, got, wantAll)
+			}
 		})
 	}
+}
+
+// TestGoodFilesAsBefore compares each good file, loaded, with the values
+// it loaded to before the drivers owned their sections and the walk
+// checked the tree (NAME.good.json, written then by the old code: every
+// non-zero value, a device's keys beside its driver).
+func TestGoodFilesAsBefore(t *testing.T) {
+	files, err := filepath.Glob("testdata/*.good.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no good files: %v", err)
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			c, err := Load(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := json.Marshal(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var v any
+			if err := json.Unmarshal(b, &v); err != nil {
+				t.Fatal(err)
+			}
+			got, _ := json.MarshalIndent(nonZero(flattenSections(v)), "", "  ")
+			want, err := os.ReadFile(strings.TrimSuffix(f, ".yaml") + ".json")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got)+"\n" != string(want) {
+				t.Errorf("loads differently than before:\ngot:\n%s\nwant:\n%s", got, want)
+			}
+		})
+	}
+}
+
+// flattenSections puts a device's section keys beside its driver, as the
+// old config.Scanner and config.Gate held them.
+func flattenSections(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		if sec, ok := x["Section"].(map[string]any); ok {
+			if _, dev := x["Driver"]; dev {
+				delete(x, "Section")
+				for k, e := range flattenSections(sec).(map[string]any) {
+					x[k] = e
+				}
+			}
+		}
+		for k, e := range x {
+			x[k] = flattenSections(e)
+		}
+	case []any:
+		for i := range x {
+			x[i] = flattenSections(x[i])
+		}
+	}
+	return v
+}
+
+// nonZero drops the zero values (empty strings, 0, false, null, empty
+// maps and lists) of a decoded JSON value.
+func nonZero(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		out := map[string]any{}
+		for k, e := range x {
+			e = nonZero(e)
+			switch y := e.(type) {
+			case nil:
+				continue
+			case string:
+				if y == "" {
+					continue
+				}
+			case float64:
+				if y == 0 {
+					continue
+				}
+			case bool:
+				if !y {
+					continue
+				}
+			case map[string]any:
+				if len(y) == 0 {
+					continue
+				}
+			case []any:
+				if len(y) == 0 {
+					continue
+				}
+			}
+			out[k] = e
+		}
+		return out
+	case []any:
+		for i := range x {
+			x[i] = nonZero(x[i])
+		}
+	}
+	return v
 }
 
 func TestDefaults(t *testing.T) {
@@ -84,15 +222,12 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("log: %+v", c.Log)
 	}
 	st := c.Stations[0]
-	if st.CloseAfter != 10*time.Minute || st.Scanner.Baud != 9600 {
+	if st.CloseAfter != 10*time.Minute || st.Scanner.Section.(*drivers.SerialScannerConfig).Baud != 9600 {
 		t.Errorf("station: %+v", st)
 	}
-	g := st.Gate
+	g := st.Gate.Section.(*drivers.SerialGateConfig)
 	if g.Baud != 9600 || g.Pass != "PASS\r\n" || g.Stop != "STOP\r\n" || g.AckTimeout != 500*time.Millisecond {
 		t.Errorf("serial gate: %+v", g)
-	}
-	if g.Unit != 0 || g.PulseMS != 0 {
-		t.Errorf("serial gate got modbus defaults: %+v", g)
 	}
 }
 
@@ -107,21 +242,15 @@ func TestFullFile(t *testing.T) {
 	if c.Central.GapGrace != 5*time.Second || c.Central.ResyncTimeout != time.Minute {
 		t.Errorf("durations: %+v", c.Central)
 	}
-	m := c.Stations[2].Gate
-	if m.Unit != 0 || m.PulseMS != 1500 || *m.OpenCoil != 0 || *m.AlarmCoil != 1 || *m.ClosedInput != 3 {
+	m := c.Stations[2].Gate.Section.(*drivers.ModbusGateConfig)
+	if *m.Unit != 0 || m.PulseMS != 1500 || *m.OpenCoil != 0 || *m.AlarmCoil != 1 || *m.ClosedInput != 3 {
 		t.Errorf("modbus gate: %+v", m)
 	}
-	if m.Pass != "" || m.Baud != 0 || m.AckTimeout != 0 {
-		t.Errorf("modbus gate got serial defaults: %+v", m)
-	}
-	if c.Stations[0].CloseAfter != 15*time.Minute || c.Stations[0].Scanner.Debounce != time.Second {
+	if c.Stations[0].CloseAfter != 15*time.Minute || c.Stations[0].Scanner.Section.(*drivers.TCPServerConfig).Debounce != time.Second {
 		t.Errorf("arrival station: %+v", c.Stations[0])
 	}
-	if c.Stations[0].Scanner.Baud != 0 {
-		t.Errorf("tcp scanner got a baud: %+v", c.Stations[0].Scanner)
-	}
-	relay := c.Stations[3].Gate
-	pass, err := DecodeFrame(relay.Pass)
+	relay := c.Stations[3].Gate.Section.(*drivers.SerialGateConfig)
+	pass, err := drivers.DecodeFrame(relay.Pass)
 	if err != nil || !bytes.Equal(pass, []byte{0xA0, 0x01, 0x01, 0xA2}) {
 		t.Errorf("relay pass frame: %x, %v", pass, err)
 	}
@@ -136,7 +265,7 @@ func TestModbusUnitDefault(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := c.Stations[2].Gate.Unit; got != 1 {
+	if got := *c.Stations[2].Gate.Section.(*drivers.ModbusGateConfig).Unit; got != 1 {
 		t.Errorf("unit left out: got %d, want default 1", got)
 	}
 }
@@ -150,7 +279,7 @@ func TestDoubleQuotedAndEscapedFramesAgree(t *testing.T) {
 		t.Fatal("unknown keys a, b accepted")
 	}
 	for _, s := range []string{"PASS\r\n", `PASS\r\n`} {
-		got, err := DecodeFrame(s)
+		got, err := drivers.DecodeFrame(s)
 		if err != nil || string(got) != "PASS\r\n" {
 			t.Errorf("DecodeFrame(%q) = %q, %v", s, got, err)
 		}
@@ -174,7 +303,7 @@ func TestDecodeFrame(t *testing.T) {
 		{`\x+1`, "", "not two hex digits"},
 	}
 	for _, tt := range tests {
-		got, err := DecodeFrame(tt.in)
+		got, err := drivers.DecodeFrame(tt.in)
 		if tt.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tt.err) {
 				t.Errorf("DecodeFrame(%q) = %q, %v; want error %q", tt.in, got, err, tt.err)
@@ -192,7 +321,7 @@ func TestValidateProgrammatic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.Stations[0].Gate.Baud = 300
+	c.Stations[0].Gate.Section.(*drivers.SerialGateConfig).Baud = 300
 	err = c.Validate()
 	const want = `stations[0] ("gate-3").gate.baud: must be one of 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200 (got 300)`
 	if err == nil || err.Error() != want {

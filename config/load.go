@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -16,12 +17,6 @@ import (
 
 // Defaults, applied by applyDefaults to keys left unset (zero).
 const (
-	DefaultBaud          = 9600
-	DefaultPass          = "PASS\r\n"
-	DefaultStop          = "STOP\r\n"
-	DefaultAckTimeout    = 500 * time.Millisecond
-	DefaultPulseMS       = 1000
-	DefaultUnit          = 1
 	DefaultGapGrace      = 2 * time.Second
 	DefaultResyncTimeout = 30 * time.Second
 	DefaultLookupTimeout = 300 * time.Millisecond
@@ -39,19 +34,6 @@ const (
 	DefaultOutboxRedeliverWindow = 30 * time.Second
 )
 
-// Defaults of the scanner and gate driver keys (docs/drivers.md).
-const (
-	DefaultFraming           = "lines"
-	DefaultMaxReaders        = 1
-	DefaultReconnectMax      = 10 * time.Second
-	DefaultCloseTimeout      = 10 * time.Second
-	DefaultHeartbeatInterval = time.Second
-	// DefaultWatchdog is the Modbus I/O module's communication watchdog
-	// the gateway counts on (gate key watchdog): the module switches its
-	// outputs off this long after the gateway's last request.
-	DefaultWatchdog = 3 * time.Second
-)
-
 // Load reads, decodes, defaults and validates the configuration file at path.
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
@@ -65,14 +47,16 @@ func Load(path string) (*Config, error) {
 	return c, nil
 }
 
-// Parse decodes data strictly (an unknown key is an error naming its line),
-// applies the defaults and validates the result. The error of a file that
-// decodes but does not validate joins every problem found.
+// Parse decodes data strictly, applies the defaults and validates the
+// result. Its error joins every problem found, decoding and values alike,
+// each a *KeyError naming its key path and, where known, its line: an
+// unknown key (with the nearest valid one), a value of the wrong type
+// (with the form expected), a value out of bounds. A syntax error, or a
+// second document, is the only error alone.
 func Parse(data []byte) (*Config, error) {
-	c := &Config{}
+	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+	if err := dec.Decode(&root); err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("decode: %w", err)
 	}
 	var extra yaml.Node
@@ -82,38 +66,52 @@ func Parse(data []byte) (*Config, error) {
 		}
 		return nil, fmt.Errorf("decode: line %d: a second YAML document; the file must hold one", extra.Line)
 	}
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, fmt.Errorf("decode: %w", err)
+	c := &Config{}
+	w := newWalker()
+	if doc := document(&root); doc != nil {
+		// The walk reports every key and type problem and takes the
+		// offending nodes out, so that what remains decodes.
+		w.walk(doc, reflect.TypeOf(c).Elem(), "")
+		if err := doc.Decode(c); err != nil {
+			return nil, fmt.Errorf("decode: %w", err)
+		}
 	}
-	markExplicit(&root, c)
+	for i := range c.Stations {
+		st := &c.Stations[i]
+		path := stationPath(i, st.ID)
+		if err := st.Scanner.decodeSection(ScannerKind); err != nil {
+			w.add(path+".scanner", 0, err)
+		}
+		if st.Gate != nil {
+			if err := st.Gate.decodeSection(GateKind); err != nil {
+				w.add(path+".gate", 0, err)
+			}
+		}
+	}
 	c.applyDefaults()
-	if err := c.Validate(); err != nil {
+	var p Problems
+	c.validate(&p)
+	if err := w.merge(p.Errs()); err != nil {
 		return nil, err
 	}
 	return c, nil
 }
 
-// markExplicit records keys whose zero value is meaningful and so must not be
-// defaulted: stations[i].gate.unit.
-func markExplicit(root *yaml.Node, c *Config) {
-	doc := root
-	if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {
-		doc = doc.Content[0]
-	}
-	stations := mapValue(doc, "stations")
-	if stations == nil || stations.Kind != yaml.SequenceNode {
-		return
-	}
-	for i, st := range stations.Content {
-		if i >= len(c.Stations) || c.Stations[i].Gate == nil {
-			continue
+// document returns the top node of a parsed file, nil for an empty one.
+func document(root *yaml.Node) *yaml.Node {
+	if root.Kind == yaml.DocumentNode {
+		if len(root.Content) != 1 {
+			return nil
 		}
-		if mapValue(mapValue(st, "gate"), "unit") != nil {
-			c.Stations[i].Gate.unitSet = true
-		}
+		return root.Content[0]
 	}
+	if root.Kind == 0 {
+		return nil
+	}
+	return root
 }
+
+func stationPath(i int, id string) string { return fmt.Sprintf("stations[%d] (%q)", i, id) }
 
 func mapValue(n *yaml.Node, key string) *yaml.Node {
 	if n == nil || n.Kind != yaml.MappingNode {
@@ -128,8 +126,8 @@ func mapValue(n *yaml.Node, key string) *yaml.Node {
 }
 
 // applyDefaults fills every unset key that has a default. It is the one place
-// defaults live. Driver-specific defaults are given only to the driver that
-// uses them, so that Validate can report keys set for another driver.
+// defaults live, but for the drivers' sections, whose defaults are their
+// drivers' (Section.SetDefaults).
 func (c *Config) applyDefaults() {
 	if c.HTTP.MaxConns == 0 {
 		c.HTTP.MaxConns = DefaultHTTPMaxConns
@@ -170,69 +168,9 @@ func (c *Config) applyDefaults() {
 		if st.CloseAfter == 0 {
 			st.CloseAfter = DefaultCloseAfter
 		}
-		st.Scanner.applyDefaults()
-		g := st.Gate
-		if g == nil || g.Driver == "none" {
-			continue
-		}
-		if g.ReconnectMax == 0 {
-			g.ReconnectMax = DefaultReconnectMax
-		}
-		switch g.Driver {
-		case "serial":
-			if g.Baud == 0 {
-				g.Baud = DefaultBaud
-			}
-			if g.Pass == "" {
-				g.Pass = DefaultPass
-			}
-			if g.Stop == "" {
-				g.Stop = DefaultStop
-			}
-			if g.AckTimeout == 0 {
-				g.AckTimeout = DefaultAckTimeout
-			}
-		case "modbus":
-			if g.Unit == 0 && !g.unitSet {
-				g.Unit = DefaultUnit
-			}
-			if g.PulseMS == 0 {
-				g.PulseMS = DefaultPulseMS
-			}
-			if g.CloseTimeout == 0 && g.ClosedInput != nil {
-				g.CloseTimeout = DefaultCloseTimeout
-			}
-			if g.HeartbeatInterval == 0 {
-				g.HeartbeatInterval = DefaultHeartbeatInterval
-			}
-			if g.Watchdog == nil {
-				w := DefaultWatchdog
-				g.Watchdog = &w
-			}
-		}
-	}
-}
-
-// applyDefaults fills a scanner's unset keys; tcp-server takes a deprecated
-// address as its listen.
-func (s *Scanner) applyDefaults() {
-	if s.Framing == "" {
-		s.Framing = DefaultFraming
-	}
-	if s.ReconnectMax == 0 {
-		s.ReconnectMax = DefaultReconnectMax
-	}
-	switch s.Driver {
-	case "serial":
-		if s.Baud == 0 {
-			s.Baud = DefaultBaud
-		}
-	case "tcp-server":
-		if s.Listen == "" {
-			s.Listen, s.Address = s.Address, ""
-		}
-		if s.MaxReaders == 0 {
-			s.MaxReaders = DefaultMaxReaders
+		st.Scanner.applyDefaults(ScannerKind)
+		if st.Gate != nil {
+			st.Gate.applyDefaults(GateKind)
 		}
 	}
 }

@@ -89,14 +89,14 @@ func (o *Outbox) applyDefaults() {
 	}
 }
 
-func (o *Outbox) validate(p *problems) {
+func (o *Outbox) validate(p *Problems) {
 	if o.MaxEvents < 0 {
-		p.add("outbox.max_events", "must be positive (got %d)", o.MaxEvents)
+		p.Add("outbox.max_events", "must be positive (got %d)", o.MaxEvents)
 	}
 	if o.MaxBytes < 0 {
-		p.add("outbox.max_bytes", "must be positive (got %d)", o.MaxBytes)
+		p.Add("outbox.max_bytes", "must be positive (got %d)", o.MaxBytes)
 	}
 	if o.AlarmPercent < 1 || o.AlarmPercent > 99 {
-		p.add("outbox.alarm_percent", "must be 1..99, so that the alarm comes before any event is refused (got %d)", o.AlarmPercent)
+		p.Add("outbox.alarm_percent", "must be 1..99, so that the alarm comes before any event is refused (got %d)", o.AlarmPercent)
 	}
 }

@@ -1,26 +1,31 @@
 package config
 
-import (
-	"fmt"
-	"time"
-)
+import "fmt"
 
 // Warnings lists what a valid configuration allows but an operator must
 // know: settings under which a fault can leave a gate open. check-config
-// prints them loudly and the gateway logs them at start.
+// prints them loudly and the gateway logs them at start. The drivers say
+// which of their settings these are (Warner).
 func (c *Config) Warnings() []string {
 	var out []string
 	for i, st := range c.Stations {
-		g := st.Gate
-		if g == nil || g.Driver != "modbus" || g.Watchdog == nil || *g.Watchdog != 0 {
-			continue
+		for _, d := range []struct {
+			kind Kind
+			dev  *Device
+		}{{ScannerKind, &st.Scanner}, {GateKind, st.Gate}} {
+			if d.dev == nil {
+				continue
+			}
+			w, ok := d.dev.Section.(Warner)
+			if !ok {
+				continue
+			}
+			var p Problems
+			w.Warnings(p.Under(fmt.Sprintf("stations[%d].%s", i, d.kind)))
+			for _, e := range p.Errs() {
+				out = append(out, fmt.Sprintf("%s: station %s: %v", e.Path, st.ID, e.Err))
+			}
 		}
-		pulse := time.Duration(g.PulseMS) * time.Millisecond
-		out = append(out, fmt.Sprintf("stations[%d].gate.watchdog: 0s: station %s's Modbus module has no communication "+
-			"watchdog. If the link drops or the gateway dies during a PASS pulse, the open coil stays on (the gate open) "+
-			"until the gateway reconnects and switches it off, which may be never; with a watchdog it goes off at most "+
-			"pulse_ms + watchdog (%v + %v with the default) after it was switched on. Set the watchdog in the module "+
-			"and here.", i, st.ID, pulse, DefaultWatchdog))
 	}
 	return out
 }

@@ -1,9 +1,12 @@
-package config
+package config_test
 
 import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cargogate/cargogate/config"
+	"github.com/cargogate/cargogate/drivers"
 )
 
 const watchdogBase = `site: PVG-W
@@ -20,8 +23,8 @@ stations:
     gate: {GATE}
 `
 
-func parseGate(gate string) (*Config, error) {
-	return Parse([]byte(strings.Replace(watchdogBase, "{GATE}", gate, 1)))
+func parseGate(gate string) (*config.Config, error) {
+	return config.Parse([]byte(strings.Replace(watchdogBase, "{GATE}", gate, 1)))
 }
 
 // A Modbus gate counts on the module's watchdog unless told otherwise: the
@@ -32,8 +35,8 @@ func TestModbusWatchdog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if w := c.Stations[0].Gate.Watchdog; w == nil || *w != DefaultWatchdog || DefaultWatchdog != 3*time.Second {
-		t.Fatalf("default watchdog %v, want %v", w, DefaultWatchdog)
+	if w := c.Stations[0].Gate.Section.(*drivers.ModbusGateConfig).Watchdog; w == nil || *w != drivers.DefaultWatchdog || drivers.DefaultWatchdog != 3*time.Second {
+		t.Fatalf("default watchdog %v, want %v", w, drivers.DefaultWatchdog)
 	}
 	if ws := c.Warnings(); len(ws) != 0 {
 		t.Fatalf("warnings with the watchdog on: %q", ws)

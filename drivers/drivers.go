@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cargogate/cargogate/config"
 	"github.com/cargogate/cargogate/drivers/lines"
 	dev "github.com/cargogate/cargogate/gateway/device"
 	"github.com/cargogate/cargogate/internal/backoff"
@@ -156,7 +155,7 @@ type scanOpts struct {
 	now          func() time.Time
 }
 
-func scanOptions(cfg config.Scanner) (scanOpts, error) {
+func scanOptions(cfg ScanConfig) (scanOpts, error) {
 	o := scanOpts{debounce: cfg.Debounce, reconnectMax: cfg.ReconnectMax, now: time.Now}
 	var errs []error
 	f, err := lines.ParseFraming(cfg.Framing)

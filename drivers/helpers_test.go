@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cargogate/cargogate/config"
 	"github.com/cargogate/cargogate/internal/pollpty"
 )
 
@@ -202,4 +203,52 @@ func settles(t *testing.T, base int) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// scannerCfg holds the keys of every scanner driver, so that a test can
+// set those of its driver; device gives the section of Driver.
+type scannerCfg struct {
+	Driver, Port, Address, Listen, Framing string
+	Baud, MaxReaders                       int
+	Debounce, ReconnectMax                 time.Duration
+}
+
+func (c scannerCfg) device() config.Device {
+	o := ScanConfig{Framing: c.Framing, Debounce: c.Debounce, ReconnectMax: c.ReconnectMax}
+	d := config.Device{Driver: c.Driver}
+	switch c.Driver {
+	case "serial":
+		d.Section = &SerialScannerConfig{Port: c.Port, Baud: c.Baud, ScanConfig: o}
+	case "tcp-client":
+		d.Section = &TCPClientConfig{Address: c.Address, ScanConfig: o}
+	case "tcp-server":
+		d.Section = &TCPServerConfig{Listen: c.Listen, Address: c.Address, MaxReaders: c.MaxReaders, ScanConfig: o}
+	}
+	return d
+}
+
+// gateCfg holds the keys of every gate driver, like scannerCfg.
+type gateCfg struct {
+	Driver, Port, Pass, Stop, Ack, Address                    string
+	Baud, PulseMS                                             int
+	Unit, OpenCoil, AlarmCoil, ClosedInput                    *int
+	HeartbeatRegister, HeartbeatCoil                          *int
+	AckTimeout, CloseTimeout, HeartbeatInterval, ReconnectMax time.Duration
+	Watchdog                                                  *time.Duration
+}
+
+func (c gateCfg) device() config.Device {
+	d := config.Device{Driver: c.Driver}
+	switch c.Driver {
+	case "serial":
+		d.Section = &SerialGateConfig{Port: c.Port, Baud: c.Baud, Pass: c.Pass, Stop: c.Stop, Ack: c.Ack,
+			AckTimeout: c.AckTimeout, ReconnectMax: c.ReconnectMax}
+	case "modbus":
+		d.Section = &ModbusGateConfig{Address: c.Address, Unit: c.Unit, OpenCoil: c.OpenCoil, AlarmCoil: c.AlarmCoil,
+			ClosedInput: c.ClosedInput, PulseMS: c.PulseMS, CloseTimeout: c.CloseTimeout, HeartbeatInterval: c.HeartbeatInterval,
+			HeartbeatRegister: c.HeartbeatRegister, HeartbeatCoil: c.HeartbeatCoil, Watchdog: c.Watchdog, ReconnectMax: c.ReconnectMax}
+	case config.NoGate:
+		d.Section = &NoGateConfig{}
+	}
+	return d
 }

@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
-
-	"github.com/cargogate/cargogate/config"
 )
 
 var long = flag.Bool("long", false, "run 1,000 Modbus module restarts rather than 200")
@@ -66,7 +64,7 @@ func TestHotplugTCPClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	rec, stop := runScanner(t, config.Scanner{Driver: "tcp-client", Address: ln.Addr().String(), ReconnectMax: time.Millisecond})
+	rec, stop := runScanner(t, scannerCfg{Driver: "tcp-client", Address: ln.Addr().String(), ReconnectMax: time.Millisecond})
 	t.Cleanup(stop)
 	for i := range 1000 {
 		c := accept(t, ln)
@@ -83,7 +81,7 @@ func TestHotplugTCPClient(t *testing.T) {
 // Readers dialling in and hanging up, 1,000 times.
 func TestHotplugTCPServer(t *testing.T) {
 	noLeaks(t)
-	rec, addr, stop := runServerScanner(t, config.Scanner{})
+	rec, addr, stop := runServerScanner(t, scannerCfg{})
 	t.Cleanup(stop)
 	rec.expectState(t, Down)
 	for range 1000 {
@@ -105,7 +103,7 @@ func TestHotplugTCPServer(t *testing.T) {
 func TestHotplugSerialScanner(t *testing.T) {
 	noLeaks(t)
 	path := tempPort(t)
-	rec, stop := runScanner(t, config.Scanner{Driver: "serial", Port: path, ReconnectMax: time.Millisecond})
+	rec, stop := runScanner(t, scannerCfg{Driver: "serial", Port: path, ReconnectMax: time.Millisecond})
 	t.Cleanup(stop)
 	rec.expectState(t, Down)
 	for range 1000 {
@@ -125,7 +123,7 @@ func TestHotplugSerialScanner(t *testing.T) {
 func TestHotplugSerialGate(t *testing.T) {
 	noLeaks(t)
 	path := tempPort(t)
-	g, rec, stop := runGate(t, config.Gate{Port: path, ReconnectMax: time.Millisecond})
+	g, rec, stop := runGate(t, gateCfg{Port: path, ReconnectMax: time.Millisecond})
 	t.Cleanup(stop)
 	rec.expectState(t, Down)
 	for range 1000 {

@@ -10,7 +10,6 @@ import (
 
 	"github.com/simonvetter/modbus"
 
-	"github.com/cargogate/cargogate/config"
 	"github.com/cargogate/cargogate/internal/backoff"
 )
 
@@ -94,12 +93,12 @@ func u16(p *int) *uint16 {
 	return &v
 }
 
-func newModbusGate(cfg config.Gate) (Gate, error) {
+func newModbusGate(cfg ModbusGateConfig) (Gate, error) {
 	var errs []error
 	if err := checkAddress("address", cfg.Address); err != nil {
 		errs = append(errs, err)
 	}
-	unit := cfg.Unit // config applies the default 1; here 0 is unit 0
+	unit := ptrOr(cfg.Unit, DefaultUnit)
 	if unit < 0 || unit > 255 {
 		errs = append(errs, fmt.Errorf("unit %d: must be 0..255", unit))
 	}
@@ -144,17 +143,17 @@ func newModbusGate(cfg config.Gate) (Gate, error) {
 		open: uint16(*cfg.OpenCoil), alarm: uint16(*cfg.AlarmCoil), closedInput: u16(cfg.ClosedInput),
 		pulse: time.Duration(cfg.PulseMS) * time.Millisecond, closeTimeout: cfg.CloseTimeout,
 		heartbeat: cfg.HeartbeatInterval, hbRegister: u16(cfg.HeartbeatRegister), hbCoil: u16(cfg.HeartbeatCoil),
-		reconnectMax: cfg.ReconnectMax, watchdog: config.DefaultWatchdog, timeout: modbusTimeout, now: time.Now,
+		reconnectMax: cfg.ReconnectMax, watchdog: DefaultWatchdog, timeout: modbusTimeout, now: time.Now,
 		io: make(chan struct{}, 1), wake: make(chan struct{}, 1),
 	}
 	if g.pulse == 0 {
-		g.pulse = config.DefaultPulseMS * time.Millisecond
+		g.pulse = DefaultPulseMS * time.Millisecond
 	}
 	if g.closeTimeout == 0 {
-		g.closeTimeout = config.DefaultCloseTimeout
+		g.closeTimeout = DefaultCloseTimeout
 	}
 	if g.heartbeat == 0 {
-		g.heartbeat = config.DefaultHeartbeatInterval
+		g.heartbeat = DefaultHeartbeatInterval
 	}
 	if cfg.Watchdog != nil {
 		g.watchdog = *cfg.Watchdog

@@ -12,8 +12,6 @@ import (
 	"time"
 
 	"github.com/simonvetter/modbus"
-
-	"github.com/cargogate/cargogate/config"
 )
 
 func ptr(v int) *int { return &v }
@@ -28,14 +26,14 @@ func tune(g Gate, f func(g *modbusGate)) {
 
 const openCoil, alarmCoil, closedIn = 16, 17, 4
 
-func modbusCfg(m *ioModule) config.Gate {
-	return config.Gate{Driver: "modbus", Address: m.addr, Unit: 1, OpenCoil: ptr(openCoil), AlarmCoil: ptr(alarmCoil),
+func modbusCfg(m *ioModule) gateCfg {
+	return gateCfg{Driver: "modbus", Address: m.addr, Unit: ptr(1), OpenCoil: ptr(openCoil), AlarmCoil: ptr(alarmCoil),
 		PulseMS: 30, HeartbeatInterval: 20 * time.Millisecond, ReconnectMax: 20 * time.Millisecond}
 }
 
-func runModbusGate(t *testing.T, cfg config.Gate) (Gate, *recorder, func()) {
+func runModbusGate(t *testing.T, cfg gateCfg) (Gate, *recorder, func()) {
 	t.Helper()
-	g, err := Default().NewGate(cfg)
+	g, err := Default().NewGate(cfg.device())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,7 +257,7 @@ func TestModbusGateUnreachable(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	g, rec, _ := runModbusGate(t, config.Gate{Driver: "modbus", Address: addr, OpenCoil: ptr(0), AlarmCoil: ptr(1), ReconnectMax: 20 * time.Millisecond})
+	g, rec, _ := runModbusGate(t, gateCfg{Driver: "modbus", Address: addr, OpenCoil: ptr(0), AlarmCoil: ptr(1), ReconnectMax: 20 * time.Millisecond})
 	detail := rec.expectState(t, Down)
 	if !strings.Contains(detail, addr) {
 		t.Errorf("Down detail %q does not name the address", detail)
@@ -439,7 +437,7 @@ func TestModbusGateNoise(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			addr := noisyServer(t, tc.reply)
-			g, rec, stop := runModbusGate(t, config.Gate{Driver: "modbus", Address: addr, OpenCoil: ptr(0), AlarmCoil: ptr(1),
+			g, rec, stop := runModbusGate(t, gateCfg{Driver: "modbus", Address: addr, OpenCoil: ptr(0), AlarmCoil: ptr(1),
 				ReconnectMax: 20 * time.Millisecond})
 			rec.expectState(t, Down)
 			if err := g.Signal(context.Background(), true); err == nil {
@@ -464,20 +462,20 @@ func TestModbusGateNoise(t *testing.T) {
 func TestModbusGateConfig(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
-		cfg     config.Gate
+		cfg     gateCfg
 		wantErr string
 	}{
-		{"ok", config.Gate{Address: "h:502", OpenCoil: ptr(0), AlarmCoil: ptr(1)}, ""},
-		{"no address", config.Gate{OpenCoil: ptr(0), AlarmCoil: ptr(1)}, "address"},
-		{"no open coil", config.Gate{Address: "h:502", AlarmCoil: ptr(1)}, "open_coil"},
-		{"same coils", config.Gate{Address: "h:502", OpenCoil: ptr(1), AlarmCoil: ptr(1)}, "alarm_coil"},
-		{"heartbeat coil", config.Gate{Address: "h:502", OpenCoil: ptr(0), AlarmCoil: ptr(1), HeartbeatCoil: ptr(0)}, "heartbeat_coil"},
-		{"coil range", config.Gate{Address: "h:502", OpenCoil: ptr(70000), AlarmCoil: ptr(1)}, "0..65535"},
-		{"unit", config.Gate{Address: "h:502", OpenCoil: ptr(0), AlarmCoil: ptr(1), Unit: 256}, "unit"},
+		{"ok", gateCfg{Address: "h:502", OpenCoil: ptr(0), AlarmCoil: ptr(1)}, ""},
+		{"no address", gateCfg{OpenCoil: ptr(0), AlarmCoil: ptr(1)}, "address"},
+		{"no open coil", gateCfg{Address: "h:502", AlarmCoil: ptr(1)}, "open_coil"},
+		{"same coils", gateCfg{Address: "h:502", OpenCoil: ptr(1), AlarmCoil: ptr(1)}, "alarm_coil"},
+		{"heartbeat coil", gateCfg{Address: "h:502", OpenCoil: ptr(0), AlarmCoil: ptr(1), HeartbeatCoil: ptr(0)}, "heartbeat_coil"},
+		{"coil range", gateCfg{Address: "h:502", OpenCoil: ptr(70000), AlarmCoil: ptr(1)}, "0..65535"},
+		{"unit", gateCfg{Address: "h:502", OpenCoil: ptr(0), AlarmCoil: ptr(1), Unit: ptr(256)}, "unit"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.cfg.Driver = "modbus"
-			_, err := Default().NewGate(tc.cfg)
+			_, err := Default().NewGate(tc.cfg.device())
 			switch {
 			case tc.wantErr == "" && err != nil:
 				t.Fatal(err)
@@ -491,7 +489,7 @@ func TestModbusGateConfig(t *testing.T) {
 // Driver none is no gate: NewGate returns nil and no error, so the station
 // is wired without one.
 func TestGateNone(t *testing.T) {
-	g, err := Default().NewGate(config.Gate{Driver: "none"})
+	g, err := Default().NewGate(gateCfg{Driver: "none"}.device())
 	if err != nil || g != nil {
 		t.Fatalf("NewGate(none) = %v, %v; want nil, nil", g, err)
 	}

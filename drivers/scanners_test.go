@@ -8,8 +8,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/cargogate/cargogate/config"
 )
 
 // device is a scanner the test plays: it writes what the scanner sends and
@@ -56,11 +54,11 @@ type scannerRig struct {
 	// start runs the scanner with cfg (its address filled in here) and
 	// returns its recorder, with any initial Down already taken, and plug,
 	// which connects a new device and waits for the driver to report Up.
-	start func(t *testing.T, cfg config.Scanner) (*recorder, func() device)
+	start func(t *testing.T, cfg scannerCfg) (*recorder, func() device)
 }
 
 var scannerRigs = []scannerRig{
-	{"serial", func(t *testing.T, cfg config.Scanner) (*recorder, func() device) {
+	{"serial", func(t *testing.T, cfg scannerCfg) (*recorder, func() device) {
 		path := tempPort(t)
 		cfg.Driver, cfg.Port = "serial", path
 		rec, _ := runScanner(t, cfg)
@@ -72,7 +70,7 @@ var scannerRigs = []scannerRig{
 			return ptyDevice{p, path}
 		}
 	}},
-	{"tcp-client", func(t *testing.T, cfg config.Scanner) (*recorder, func() device) {
+	{"tcp-client", func(t *testing.T, cfg scannerCfg) (*recorder, func() device) {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
@@ -86,7 +84,7 @@ var scannerRigs = []scannerRig{
 			return connDevice{c}
 		}
 	}},
-	{"tcp-server", func(t *testing.T, cfg config.Scanner) (*recorder, func() device) {
+	{"tcp-server", func(t *testing.T, cfg scannerCfg) (*recorder, func() device) {
 		rec, addr, _ := runServerScanner(t, cfg)
 		rec.expectState(t, Down) // listening, no reader yet
 		return rec, func() device {
@@ -118,7 +116,7 @@ func frame(framing, code string) []byte {
 // untouched (the classifier reads them).
 func TestScannerHappyPath(t *testing.T) {
 	forEachScanner(t, func(t *testing.T, framing string, rig scannerRig) {
-		rec, plug := rig.start(t, config.Scanner{Framing: framing})
+		rec, plug := rig.start(t, scannerCfg{Framing: framing})
 		d := plug()
 		codes := []string{"RR123456785CN", "]C0784-12345675", "]C1\x1d00012345600000000\x1d3712", "]d2AKE12345MU"}
 		var stream []byte
@@ -137,7 +135,7 @@ func TestScannerHappyPath(t *testing.T) {
 // classifier expects), and the next good code is read.
 func TestScannerNoiseRandom(t *testing.T) {
 	forEachScanner(t, func(t *testing.T, framing string, rig scannerRig) {
-		rec, plug := rig.start(t, config.Scanner{Framing: framing})
+		rec, plug := rig.start(t, scannerCfg{Framing: framing})
 		d := plug()
 		junk := make([]byte, 8<<10)
 		r := rand.New(rand.NewPCG(6, 6))
@@ -168,7 +166,7 @@ func TestScannerNoiseRandom(t *testing.T) {
 // after its terminator is read normally.
 func TestScannerNoiseLongLine(t *testing.T) {
 	forEachScanner(t, func(t *testing.T, framing string, rig scannerRig) {
-		rec, plug := rig.start(t, config.Scanner{Framing: framing})
+		rec, plug := rig.start(t, scannerCfg{Framing: framing})
 		d := plug()
 		big := bytes.Repeat([]byte("A"), 64<<10)
 		if framing == "stx-etx" {
@@ -188,7 +186,7 @@ func TestScannerNoiseLongLine(t *testing.T) {
 // half before it.
 func TestScannerHalfFrameThenUnplug(t *testing.T) {
 	forEachScanner(t, func(t *testing.T, framing string, rig scannerRig) {
-		rec, plug := rig.start(t, config.Scanner{Framing: framing, ReconnectMax: 20 * time.Millisecond})
+		rec, plug := rig.start(t, scannerCfg{Framing: framing, ReconnectMax: 20 * time.Millisecond})
 		d := plug()
 		half := frame(framing, "RR123456785CN")
 		d.send(t, half[:6])
@@ -207,7 +205,7 @@ func TestScannerHalfFrameThenUnplug(t *testing.T) {
 func TestScannerDebounceAcrossReplug(t *testing.T) {
 	for _, rig := range scannerRigs {
 		t.Run(rig.driver, func(t *testing.T) {
-			rec, plug := rig.start(t, config.Scanner{Debounce: 1 << 62, ReconnectMax: 20 * time.Millisecond})
+			rec, plug := rig.start(t, scannerCfg{Debounce: 1 << 62, ReconnectMax: 20 * time.Millisecond})
 			d := plug()
 			d.send(t, []byte("A\r\n"))
 			rec.expectReads(t, "A")

@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/tarm/serial"
-
-	"github.com/cargogate/cargogate/config"
 )
 
 // serialReadTimeout bounds each read of a serial port (termios VTIME, so at
@@ -33,7 +31,7 @@ func checkSerial(port string, baud int) (int, error) {
 		return 0, errors.New("port: missing")
 	}
 	if baud == 0 { // config applies its defaults; a hand-built config may not
-		baud = config.DefaultBaud
+		baud = DefaultBaud
 	}
 	if !bauds[baud] {
 		return 0, fmt.Errorf("baud %d: unsupported", baud)

@@ -8,12 +8,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cargogate/cargogate/config"
 	"github.com/cargogate/cargogate/internal/backoff"
 )
 
-// The defaults of the frames, baud and ack timeout are config's (config.Default*),
-// applied again here to zero values of a config.Gate built by hand.
+// The defaults of the frames, baud and ack timeout (SerialGateConfig) are
+// applied again here to the zero values of a section built in code.
 const (
 	// gateWriteTimeout bounds writing one frame. Signal never blocks longer
 	// than gateWriteTimeout + the ack timeout.
@@ -40,7 +39,7 @@ type serialGate struct {
 
 var _ Gate = (*serialGate)(nil)
 
-func newSerialGate(cfg config.Gate) (Gate, error) {
+func newSerialGate(cfg SerialGateConfig) (Gate, error) {
 	baud, err := checkSerial(cfg.Port, cfg.Baud)
 	if err != nil {
 		return nil, err
@@ -51,14 +50,14 @@ func newSerialGate(cfg config.Gate) (Gate, error) {
 	g := &serialGate{port: cfg.Port, baud: baud, ackTimeout: cfg.AckTimeout, writeTimeout: gateWriteTimeout,
 		reconnectMax: cfg.ReconnectMax}
 	if g.ackTimeout <= 0 {
-		g.ackTimeout = config.DefaultAckTimeout
+		g.ackTimeout = DefaultAckTimeout
 	}
 	var errs []error
 	frame := func(key, text, def string) []byte {
 		if text == "" {
 			text = def
 		}
-		b, err := config.DecodeFrame(text)
+		b, err := DecodeFrame(text)
 		switch {
 		case err != nil:
 			errs = append(errs, fmt.Errorf("%s: %w", key, err))
@@ -67,8 +66,8 @@ func newSerialGate(cfg config.Gate) (Gate, error) {
 		}
 		return b
 	}
-	g.pass = frame("pass", cfg.Pass, config.DefaultPass)
-	g.stop = frame("stop", cfg.Stop, config.DefaultStop)
+	g.pass = frame("pass", cfg.Pass, DefaultPass)
+	g.stop = frame("stop", cfg.Stop, DefaultStop)
 	if cfg.Ack != "" {
 		g.ack = frame("ack", cfg.Ack, "")
 	}

@@ -9,14 +9,12 @@ import (
 	"slices"
 	"testing"
 	"time"
-
-	"github.com/cargogate/cargogate/config"
 )
 
-func runGate(t *testing.T, cfg config.Gate) (Gate, *recorder, func()) {
+func runGate(t *testing.T, cfg gateCfg) (Gate, *recorder, func()) {
 	t.Helper()
 	cfg.Driver = "serial"
-	g, err := Default().NewGate(cfg)
+	g, err := Default().NewGate(cfg.device())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +36,7 @@ func TestSerialGateFrames(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newPty(t)
-			g, rec, stop := runGate(t, config.Gate{Port: p.Path, Pass: tc.pass, Stop: tc.stop})
+			g, rec, stop := runGate(t, gateCfg{Port: p.Path, Pass: tc.pass, Stop: tc.stop})
 			rec.expectState(t, Up)
 			ctx := context.Background()
 			for _, step := range []struct {
@@ -76,7 +74,7 @@ func respond(t *testing.T, p *testPty, frameLen int, reply string) <-chan error 
 
 func TestSerialGateAck(t *testing.T) {
 	p := newPty(t)
-	g, rec, stop := runGate(t, config.Gate{Port: p.Path, Ack: `OK\r\n`, AckTimeout: time.Second})
+	g, rec, stop := runGate(t, gateCfg{Port: p.Path, Ack: `OK\r\n`, AckTimeout: time.Second})
 	rec.expectState(t, Up)
 	ctx := context.Background()
 
@@ -113,7 +111,7 @@ func TestSerialGateAck(t *testing.T) {
 
 func TestSerialGateAckWrongReply(t *testing.T) {
 	p := newPty(t)
-	g, rec, _ := runGate(t, config.Gate{Port: p.Path, Ack: `\x06`, AckTimeout: 100 * time.Millisecond})
+	g, rec, _ := runGate(t, gateCfg{Port: p.Path, Ack: `\x06`, AckTimeout: 100 * time.Millisecond})
 	rec.expectState(t, Up)
 	done := respond(t, p, len("PASS\r\n"), "\x15") // NAK
 	if err := g.Signal(context.Background(), true); !errors.Is(err, ErrAckTimeout) {
@@ -127,7 +125,7 @@ func TestSerialGateAckWrongReply(t *testing.T) {
 
 func TestSerialGateSignalCancelled(t *testing.T) {
 	p := newPty(t)
-	g, rec, _ := runGate(t, config.Gate{Port: p.Path, Ack: `OK`, AckTimeout: time.Hour})
+	g, rec, _ := runGate(t, gateCfg{Port: p.Path, Ack: `OK`, AckTimeout: time.Hour})
 	rec.expectState(t, Up)
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
@@ -146,7 +144,7 @@ func TestSerialGateSignalCancelled(t *testing.T) {
 
 func TestSerialGateNotOpen(t *testing.T) {
 	path := tempPort(t)
-	g, err := Default().NewGate(config.Gate{Driver: "serial", Port: path})
+	g, err := Default().NewGate(gateCfg{Driver: "serial", Port: path}.device())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +193,7 @@ func TestSerialGateNotOpen(t *testing.T) {
 // Signals from several goroutines are written whole, one after another.
 func TestSerialGateSerialized(t *testing.T) {
 	p := newPty(t)
-	g, rec, _ := runGate(t, config.Gate{Port: p.Path, Pass: `PPPPPPPP`, Stop: `SSSSSSSS`})
+	g, rec, _ := runGate(t, gateCfg{Port: p.Path, Pass: `PPPPPPPP`, Stop: `SSSSSSSS`})
 	rec.expectState(t, Up)
 	const n = 20
 	errc := make(chan error, n)
@@ -218,7 +216,7 @@ func TestSerialGateSerialized(t *testing.T) {
 func TestSerialGateNoLeak(t *testing.T) {
 	base := runtime.NumGoroutine()
 	p := newPty(t)
-	g, rec, stop := runGate(t, config.Gate{Port: p.Path, Ack: "K", AckTimeout: 50 * time.Millisecond})
+	g, rec, stop := runGate(t, gateCfg{Port: p.Path, Ack: "K", AckTimeout: 50 * time.Millisecond})
 	rec.expectState(t, Up)
 	if err := g.Signal(context.Background(), true); !errors.Is(err, ErrAckTimeout) {
 		t.Fatalf("Signal: %v, want ErrAckTimeout", err)
@@ -252,7 +250,7 @@ func TestSerialGateNoise(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newPty(t)
-			g, rec, _ := runGate(t, config.Gate{Port: p.Path, Ack: `OK\r\n`, AckTimeout: 300 * time.Millisecond})
+			g, rec, _ := runGate(t, gateCfg{Port: p.Path, Ack: `OK\r\n`, AckTimeout: 300 * time.Millisecond})
 			rec.expectState(t, Up)
 			done := make(chan error, 1)
 			go func() {
@@ -285,7 +283,7 @@ func TestSerialGateNoise(t *testing.T) {
 // write error, or not open if Run saw it first), the gate is Down.
 func TestSerialGateWriteError(t *testing.T) {
 	p := newPty(t)
-	g, rec, _ := runGate(t, config.Gate{Port: p.Path, ReconnectMax: 20 * time.Millisecond})
+	g, rec, _ := runGate(t, gateCfg{Port: p.Path, ReconnectMax: 20 * time.Millisecond})
 	rec.expectState(t, Up)
 	p.Master.Close()
 	if err := g.Signal(context.Background(), true); err == nil {
@@ -308,8 +306,8 @@ func TestSerialGateStateChannelFullNoDeadlock(t *testing.T) {
 	path := tempPort(t)
 	p1 := newPty(t)
 	link(t, p1.Path, path)
-	g, err := Default().NewGate(config.Gate{Driver: "serial", Port: path, Ack: "K", AckTimeout: 50 * time.Millisecond,
-		ReconnectMax: 20 * time.Millisecond})
+	g, err := Default().NewGate(gateCfg{Driver: "serial", Port: path, Ack: "K", AckTimeout: 50 * time.Millisecond,
+		ReconnectMax: 20 * time.Millisecond}.device())
 	if err != nil {
 		t.Fatal(err)
 	}

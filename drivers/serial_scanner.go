@@ -2,8 +2,6 @@ package drivers
 
 import (
 	"context"
-
-	"github.com/cargogate/cargogate/config"
 )
 
 // serialScanner reads codes from a scanner on a serial port (driver
@@ -16,12 +14,12 @@ type serialScanner struct {
 
 var _ Scanner = (*serialScanner)(nil)
 
-func newSerialScanner(cfg config.Scanner) (Scanner, error) {
+func newSerialScanner(cfg SerialScannerConfig) (Scanner, error) {
 	baud, err := checkSerial(cfg.Port, cfg.Baud)
 	if err != nil {
 		return nil, err
 	}
-	o, err := scanOptions(cfg)
+	o, err := scanOptions(cfg.ScanConfig)
 	if err != nil {
 		return nil, err
 	}

@@ -6,13 +6,11 @@ import (
 	"runtime"
 	"strings"
 	"testing"
-
-	"github.com/cargogate/cargogate/config"
 )
 
-func runScanner(t *testing.T, cfg config.Scanner) (*recorder, func()) {
+func runScanner(t *testing.T, cfg scannerCfg) (*recorder, func()) {
 	t.Helper()
-	s, err := Default().NewScanner(cfg)
+	s, err := Default().NewScanner(cfg.device())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +33,7 @@ func TestSerialScannerLines(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newPty(t)
-			rec, stop := runScanner(t, config.Scanner{Driver: "serial", Port: p.Path, Baud: 115200})
+			rec, stop := runScanner(t, scannerCfg{Driver: "serial", Port: p.Path, Baud: 115200})
 			rec.expectState(t, Up)
 			for _, c := range tc.chunks {
 				p.write(t, c)
@@ -50,7 +48,7 @@ func TestSerialScannerLines(t *testing.T) {
 
 func TestSerialScannerDebounce(t *testing.T) {
 	p := newPty(t)
-	rec, stop := runScanner(t, config.Scanner{Driver: "serial", Port: p.Path, Debounce: 1 << 62})
+	rec, stop := runScanner(t, scannerCfg{Driver: "serial", Port: p.Path, Debounce: 1 << 62})
 	rec.expectState(t, Up)
 	p.write(t, "A\rA\r\nA\nB\rA\rA\r")
 	p.write(t, "END\r")
@@ -65,7 +63,7 @@ func TestSerialScannerPortDisappears(t *testing.T) {
 	path := tempPort(t)
 	p1 := newPty(t)
 	link(t, p1.Path, path)
-	rec, stop := runScanner(t, config.Scanner{Driver: "serial", Port: path})
+	rec, stop := runScanner(t, scannerCfg{Driver: "serial", Port: path})
 	rec.expectState(t, Up)
 	p1.write(t, "ONE\r")
 	rec.expectReads(t, "ONE")
@@ -89,7 +87,7 @@ func TestSerialScannerPortReplaced(t *testing.T) {
 	path := tempPort(t)
 	p1 := newPty(t)
 	link(t, p1.Path, path)
-	rec, stop := runScanner(t, config.Scanner{Driver: "serial", Port: path})
+	rec, stop := runScanner(t, scannerCfg{Driver: "serial", Port: path})
 	rec.expectState(t, Up)
 
 	p2 := newPty(t)
@@ -104,7 +102,7 @@ func TestSerialScannerPortReplaced(t *testing.T) {
 // A port that does not exist yet: Down once (not once per attempt), then Up.
 func TestSerialScannerPortAppears(t *testing.T) {
 	path := tempPort(t)
-	rec, stop := runScanner(t, config.Scanner{Driver: "serial", Port: path})
+	rec, stop := runScanner(t, scannerCfg{Driver: "serial", Port: path})
 	detail := rec.expectState(t, Down)
 	if !strings.Contains(detail, path) {
 		t.Errorf("Down detail %q does not name the port", detail)
@@ -120,7 +118,7 @@ func TestSerialScannerPortAppears(t *testing.T) {
 func TestSerialScannerNoLeak(t *testing.T) {
 	base := runtime.NumGoroutine()
 	p := newPty(t)
-	rec, stop := runScanner(t, config.Scanner{Driver: "serial", Port: p.Path})
+	rec, stop := runScanner(t, scannerCfg{Driver: "serial", Port: p.Path})
 	rec.expectState(t, Up)
 	p.write(t, "A\r")
 	rec.expectReads(t, "A")

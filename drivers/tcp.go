@@ -8,8 +8,6 @@ import (
 	"net"
 	"sync"
 	"time"
-
-	"github.com/cargogate/cargogate/config"
 )
 
 // tcpDialTimeout bounds one connection attempt of the tcp-client scanner.
@@ -60,11 +58,11 @@ type tcpClientScanner struct {
 
 var _ Scanner = (*tcpClientScanner)(nil)
 
-func newTCPClientScanner(cfg config.Scanner) (Scanner, error) {
+func newTCPClientScanner(cfg TCPClientConfig) (Scanner, error) {
 	if err := checkAddress("address", cfg.Address); err != nil {
 		return nil, err
 	}
-	o, err := scanOptions(cfg)
+	o, err := scanOptions(cfg.ScanConfig)
 	if err != nil {
 		return nil, err
 	}
@@ -126,7 +124,7 @@ type tcpServerScanner struct {
 
 var _ Scanner = (*tcpServerScanner)(nil)
 
-func newTCPServerScanner(cfg config.Scanner) (Scanner, error) {
+func newTCPServerScanner(cfg TCPServerConfig) (Scanner, error) {
 	addr := cfg.Listen
 	if addr == "" {
 		addr = cfg.Address // the deprecated name, in a configuration built in code
@@ -137,11 +135,11 @@ func newTCPServerScanner(cfg config.Scanner) (Scanner, error) {
 	n := cfg.MaxReaders
 	switch {
 	case n == 0:
-		n = config.DefaultMaxReaders
+		n = DefaultMaxReaders
 	case n < 0 || n > maxReaders:
 		return nil, fmt.Errorf("max_readers %d: must be 1..%d", n, maxReaders)
 	}
-	o, err := scanOptions(cfg)
+	o, err := scanOptions(cfg.ScanConfig)
 	if err != nil {
 		return nil, err
 	}

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/cargogate/cargogate/config"
 )
 
 func accept(t *testing.T, ln net.Listener) net.Conn {
@@ -38,7 +36,7 @@ func TestTCPClientScanner(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	rec, stop := runScanner(t, config.Scanner{Driver: "tcp-client", Address: ln.Addr().String()})
+	rec, stop := runScanner(t, scannerCfg{Driver: "tcp-client", Address: ln.Addr().String()})
 
 	c := accept(t, ln)
 	rec.expectState(t, Up)
@@ -67,7 +65,7 @@ func TestTCPClientScannerRefused(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close() // nothing listens there now
-	rec, stop := runScanner(t, config.Scanner{Driver: "tcp-client", Address: addr})
+	rec, stop := runScanner(t, scannerCfg{Driver: "tcp-client", Address: addr})
 	rec.expectState(t, Down)
 
 	ln, err = net.Listen("tcp", addr)
@@ -82,13 +80,13 @@ func TestTCPClientScannerRefused(t *testing.T) {
 	stop()
 }
 
-func runServerScanner(t *testing.T, cfg config.Scanner) (*recorder, string, func()) {
+func runServerScanner(t *testing.T, cfg scannerCfg) (*recorder, string, func()) {
 	t.Helper()
 	cfg.Driver = "tcp-server"
 	if cfg.Listen == "" && cfg.Address == "" {
 		cfg.Listen = "127.0.0.1:0"
 	}
-	s, err := Default().NewScanner(cfg)
+	s, err := Default().NewScanner(cfg.device())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +115,7 @@ func dial(t *testing.T, addr string) net.Conn {
 
 func TestTCPServerScanner(t *testing.T) {
 	base := runtime.NumGoroutine()
-	rec, addr, stop := runServerScanner(t, config.Scanner{MaxReaders: 2})
+	rec, addr, stop := runServerScanner(t, scannerCfg{MaxReaders: 2})
 	rec.expectState(t, Down) // listening, no scanner yet
 
 	c1 := dial(t, addr)
@@ -151,7 +149,7 @@ func TestTCPServerScanner(t *testing.T) {
 }
 
 func TestTCPServerScannerDebounce(t *testing.T) {
-	rec, addr, stop := runServerScanner(t, config.Scanner{Address: "127.0.0.1:0", Debounce: 1 << 62})
+	rec, addr, stop := runServerScanner(t, scannerCfg{Address: "127.0.0.1:0", Debounce: 1 << 62})
 	rec.expectState(t, Down)
 	c := dial(t, addr)
 	rec.expectState(t, Up)
@@ -165,7 +163,7 @@ func TestTCPServerScannerDebounce(t *testing.T) {
 // old connection (which may linger half-open after a power cycle): the old
 // one is closed, the device stays up.
 func TestTCPServerScannerReplaces(t *testing.T) {
-	rec, addr, stop := runServerScanner(t, config.Scanner{})
+	rec, addr, stop := runServerScanner(t, scannerCfg{})
 	rec.expectState(t, Down)
 	c1 := dial(t, addr)
 	rec.expectState(t, Up)
@@ -190,7 +188,7 @@ func TestTCPServerScannerListenRetried(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := busy.Addr().String()
-	s, err := Default().NewScanner(config.Scanner{Driver: "tcp-server", Listen: addr, ReconnectMax: 20 * time.Millisecond})
+	s, err := Default().NewScanner(scannerCfg{Driver: "tcp-server", Listen: addr, ReconnectMax: 20 * time.Millisecond}.device())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -253,12 +253,12 @@ func (g *gateway) start(withStation bool) error {
 			return err
 		}
 		reg := drivers.Default()
-		sc, err := reg.NewScanner(config.Scanner{Driver: "serial", Port: b.scanner.Path, Baud: 9600})
+		sc, err := reg.NewScanner(config.Device{Driver: "serial", Section: &drivers.SerialScannerConfig{Port: b.scanner.Path, Baud: 9600}})
 		if err != nil {
 			cancel()
 			return err
 		}
-		gate, err := reg.NewGate(config.Gate{Driver: "serial", Port: b.gate.Path, Baud: 9600})
+		gate, err := reg.NewGate(config.Device{Driver: "serial", Section: &drivers.SerialGateConfig{Port: b.gate.Path, Baud: 9600}})
 		if err != nil {
 			cancel()
 			return err

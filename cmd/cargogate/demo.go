@@ -111,9 +111,10 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		cfg.Log.Level = "error"
 	}
 	for _, s := range sims {
-		st := config.Station{ID: s.id, Role: s.role, Scanner: config.Scanner{Driver: "tcp-server", Listen: s.scanAddr}}
+		st := config.Station{ID: s.id, Role: s.role,
+			Scanner: config.Device{Driver: "tcp-server", Section: &drivers.TCPServerConfig{Listen: s.scanAddr}}}
 		if s.gate != nil {
-			st.Gate = &config.Gate{Driver: "serial", Port: s.gatePath, Baud: 9600, Pass: "PASS\r\n", Stop: "STOP\r\n"}
+			st.Gate = &config.Device{Driver: "serial", Section: &drivers.SerialGateConfig{Port: s.gatePath, Baud: 9600, Pass: "PASS\r\n", Stop: "STOP\r\n"}}
 		}
 		cfg.Stations = append(cfg.Stations, st)
 	}

@@ -9,7 +9,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/cargogate/cargogate/config"
+	"github.com/cargogate/cargogate/drivers"
 )
 
 const gateExamples = `  # gateway config: gate: {driver: serial, port: /tmp/gate-1, ack: "OK\r\n"}
@@ -34,8 +34,8 @@ func runGate(ctx context.Context, args []string, out *printer, stderr io.Writer)
 	fs := flag.NewFlagSet("gate", flag.ContinueOnError)
 	usePty := fs.Bool("pty", false, "be a gate controller on a new pseudo-terminal (required); its path is printed")
 	link := fs.String("link", "", "make this path a symlink to the pty, like /dev/serial/by-id/…")
-	pass := fs.String("pass", config.DefaultPass, `the PASS frame, with \r, \n and \xHH escapes`)
-	stop := fs.String("stop", config.DefaultStop, "the STOP frame")
+	pass := fs.String("pass", drivers.DefaultPass, `the PASS frame, with \r, \n and \xHH escapes`)
+	stop := fs.String("stop", drivers.DefaultStop, "the STOP frame")
 	ack := fs.String("ack", "", "answer each frame with this (default: no answer)")
 	ackCount := fs.Int("ack-count", -1, "answer only the first N frames, then fall silent (-1: all)")
 	delay := fs.Duration("ack-delay", 0, "wait this long before answering")
@@ -52,7 +52,7 @@ func runGate(ctx context.Context, args []string, out *printer, stderr io.Writer)
 		text string
 		dst  *[]byte
 	}{{"pass", *pass, &g.pass}, {"stop", *stop, &g.stop}, {"ack", *ack, &g.ack}} {
-		b, err := config.DecodeFrame(f.text)
+		b, err := drivers.DecodeFrame(f.text)
 		if err != nil {
 			fmt.Fprintf(stderr, "devsim gate: --%s: %v\n", f.name, err)
 			return errUsage

@@ -102,7 +102,7 @@ func codesFile(t *testing.T) string {
 var wantCodes = []string{"RR123456785CN", "]C1\x1d00012345600000000", "784-12345675"}
 
 // reads runs a scanner from the registry and returns its codes.
-func reads(t *testing.T, cfg config.Scanner) chan drivers.Read {
+func reads(t *testing.T, cfg config.Device) chan drivers.Read {
 	t.Helper()
 	s, err := drivers.Default().NewScanner(cfg)
 	if err != nil {
@@ -147,7 +147,7 @@ func TestScannerPty(t *testing.T) {
 			if got := out.expect(t, `port: (\S+)\}`); got != link {
 				t.Fatalf("config names %q, want the link %q", got, link)
 			}
-			expectCodes(t, reads(t, config.Scanner{Driver: "serial", Port: link, Framing: framing}), wantCodes...)
+			expectCodes(t, reads(t, config.Device{Driver: "serial", Section: &drivers.SerialScannerConfig{Port: link, ScanConfig: drivers.ScanConfig{Framing: framing}}}), wantCodes...)
 		})
 	}
 }
@@ -155,7 +155,7 @@ func TestScannerPty(t *testing.T) {
 func TestScannerListen(t *testing.T) {
 	out := devsim(t, "scanner", "--listen", "127.0.0.1:0", "--file", codesFile(t), "--pace", "0s")
 	addr := out.expect(t, `address: (\S+)\}`)
-	expectCodes(t, reads(t, config.Scanner{Driver: "tcp-client", Address: addr}), wantCodes...)
+	expectCodes(t, reads(t, config.Device{Driver: "tcp-client", Section: &drivers.TCPClientConfig{Address: addr}}), wantCodes...)
 	out.expect(t, "no more codes")
 }
 
@@ -164,7 +164,7 @@ func TestScannerDialTyped(t *testing.T) {
 	stdin = strings.NewReader("RR123456785CN\n\\xZZ\n784-12345675\n")
 	t.Cleanup(func() { stdin = old })
 	addr := freeAddr(t)
-	ch := reads(t, config.Scanner{Driver: "tcp-server", Listen: addr, Framing: "stx-etx"})
+	ch := reads(t, config.Device{Driver: "tcp-server", Section: &drivers.TCPServerConfig{Listen: addr, ScanConfig: drivers.ScanConfig{Framing: "stx-etx"}}})
 	out := devsim(t, "scanner", "--dial", addr, "--framing", "stx-etx")
 	expectCodes(t, ch, "RR123456785CN", "784-12345675")
 	out.expect(t, `not sent: .*\\xZZ`)
@@ -174,7 +174,7 @@ func TestGate(t *testing.T) {
 	link := filepath.Join(t.TempDir(), "relay")
 	out := devsim(t, "gate", "--pty", "--link", link, "--ack", `OK\r\n`, "--ack-count", "1")
 	out.expect(t, "serial port")
-	g, err := drivers.Default().NewGate(config.Gate{Driver: "serial", Port: link, Ack: "OK\r\n", AckTimeout: 300 * time.Millisecond})
+	g, err := drivers.Default().NewGate(config.Device{Driver: "serial", Section: &drivers.SerialGateConfig{Port: link, Ack: "OK\r\n", AckTimeout: 300 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,9 +201,9 @@ func TestModbus(t *testing.T) {
 	out := devsim(t, "modbus", "--listen", "127.0.0.1:0", "--open-coil", "3", "--alarm-coil", "4",
 		"--closed-input", "2", "--open-for", "0s", "--watchdog", "300ms")
 	addr := out.expect(t, `address: ([0-9.:]+),`)
-	three, four, two, hundred := 3, 4, 2, 100
-	g, err := drivers.Default().NewGate(config.Gate{Driver: "modbus", Address: addr, Unit: 1, OpenCoil: &three, AlarmCoil: &four,
-		ClosedInput: &two, HeartbeatRegister: &hundred, PulseMS: 50, HeartbeatInterval: 20 * time.Millisecond})
+	one, three, four, two, hundred := 1, 3, 4, 2, 100
+	g, err := drivers.Default().NewGate(config.Device{Driver: "modbus", Section: &drivers.ModbusGateConfig{Address: addr, Unit: &one, OpenCoil: &three, AlarmCoil: &four,
+		ClosedInput: &two, HeartbeatRegister: &hundred, PulseMS: 50, HeartbeatInterval: 20 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,8 +240,8 @@ func TestModbusStuckOpen(t *testing.T) {
 	out := devsim(t, "modbus", "--listen", "127.0.0.1:0", "--closed-input", "0", "--stuck-open", "--open-for", "0s")
 	addr := out.expect(t, `address: ([0-9.:]+),`)
 	zero, one := 0, 1
-	g, err := drivers.Default().NewGate(config.Gate{Driver: "modbus", Address: addr, Unit: 1, OpenCoil: &zero, AlarmCoil: &one,
-		ClosedInput: &zero, PulseMS: 10, CloseTimeout: 10 * time.Millisecond, HeartbeatInterval: 10 * time.Millisecond})
+	g, err := drivers.Default().NewGate(config.Device{Driver: "modbus", Section: &drivers.ModbusGateConfig{Address: addr, Unit: &one, OpenCoil: &zero, AlarmCoil: &one,
+		ClosedInput: &zero, PulseMS: 10, CloseTimeout: 10 * time.Millisecond, HeartbeatInterval: 10 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cargogate/cargogate/config"
+	"github.com/cargogate/cargogate/drivers"
 )
 
 const scannerExamples = `  # a USB scanner: the gateway's scanner {driver: serial, port: /tmp/scanner-1}
@@ -141,7 +141,7 @@ func parseCodes(data string) ([]string, error) {
 		if strings.TrimSpace(line) == "" || strings.HasPrefix(strings.TrimSpace(line), "#") {
 			continue
 		}
-		b, err := config.DecodeFrame(line)
+		b, err := drivers.DecodeFrame(line)
 		if err != nil {
 			return nil, fmt.Errorf("line %d: %w", i+1, err)
 		}
@@ -206,7 +206,7 @@ func typed(ctx context.Context, r io.Reader, out *printer) func(func(string) boo
 			if line == "" {
 				continue
 			}
-			b, err := config.DecodeFrame(line)
+			b, err := drivers.DecodeFrame(line)
 			if err != nil {
 				out.printf("scanner: not sent: %v", err)
 				continue
