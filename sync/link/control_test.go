@@ -51,7 +51,7 @@ func newDoneToken() mqtt.Token {
 	return t
 }
 
-func (c *fakeConn) IsConnected() bool    { return true }
+func (c *fakeConn) IsConnected() bool   { return true }
 func (c *fakeConn) Connect() mqtt.Token { return newDoneToken() }
 func (c *fakeConn) Publish(topic string, _ byte, _ bool, payload any) mqtt.Token {
 	c.mu.Lock()
