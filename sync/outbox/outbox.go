@@ -134,12 +134,7 @@ func (d *Deliverer) Run(ctx context.Context) error {
 		}
 		bo.Reset()
 		if !lostAt.IsZero() {
-			d.redeliver(lostAt.Add(-d.opts.RedeliverWindow), "events connection back")
-			if d.opts.RedeliverWindow > 0 {
-				now := d.opts.Time.Now()
-				d.redeliverSince.Store(now.UnixNano())
-				d.redeliverAt.Store(now.Add(d.opts.RedeliverWindow).UnixNano())
-			}
+			d.back(lostAt)
 		}
 		d.online.Store(true)
 		err := d.drain(ctx, c, lost)
@@ -152,6 +147,19 @@ func (d *Deliverer) Run(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// back starts the redelivery of a connection back after one lost at lostAt:
+// the events delivered in the window before lostAt are put back at once,
+// and those delivered from now on are put back when the window has passed
+// (drain does it).
+func (d *Deliverer) back(lostAt time.Time) {
+	d.redeliver(lostAt.Add(-d.opts.RedeliverWindow), "events connection back")
+	if d.opts.RedeliverWindow > 0 {
+		now := d.opts.Time.Now()
+		d.redeliverSince.Store(now.UnixNano())
+		d.redeliverAt.Store(now.Add(d.opts.RedeliverWindow).UnixNano())
+	}
 }
 
 // redeliver puts the events delivered since back into the outbox.
