@@ -16,10 +16,9 @@ import (
 
 // events is a journal that keeps what it is given.
 type events struct {
-	mu   sync.Mutex
-	got  []customs.Event
-	err  error
-	sent chan struct{}
+	mu  sync.Mutex
+	got []customs.Event
+	err error
 }
 
 func (e *events) Append(_ context.Context, data []byte) (uint64, error) {
@@ -33,12 +32,6 @@ func (e *events) Append(_ context.Context, data []byte) (uint64, error) {
 		return 0, err
 	}
 	e.got = append(e.got, ev)
-	if e.sent != nil {
-		select {
-		case e.sent <- struct{}{}:
-		default:
-		}
-	}
 	return uint64(len(e.got)), nil
 }
 

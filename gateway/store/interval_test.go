@@ -22,7 +22,9 @@ func TestRetainerInterval(t *testing.T) {
 		done := make(chan error, 1)
 		go func() { done <- rt.Run(ctx) }()
 		start := time.Now()
-		rounds := func(when string, want int) {
+		// rounds checks the number of pruning rounds so far and returns
+		// their order and event cutoffs.
+		rounds := func(when string, want int) (orders, events []time.Time) {
 			t.Helper()
 			synctest.Wait()
 			p.mu.Lock()
@@ -30,12 +32,13 @@ func TestRetainerInterval(t *testing.T) {
 			if len(p.orders) != want || len(p.events) != want {
 				t.Fatalf("%s: %d order and %d event prunings, want %d", when, len(p.orders), len(p.events), want)
 			}
+			return append([]time.Time(nil), p.orders...), append([]time.Time(nil), p.events...)
 		}
 		time.Sleep(time.Hour - time.Second)
 		rounds("before the interval", 0)
 		time.Sleep(2 * time.Second)
-		rounds("after the interval", 1)
-		if c := p.orders[0]; !c.Equal(start.Add(time.Hour).AddDate(0, 0, -30)) {
+		orders, _ := rounds("after the interval", 1)
+		if c := orders[0]; !c.Equal(start.Add(time.Hour).AddDate(0, 0, -30)) {
 			t.Errorf("orders cutoff %v, want 30 days before the round", c)
 		}
 
@@ -46,9 +49,9 @@ func TestRetainerInterval(t *testing.T) {
 		time.Sleep(10*time.Minute - time.Second)
 		rounds("before the new interval", 1)
 		time.Sleep(2 * time.Second)
-		rounds("after the new interval", 2)
+		orders, events := rounds("after the new interval", 2)
 		round := reload.Add(10 * time.Minute)
-		if c, e := p.orders[1], p.events[1]; !c.Equal(round.AddDate(0, 0, -7)) || !e.Equal(round.AddDate(0, 0, -3)) {
+		if c, e := orders[1], events[1]; !c.Equal(round.AddDate(0, 0, -7)) || !e.Equal(round.AddDate(0, 0, -3)) {
 			t.Errorf("cutoffs after the reload %v and %v, want 7 and 3 days before %v", c, e, round)
 		}
 		time.Sleep(time.Hour)
