@@ -10,6 +10,7 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/cargogate/cargogate/gateway/customs"
+	"github.com/cargogate/cargogate/internal/tstime"
 )
 
 // Journal commits an event durably for central (the journal's outbox).
@@ -28,8 +29,10 @@ type Checkpointer struct {
 	Gateway string             // the event's station field: the gateway's id
 	// Interval between checkpoints; zero: a minute.
 	Interval time.Duration
-	// Now gives the checkpoint's time; nil: time.Now.
+	// Now gives the checkpoint's time; nil: Time's.
 	Now func() time.Time
+	// Time is the clock the interval runs on; nil: the real one.
+	Time tstime.Clock
 	// Logger hears of failures; nil: discarded.
 	Logger *slog.Logger
 
@@ -42,13 +45,13 @@ func (c *Checkpointer) Run(ctx context.Context) error {
 	if every <= 0 {
 		every = time.Minute
 	}
-	t := time.NewTicker(every)
+	t, tc := tstime.Or(c.Time).NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-t.C:
+		case <-tc:
 		}
 		c.Checkpoint(ctx)
 	}
@@ -66,7 +69,7 @@ func (c *Checkpointer) Checkpoint(ctx context.Context) bool {
 	if size == c.last {
 		return false
 	}
-	now := time.Now
+	now := tstime.Or(c.Time).Now
 	if c.Now != nil {
 		now = c.Now
 	}

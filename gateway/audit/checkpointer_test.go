@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/cargogate/cargogate/gateway/customs"
@@ -15,10 +16,9 @@ import (
 
 // events is a journal that keeps what it is given.
 type events struct {
-	mu   sync.Mutex
-	got  []customs.Event
-	err  error
-	sent chan struct{}
+	mu  sync.Mutex
+	got []customs.Event
+	err error
 }
 
 func (e *events) Append(_ context.Context, data []byte) (uint64, error) {
@@ -32,12 +32,6 @@ func (e *events) Append(_ context.Context, data []byte) (uint64, error) {
 		return 0, err
 	}
 	e.got = append(e.got, ev)
-	if e.sent != nil {
-		select {
-		case e.sent <- struct{}{}:
-		default:
-		}
-	}
 	return uint64(len(e.got)), nil
 }
 
@@ -129,23 +123,43 @@ func TestCheckpointerJournalRefuses(t *testing.T) {
 	}
 }
 
-// Run checkpoints every interval until its context ends.
+// Run checkpoints every interval, when the log has grown, until its context
+// ends; in a testing/synctest bubble.
 func TestCheckpointerRun(t *testing.T) {
-	l := openLog(t)
-	_, priv := testKey()
-	jr := &events{sent: make(chan struct{}, 1)}
-	c := &Checkpointer{Log: l, Journal: jr, Kid: "k", Key: priv, Gateway: "g07", Interval: time.Millisecond}
-	add(t, l, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	select {
-	case <-jr.sent:
-	case <-time.After(20 * time.Second):
-		t.Fatal("no checkpoint journalled")
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		l := openLog(t)
+		_, priv := testKey()
+		jr := &events{}
+		c := &Checkpointer{Log: l, Journal: jr, Kid: "k", Key: priv, Gateway: "g07", Interval: time.Minute}
+		add(t, l, 1)
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		start := time.Now()
+		go func() { done <- c.Run(ctx) }()
+		journalled := func(when string, want int) []customs.Event {
+			t.Helper()
+			synctest.Wait()
+			jr.mu.Lock()
+			defer jr.mu.Unlock()
+			if len(jr.got) != want {
+				t.Fatalf("%s: %d checkpoints journalled, want %d", when, len(jr.got), want)
+			}
+			return append([]customs.Event(nil), jr.got...)
+		}
+		time.Sleep(time.Minute - time.Second)
+		journalled("before the interval", 0)
+		time.Sleep(2 * time.Second)
+		if got := journalled("after the interval", 1); !got[0].At.Equal(start.Add(time.Minute).UTC()) {
+			t.Errorf("checkpoint at %v, want the tick's %v", got[0].At, start.Add(time.Minute))
+		}
+		time.Sleep(3 * time.Minute)
+		journalled("the log not grown", 1)
+		add(t, l, 2)
+		time.Sleep(time.Minute)
+		journalled("the log grown", 2)
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	})
 }

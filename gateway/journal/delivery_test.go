@@ -5,54 +5,57 @@ import (
 	"errors"
 	"slices"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/cargogate/cargogate/gateway/journal"
 )
 
 func TestOldestPending(t *testing.T) {
-	j, path := openTemp(t, journal.Options{})
-	if _, ok, err := j.OldestPending(); ok || err != nil {
-		t.Fatalf("empty journal: ok %v, %v", ok, err)
-	}
-	before := time.Now()
-	appendN(t, j, 1, "a")
-	mid := time.Now()
-	time.Sleep(2 * time.Millisecond) // the clock must move between the two appends
-	appendN(t, j, 2, "b")
-	at, ok, err := j.OldestPending()
-	if err != nil || !ok || at.Before(before) || at.After(mid) {
-		t.Fatalf("oldest %v, %v, %v; want within [%v, %v]", at, ok, err, before, mid)
-	}
-	// After the first event is delivered, the oldest is the second one's
-	// append time: never "now", never the first's.
-	es, _ := j.Pending(1, 1<<20)
-	if err := j.Delivered(es); err != nil {
-		t.Fatal(err)
-	}
-	at2, ok, err := j.OldestPending()
-	if err != nil || !ok || !at2.After(mid) || at2.After(time.Now()) {
-		t.Fatalf("after delivery: oldest %v, %v, %v (first was %v)", at2, ok, err, at)
-	}
-	j.Close()
-	// It is read from the file, so it survives a restart unchanged.
-	j2, err := journal.Open(path, journal.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	run(t, j2)
-	defer j2.Close()
-	at3, ok, err := j2.OldestPending()
-	if err != nil || !ok || !at3.Equal(at2) {
-		t.Fatalf("after reopen: %v, %v, %v; want %v", at3, ok, err, at2)
-	}
-	es, _ = j2.Pending(10, 1<<20)
-	if err := j2.Delivered(es); err != nil {
-		t.Fatal(err)
-	}
-	if _, ok, _ := j2.OldestPending(); ok {
-		t.Fatal("oldest reported with nothing pending")
-	}
+	synctest.Test(t, func(t *testing.T) {
+		j, path := openTemp(t, journal.Options{})
+		if _, ok, err := j.OldestPending(); ok || err != nil {
+			t.Fatalf("empty journal: ok %v, %v", ok, err)
+		}
+		before := time.Now()
+		appendN(t, j, 1, "a")
+		mid := time.Now()
+		time.Sleep(2 * time.Millisecond) // virtual: the clock moves between the two appends
+		appendN(t, j, 2, "b")
+		at, ok, err := j.OldestPending()
+		if err != nil || !ok || at.Before(before) || at.After(mid) {
+			t.Fatalf("oldest %v, %v, %v; want within [%v, %v]", at, ok, err, before, mid)
+		}
+		// After the first event is delivered, the oldest is the second one's
+		// append time: never "now", never the first's.
+		es, _ := j.Pending(1, 1<<20)
+		if err := j.Delivered(es); err != nil {
+			t.Fatal(err)
+		}
+		at2, ok, err := j.OldestPending()
+		if err != nil || !ok || !at2.After(mid) || at2.After(time.Now()) {
+			t.Fatalf("after delivery: oldest %v, %v, %v (first was %v)", at2, ok, err, at)
+		}
+		j.Close()
+		// It is read from the file, so it survives a restart unchanged.
+		j2, err := journal.Open(path, journal.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		run(t, j2)
+		defer j2.Close()
+		at3, ok, err := j2.OldestPending()
+		if err != nil || !ok || !at3.Equal(at2) {
+			t.Fatalf("after reopen: %v, %v, %v; want %v", at3, ok, err, at2)
+		}
+		es, _ = j2.Pending(10, 1<<20)
+		if err := j2.Delivered(es); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok, _ := j2.OldestPending(); ok {
+			t.Fatal("oldest reported with nothing pending")
+		}
+	})
 }
 
 func TestAlarmAndRefusals(t *testing.T) {
@@ -116,44 +119,46 @@ func TestAlarmAndRefusals(t *testing.T) {
 }
 
 func TestRedeliver(t *testing.T) {
-	j, _ := openTemp(t, journal.Options{KeepDelivered: true})
-	defer j.Close()
-	seqs := appendN(t, j, 6, "r")
-	es, _ := j.Pending(3, 1<<20)
-	if err := j.Delivered(es); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(2 * time.Millisecond)
-	mid := time.Now()
-	es, _ = j.Pending(2, 1<<20)
-	if err := j.Delivered(es); err != nil {
-		t.Fatal(err)
-	}
-	// Only the two delivered after mid come back, ahead of the last
-	// pending one: decision order.
-	n, err := j.Redeliver(mid)
-	if err != nil || n != 2 {
-		t.Fatalf("Redeliver = %d, %v; want 2", n, err)
-	}
-	es, _ = j.Pending(10, 1<<20)
-	if got := entrySeqs(es); !slices.Equal(got, seqs[3:]) {
-		t.Fatalf("pending after redeliver %v, want %v", got, seqs[3:])
-	}
-	if d, _ := j.Depth(); d != 3 {
-		t.Fatalf("depth %d", d)
-	}
-	// Delivered again: each event is in the file once.
-	if err := j.Delivered(es); err != nil {
-		t.Fatal(err)
-	}
-	count := map[uint64]int{}
-	j.ForEach(func(e journal.Entry, delivered bool) error { count[e.Seq]++; return nil })
-	for _, s := range seqs {
-		if count[s] != 1 {
-			t.Fatalf("seq %d held %d times", s, count[s])
+	synctest.Test(t, func(t *testing.T) {
+		j, _ := openTemp(t, journal.Options{KeepDelivered: true})
+		defer j.Close()
+		seqs := appendN(t, j, 6, "r")
+		es, _ := j.Pending(3, 1<<20)
+		if err := j.Delivered(es); err != nil {
+			t.Fatal(err)
 		}
-	}
-	if n, _ := j.Redeliver(time.Now().Add(time.Hour)); n != 0 {
-		t.Fatalf("redelivered %d from the future", n)
-	}
+		time.Sleep(2 * time.Millisecond) // virtual (synctest)
+		mid := time.Now()
+		es, _ = j.Pending(2, 1<<20)
+		if err := j.Delivered(es); err != nil {
+			t.Fatal(err)
+		}
+		// Only the two delivered after mid come back, ahead of the last
+		// pending one: decision order.
+		n, err := j.Redeliver(mid)
+		if err != nil || n != 2 {
+			t.Fatalf("Redeliver = %d, %v; want 2", n, err)
+		}
+		es, _ = j.Pending(10, 1<<20)
+		if got := entrySeqs(es); !slices.Equal(got, seqs[3:]) {
+			t.Fatalf("pending after redeliver %v, want %v", got, seqs[3:])
+		}
+		if d, _ := j.Depth(); d != 3 {
+			t.Fatalf("depth %d", d)
+		}
+		// Delivered again: each event is in the file once.
+		if err := j.Delivered(es); err != nil {
+			t.Fatal(err)
+		}
+		count := map[uint64]int{}
+		j.ForEach(func(e journal.Entry, delivered bool) error { count[e.Seq]++; return nil })
+		for _, s := range seqs {
+			if count[s] != 1 {
+				t.Fatalf("seq %d held %d times", s, count[s])
+			}
+		}
+		if n, _ := j.Redeliver(time.Now().Add(time.Hour)); n != 0 {
+			t.Fatalf("redelivered %d from the future", n)
+		}
+	})
 }

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/cargogate/cargogate/internal/tstime"
 )
 
 var (
@@ -54,6 +56,9 @@ type Options struct {
 	KeepDelivered bool
 	// Log receives the alarm and refusal messages; nil: discard them.
 	Log *slog.Logger
+	// Time stamps appends and deliveries (the redelivery window and
+	// retention go by them); nil: the real clock.
+	Time tstime.Clock
 }
 
 // Journal is the outbox.
@@ -100,6 +105,7 @@ func Open(path string, opts Options) (*Journal, error) {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
 	opts.Log = opts.Log.With("part", "journal")
+	opts.Time = tstime.Or(opts.Time)
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout, FreelistType: bolt.FreelistMapType, InitialMmapSize: 256 << 20})
 	if errors.Is(err, bolt.ErrTimeout) {
 		return nil, fmt.Errorf("open %s: %w (is another cargogate running with this data_dir?)", path, ErrLocked)
@@ -175,7 +181,7 @@ func (j *Journal) Close() error {
 // Append commits one event durably and returns its journal seq. It blocks
 // until the group commit holding it has been fsynced.
 func (j *Journal) Append(ctx context.Context, data []byte) (uint64, error) {
-	r := &appendReq{data: data, at: time.Now(), err: make(chan error, 1)}
+	r := &appendReq{data: data, at: j.opts.Time.Now(), err: make(chan error, 1)}
 	select {
 	case j.reqs <- r:
 	case <-j.done:
@@ -351,7 +357,7 @@ func (j *Journal) Delivered(entries []Entry) error {
 	}
 	var removed int
 	var freed int64
-	now := key(uint64(time.Now().UnixNano()))
+	now := key(uint64(j.opts.Time.Now().UnixNano()))
 	err := j.db.Update(func(tx *bolt.Tx) error {
 		p, d, at, dat := tx.Bucket(bPending), tx.Bucket(bDelivered), tx.Bucket(bPendingAt), tx.Bucket(bDeliveredAt)
 		removed, freed = 0, 0

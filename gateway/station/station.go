@@ -24,6 +24,7 @@ import (
 	"github.com/cargogate/cargogate/gateway/ident"
 	"github.com/cargogate/cargogate/gateway/rules"
 	"github.com/cargogate/cargogate/gateway/scan"
+	"github.com/cargogate/cargogate/internal/tstime"
 )
 
 // Decider decides a subject from the local store at a given time.
@@ -74,6 +75,9 @@ type Config struct {
 	GateTimeout time.Duration
 	// Arrival tracks the open transit at an arrival station; nil elsewhere.
 	Arrival *arrival.Tracker
+	// Time is the clock of event times, latency and the close_after tick
+	// (wall time); nil: the real one. Decisions are judged at Clock's time.
+	Time tstime.Clock
 }
 
 // Station is one scanning point.
@@ -101,6 +105,7 @@ func New(cfg Config, d Decider, j Journal, link Link, clk Clock, obs Observer, l
 	if cfg.GateTimeout == 0 {
 		cfg.GateTimeout = 2 * time.Second
 	}
+	cfg.Time = tstime.Or(cfg.Time)
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -133,11 +138,11 @@ func (s *Station) Run(ctx context.Context) error {
 	if a := s.cfg.Arrival; a != nil && a.Current() != nil && s.obs != nil {
 		// A transit left open by a restart: show it on the screens again.
 		if v, err := a.View(); err == nil {
-			s.obs.Decided(Outcome{Kind: "transit", Station: s.cfg.ID, Role: s.cfg.Role, At: time.Now().UTC(), Gate: "none", Transit: v})
+			s.obs.Decided(Outcome{Kind: "transit", Station: s.cfg.ID, Role: s.cfg.Role, At: s.cfg.Time.Now().UTC(), Gate: "none", Transit: v})
 		}
 	}
 	g.Go(func() error {
-		tick := time.NewTicker(time.Second)
+		tick, tickC := s.cfg.Time.NewTicker(time.Second)
 		defer tick.Stop()
 		for {
 			select {
@@ -147,7 +152,7 @@ func (s *Station) Run(ctx context.Context) error {
 				s.Handle(ctx, r)
 			case c := <-changes:
 				s.deviceChanged(ctx, c)
-			case now := <-tick.C:
+			case now := <-tickC:
 				// close_after counts wall time from the last line read,
 				// downtime included (§9): the open record's time survives
 				// restarts.
@@ -187,7 +192,7 @@ func (s *Station) deviceChanged(ctx context.Context, c deviceChange) {
 	}
 	s.log.Info("device state", "device", c.device, "state", c.state, "detail", c.detail)
 	ev := customs.Event{ID: newID(), Kind: customs.EventDevice, Station: s.cfg.ID,
-		At: time.Now().UTC(), Device: c.device, State: string(c.state), Detail: c.detail}
+		At: s.cfg.Time.Now().UTC(), Device: c.device, State: string(c.state), Detail: c.detail}
 	if err := s.appendEvent(ctx, &ev); err != nil {
 		s.log.Error("journal device event", "err", err)
 	}
@@ -220,7 +225,7 @@ func (s *Station) appendEvent(ctx context.Context, ev *customs.Event) error {
 // network but the bounded lookup, and the event is durable before the gate
 // or anyone else hears of the decision.
 func (s *Station) Handle(ctx context.Context, r device.Read) Outcome {
-	start := time.Now()
+	start := s.cfg.Time.Now()
 	out := Outcome{Kind: "scan", Station: s.cfg.ID, Role: s.cfg.Role, At: r.At.UTC(), Reason: customs.ReasonError, Gate: "none"}
 	if out.At.IsZero() {
 		out.At = start.UTC()
@@ -272,7 +277,7 @@ func (s *Station) Handle(ctx context.Context, r device.Read) Outcome {
 	if a := s.cfg.Arrival; a != nil {
 		if subj != nil {
 			s.arrivalScan(ctx, *subj, &out)
-		} else if err := a.Touch(time.Now()); err != nil {
+		} else if err := a.Touch(s.cfg.Time.Now()); err != nil {
 			// close_after counts from the last line read, readable or not.
 			s.log.Error("arrival", "err", err)
 		}
@@ -280,7 +285,7 @@ func (s *Station) Handle(ctx context.Context, r device.Read) Outcome {
 	if s.cfg.Gate != nil {
 		out.Gate = s.tellGate(ctx, out.Pass)
 	}
-	out.Latency = time.Since(start)
+	out.Latency = tstime.Since(s.cfg.Time, start)
 	s.log.Debug("decided", "code", out.Code, "decision", ev.Decision, "reason", out.Reason, "latency", out.Latency)
 	if s.obs != nil {
 		s.obs.Decided(out)
@@ -291,7 +296,7 @@ func (s *Station) Handle(ctx context.Context, r device.Read) Outcome {
 // arrivalScan counts a decided scan against the open transit, or opens and
 // closes transits (§9), after the scan's own event is journalled.
 func (s *Station) arrivalScan(ctx context.Context, subj customs.Subject, out *Outcome) {
-	a, now := s.cfg.Arrival, time.Now()
+	a, now := s.cfg.Arrival, s.cfg.Time.Now()
 	var err error
 	if subj.Kind == customs.Transit {
 		var ev *customs.Event
@@ -316,7 +321,7 @@ func (s *Station) seal(ctx context.Context, seal string, out Outcome) Outcome {
 		s.log.Info("seal scanned at a station that is not an arrival station: ignored", "seal", seal)
 		return out
 	}
-	if err := a.Seal(seal, time.Now()); err != nil {
+	if err := a.Seal(seal, s.cfg.Time.Now()); err != nil {
 		s.log.Info("seal scanned with no transit open: ignored", "seal", seal, "err", err)
 	}
 	out.Transit, _ = a.View()

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/cargogate/cargogate/gateway/customs"
@@ -326,47 +327,43 @@ func (o devObserver) Device(st, dev string, s device.State, detail string) {
 
 // A device's state changes are journalled as device events, once per
 // change (a repeated state is not), before the observer hears of them, and
-// in the order the driver reported them.
+// in the order the driver reported them, in a testing/synctest bubble: the
+// station's goroutines are done with the script when all are blocked.
 func TestDeviceEvents(t *testing.T) {
-	tr := &trail{}
-	d := &fakeDecider{tr: tr, by: map[string]rules.Decision{}}
-	j := &fakeJournal{tr: tr}
-	sc := scriptScanner{states: []device.State{device.Down, device.Up, device.Up, device.Fault},
-		read: device.Read{Line: []byte("LP00000000000001"), At: t0}}
-	st := station.New(station.Config{ID: "sort-1", Role: "sort", Classifier: classifier(t), Scanner: sc},
-		d, j, nil, stoppedClock{t0}, devObserver{tr}, slog.New(slog.DiscardHandler))
-	run(t, st)
-	want := []string{
-		"journal device scanner down", "observer device sort-1 scanner down (now down)",
-		"journal device scanner up", "observer device sort-1 scanner up (now up)",
-		"journal device scanner fault", "observer device sort-1 scanner fault (now fault)",
-	}
-	deadline := time.Now().Add(wait)
-	var devs []string
-	for time.Now().Before(deadline) {
-		devs = devs[:0]
+	synctest.Test(t, func(t *testing.T) {
+		tr := &trail{}
+		d := &fakeDecider{tr: tr, by: map[string]rules.Decision{}}
+		j := &fakeJournal{tr: tr}
+		sc := scriptScanner{states: []device.State{device.Down, device.Up, device.Up, device.Fault},
+			read: device.Read{Line: []byte("LP00000000000001"), At: t0}}
+		st := station.New(station.Config{ID: "sort-1", Role: "sort", Classifier: classifier(t), Scanner: sc},
+			d, j, nil, stoppedClock{t0}, devObserver{tr}, slog.New(slog.DiscardHandler))
+		run(t, st)
+		want := []string{
+			"journal device scanner down", "observer device sort-1 scanner down (now down)",
+			"journal device scanner up", "observer device sort-1 scanner up (now up)",
+			"journal device scanner fault", "observer device sort-1 scanner fault (now fault)",
+		}
+		synctest.Wait() // the station's loop has handled all the script
+		var devs []string
 		for _, s := range tr.list() {
 			if strings.Contains(s, "device") {
 				devs = append(devs, s)
 			}
 		}
-		if len(devs) >= len(want) && slices.Contains(tr.list(), "observer scan unknown") {
-			break
+		if !slices.Equal(devs, want) {
+			t.Errorf("device calls\n got %q\nwant %q", devs, want)
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	if !slices.Equal(devs, want) {
-		t.Errorf("device calls\n got %q\nwant %q", devs, want)
-	}
-	if !slices.Contains(tr.list(), "observer scan unknown") {
-		t.Errorf("the read was not decided: %q", tr.list())
-	}
-	for _, ev := range j.list() {
-		if ev.Kind == customs.EventDevice && (ev.Station != "sort-1" || ev.ID == "" || ev.Detail == "") {
-			t.Errorf("device event %+v", ev)
+		if !slices.Contains(tr.list(), "observer scan unknown") {
+			t.Errorf("the read was not decided: %q", tr.list())
 		}
-	}
-	if got := st.Devices(); got["scanner"] != device.Fault {
-		t.Errorf("devices %v", got)
-	}
+		for _, ev := range j.list() {
+			if ev.Kind == customs.EventDevice && (ev.Station != "sort-1" || ev.ID == "" || ev.Detail == "") {
+				t.Errorf("device event %+v", ev)
+			}
+		}
+		if got := st.Devices(); got["scanner"] != device.Fault {
+			t.Errorf("devices %v", got)
+		}
+	})
 }

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"sync/atomic"
 	"time"
+
+	"github.com/cargogate/cargogate/internal/tstime"
 )
 
 // Policy is the retention in force: how long orders and delivered events
@@ -47,6 +49,10 @@ type Retainer struct {
 	log     *slog.Logger
 	policy  atomic.Pointer[Policy]
 	changed chan struct{} // the interval may have changed
+
+	// Time is the clock the interval runs on; nil: the real one. Set it
+	// before Run.
+	Time tstime.Clock
 }
 
 // NewRetainer returns a retainer with policy p in force; log may be nil.
@@ -79,7 +85,7 @@ func (r *Retainer) SetPolicy(p Policy) {
 // applies the same bound to the orders itself.
 func (r *Retainer) Run(ctx context.Context) error {
 	interval := r.Policy().Interval
-	t := time.NewTicker(interval)
+	t, tc := tstime.Or(r.Time).NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
@@ -91,7 +97,7 @@ func (r *Retainer) Run(ctx context.Context) error {
 				t.Reset(interval)
 			}
 			continue
-		case <-t.C:
+		case <-tc:
 		}
 		r.prune(ctx)
 	}
@@ -147,7 +153,7 @@ func (s *Store) KeepWall(ctx context.Context, clk interface{ Now() time.Time }, 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	t := time.NewTicker(every)
+	t, tc := tstime.Or(s.time).NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
@@ -156,7 +162,7 @@ func (s *Store) KeepWall(ctx context.Context, clk interface{ Now() time.Time }, 
 				log.Error("clock: saving the wall reading", "err", err)
 			}
 			return nil
-		case <-t.C:
+		case <-tc:
 			if err := s.SaveWall(clk.Now()); err != nil {
 				log.Error("clock: saving the wall reading", "err", err)
 			}

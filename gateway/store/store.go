@@ -19,6 +19,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/cargogate/cargogate/gateway/customs"
+	"github.com/cargogate/cargogate/internal/tstime"
 )
 
 var (
@@ -46,7 +47,8 @@ const SchemaVersion = 1
 // Store is the order store. Its methods are safe for concurrent use: bbolt
 // has one writer at a time and readers that never wait for it.
 type Store struct {
-	db *bolt.DB
+	db   *bolt.DB
+	time tstime.Clock // KeepWall's ticker
 }
 
 // Options tune Open. The zero value is the production default.
@@ -61,6 +63,8 @@ type Options struct {
 	// stopped gateway). A running gateway holds the lock, so this fails
 	// with ErrLocked then.
 	ReadOnly bool
+	// Time is the clock KeepWall's interval runs on; nil: the real one.
+	Time tstime.Clock
 }
 
 // Open opens or creates the store at path.
@@ -89,7 +93,7 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	if opts.ReadOnly {
-		return &Store{db: db}, nil
+		return &Store{db: db, time: tstime.Or(opts.Time)}, nil
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bMeta, bSeqs, bSubj, bUp, bDown} {
@@ -107,7 +111,7 @@ func Open(path string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	return &Store{db: db}, nil
+	return &Store{db: db, time: tstime.Or(opts.Time)}, nil
 }
 
 // schemaOf reads a store's schema version: 0 for a store from before

@@ -27,7 +27,7 @@ import (
 // resync that asks for it again, resync(W+1, end of its run), goes out at
 // most once per resync_timeout.
 func (l *Link) control(ctx context.Context) error {
-	tick := time.NewTicker(100 * time.Millisecond)
+	tick, tickC := l.time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	var (
 		sentAt     time.Time
@@ -60,7 +60,7 @@ func (l *Link) control(ctx context.Context) error {
 		l.mu.Lock()
 		l.outstanding = id
 		l.mu.Unlock()
-		sentAt = time.Now()
+		sentAt = l.time.Now()
 		l.resyncAt.Store(sentAt.UnixNano())
 		l.C.Resyncs.Add(1)
 		l.log.Info("resync sent", "from_seq", from, "to_seq", to, "request_id", id)
@@ -89,11 +89,11 @@ func (l *Link) control(ctx context.Context) error {
 		case <-l.committed:
 		case <-l.statusDue:
 			statusWant = true
-		case <-tick.C:
+		case <-tickC:
 		}
-		now := time.Now()
+		now := l.time.Now()
 		l.opts.GapGrace, l.opts.ResyncTimeout = l.Timeouts()
-		if !l.online.Load() && !l.client.IsConnected() && now.Sub(reconnectAt) >= time.Second {
+		if !l.online.Load() && !l.conn.IsConnected() && now.Sub(reconnectAt) >= time.Second {
 			// The client is neither connected nor trying: a Disconnect (after
 			// a failed subscribe or commit) ends paho's automatic
 			// reconnection, and a Connect racing it can fail. The fault
@@ -101,7 +101,7 @@ func (l *Link) control(ctx context.Context) error {
 			// at most once a second.
 			reconnectAt = now
 			l.log.Warn("order connection given up by the MQTT client; connecting again")
-			l.client.Connect()
+			l.conn.Connect()
 		}
 		if r := l.C.Rejected.Load(); r != rejected {
 			rejected = r
@@ -193,7 +193,7 @@ func (l *Link) kickStatus() {
 func (l *Link) status(state string) customs.Status {
 	n, _ := l.outbox.Depth()
 	return customs.Status{Type: customs.TypeStatus, Site: l.opts.Site, Gateway: l.opts.Gateway, State: state,
-		AppliedSeq: l.watermark.Load(), HeadSeq: l.head.Load(), Outbox: n, Version: l.opts.Version, At: time.Now().UTC()}
+		AppliedSeq: l.watermark.Load(), HeadSeq: l.head.Load(), Outbox: n, Version: l.opts.Version, At: l.time.Now().UTC()}
 }
 
 func (l *Link) statusDoc(state string) ([]byte, error) {

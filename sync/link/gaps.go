@@ -3,7 +3,6 @@ package link
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"time"
 	"unicode/utf8"
 
 	"github.com/cargogate/cargogate/gateway/customs"
@@ -46,7 +45,7 @@ func cutString(s string, n int) string {
 // that could not be applied (counted, logged, audited), keeps the seqs of
 // the latter as gaps, and recomputes settled. Called by commit only.
 func (l *Link) noteOrders(batch []*item, applied []customs.Order, res persist.Result) {
-	now := time.Now().UTC()
+	now := l.time.Now().UTC()
 	for _, it := range batch {
 		if it.reject != "" {
 			continue

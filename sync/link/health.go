@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/cargogate/cargogate/gateway/persist"
+	"github.com/cargogate/cargogate/internal/tstime"
 )
 
 // OutboxHealth is the optional ability of an Outbox to report its bounds,
@@ -21,6 +22,7 @@ type OutboxHealth interface {
 // that commits proves little on a full disk, so it clears nothing.
 type watchedStore struct {
 	Store
+	time    tstime.Clock
 	mu      sync.Mutex
 	lastErr string
 	since   time.Time // when the store stopped being writable
@@ -32,7 +34,7 @@ func (w *watchedStore) Apply(b persist.Batch) (persist.Result, error) {
 	switch {
 	case err != nil:
 		if w.lastErr == "" {
-			w.since = time.Now()
+			w.since = w.time.Now()
 		}
 		w.lastErr = err.Error()
 	case len(b.Orders) > 0:
@@ -65,7 +67,7 @@ func (l *Link) health(s *Snapshot) {
 		s.OutboxHealth = &oh
 		s.OutboxWritable = oh.Writable
 		if at, ok, err := h.OldestPending(); err == nil && ok && !at.IsZero() {
-			s.OutboxOldest = max(0, time.Since(at).Seconds())
+			s.OutboxOldest = max(0, tstime.Since(l.time, at).Seconds())
 		}
 		if oh.Alarm {
 			s.Alarms = append(s.Alarms, "outbox nearly full: events are not reaching central")

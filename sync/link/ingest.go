@@ -16,6 +16,7 @@ import (
 
 	"github.com/cargogate/cargogate/gateway/customs"
 	"github.com/cargogate/cargogate/gateway/persist"
+	"github.com/cargogate/cargogate/internal/tstime"
 	"github.com/cargogate/cargogate/sync/envelope"
 )
 
@@ -293,10 +294,8 @@ func (l *Link) batcher(ctx context.Context, ordered <-chan *item, release func(n
 			}
 			l.client.Disconnect(0)
 			l.setOnline(false)
-			select {
-			case <-ctx.Done():
+			if !tstime.After(l.time, time.Second, ctx.Done()) {
 				return nil
-			case <-time.After(time.Second):
 			}
 			l.client.Connect()
 		}

@@ -25,6 +25,7 @@ import (
 
 	"github.com/cargogate/cargogate/gateway/customs"
 	"github.com/cargogate/cargogate/gateway/persist"
+	"github.com/cargogate/cargogate/internal/tstime"
 	"github.com/cargogate/cargogate/sync/envelope"
 	"github.com/cargogate/cargogate/sync/outbox"
 )
@@ -71,6 +72,9 @@ type Options struct {
 	// when it has passed (see sync/outbox). 0: 30s; negative: never.
 	RedeliverWindow time.Duration
 	Log             *slog.Logger // nil: discard
+	// Time is the clock the loops wait and measure on (gap_grace,
+	// resync_timeout, the status cadence, redelivery); nil: the real one.
+	Time tstime.Clock
 	// Audit, if set, records every commit of orders, every rejected
 	// message and every conflict in the audit log. It must not block.
 	Audit func(kind string, data any)
@@ -98,7 +102,12 @@ type Link struct {
 	store  Store
 	outbox Outbox
 	clock  Clock
+	time   tstime.Clock
 	log    *slog.Logger
+
+	// conn is the order connection as control and publish use it: the
+	// MQTT client under Run, a fake in the tests of the control loop.
+	conn conn
 
 	C Counters
 
@@ -163,14 +172,15 @@ func New(opts Options, st Store, ob Outbox, clk Clock) (*Link, error) {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
+	opts.Time = tstime.Or(opts.Time)
 	p, err := st.Progress()
 	if err != nil {
 		return nil, fmt.Errorf("link: read progress: %w", err)
 	}
 	seqs, _ := st.(seqReader)
 	missing, _ := st.(gapLister)
-	st = &watchedStore{Store: st} // for store_writable in Snapshot
-	l := &Link{opts: opts, store: st, outbox: ob, clock: clk, log: opts.Log.With("part", "link"),
+	st = &watchedStore{Store: st, time: opts.Time} // for store_writable in Snapshot
+	l := &Link{opts: opts, store: st, outbox: ob, clock: clk, time: opts.Time, log: opts.Log.With("part", "link"),
 		gaps: map[uint64]*GapSeq{}, seqs: seqs, missing: missing,
 		in: make(chan mqtt.Message, 4096), connected: make(chan struct{}, 1), committed: make(chan persist.Result, 64),
 		doneReq: make(chan string, 16), statusDue: make(chan struct{}, 1),
@@ -179,11 +189,11 @@ func New(opts Options, st Store, ob Outbox, clk Clock) (*Link, error) {
 	l.settled.Store(p.Watermark)
 	l.head.Store(p.Head)
 	l.maxSeq.Store(p.MaxSeq)
-	l.since.Store(time.Now().UnixNano())
+	l.since.Store(l.time.Now().UnixNano())
 	l.SetTimeouts(opts.GapGrace, opts.ResyncTimeout)
 	l.out = outbox.New(outbox.Options{Site: opts.Site, Gateway: opts.Gateway, Signer: opts.Signer,
 		Connect:         func() *mqtt.ClientOptions { return l.clientOptions(l.clientID() + "-pub") },
-		RedeliverWindow: opts.RedeliverWindow, Log: l.log,
+		RedeliverWindow: opts.RedeliverWindow, Log: l.log, Time: opts.Time,
 		Delivered: func(n int) {
 			l.C.EventsSent.Add(uint64(n))
 			l.kickStatus()
@@ -209,6 +219,7 @@ func (l *Link) Run(ctx context.Context) error {
 		return err
 	}
 	l.client = mqtt.NewClient(l.orderOptions(will))
+	l.conn = l.client
 	l.client.Connect() // with ConnectRetry, retries in the background
 
 	g, ctx := errgroup.WithContext(ctx)

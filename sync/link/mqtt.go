@@ -10,6 +10,16 @@ import (
 	"github.com/cargogate/cargogate/gateway/customs"
 )
 
+// conn is what the control loop and publish need of the order connection
+// (an mqtt.Client).
+type conn interface {
+	IsConnected() bool
+	Connect() mqtt.Token
+	Publish(topic string, qos byte, retained bool, payload any) mqtt.Token
+}
+
+var _ conn = mqtt.Client(nil)
+
 // clientOptions are the MQTT options both connections share: the broker,
 // the client id, credentials, TLS and the timeouts. The order connection
 // adds its session and handlers (orderOptions), the events connection its
@@ -75,7 +85,7 @@ func (l *Link) subscribe(c mqtt.Client) {
 
 func (l *Link) setOnline(v bool) {
 	if l.online.Swap(v) != v {
-		l.since.Store(time.Now().UnixNano())
+		l.since.Store(l.time.Now().UnixNano())
 		l.kickStatus()
 	}
 }
@@ -91,13 +101,15 @@ func (l *Link) publish(ctx context.Context, topic string, doc any, retained bool
 	if err != nil {
 		return err
 	}
-	t := l.client.Publish(topic, 1, retained, data)
+	t := l.conn.Publish(topic, 1, retained, data)
+	timer, timeout := l.time.NewTimer(10 * time.Second)
+	defer timer.Stop()
 	select {
 	case <-t.Done():
 		return t.Error()
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-time.After(10 * time.Second):
+	case <-timeout:
 		return errors.New("publish timed out")
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/cargogate/cargogate/gateway/customs"
 	"github.com/cargogate/cargogate/gateway/persist"
 	"github.com/cargogate/cargogate/internal/backoff"
+	"github.com/cargogate/cargogate/internal/tstime"
 	"github.com/cargogate/cargogate/sync/envelope"
 )
 
@@ -60,6 +61,9 @@ type Options struct {
 	// outbox after each PUBACK.
 	Delivered func(n int)
 	Log       *slog.Logger // nil: discard
+	// Time is the clock the redelivery window and the waits run on; nil:
+	// the real one.
+	Time tstime.Clock
 }
 
 // Deliverer delivers the outbox. Run starts it.
@@ -83,6 +87,7 @@ func New(opts Options, src Source) *Deliverer {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
+	opts.Time = tstime.Or(opts.Time)
 	return &Deliverer{opts: opts, src: src, log: opts.Log}
 }
 
@@ -129,17 +134,12 @@ func (d *Deliverer) Run(ctx context.Context) error {
 		}
 		bo.Reset()
 		if !lostAt.IsZero() {
-			d.redeliver(lostAt.Add(-d.opts.RedeliverWindow), "events connection back")
-			if d.opts.RedeliverWindow > 0 {
-				now := time.Now()
-				d.redeliverSince.Store(now.UnixNano())
-				d.redeliverAt.Store(now.Add(d.opts.RedeliverWindow).UnixNano())
-			}
+			d.back(lostAt)
 		}
 		d.online.Store(true)
 		err := d.drain(ctx, c, lost)
 		d.online.Store(false)
-		lostAt = time.Now()
+		lostAt = d.opts.Time.Now()
 		c.Disconnect(100)
 		if err != nil && ctx.Err() == nil {
 			d.log.Warn("events connection dropped; events stay in the outbox", "err", err)
@@ -147,6 +147,19 @@ func (d *Deliverer) Run(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// back starts the redelivery of a connection back after one lost at lostAt:
+// the events delivered in the window before lostAt are put back at once,
+// and those delivered from now on are put back when the window has passed
+// (drain does it).
+func (d *Deliverer) back(lostAt time.Time) {
+	d.redeliver(lostAt.Add(-d.opts.RedeliverWindow), "events connection back")
+	if d.opts.RedeliverWindow > 0 {
+		now := d.opts.Time.Now()
+		d.redeliverSince.Store(now.UnixNano())
+		d.redeliverAt.Store(now.Add(d.opts.RedeliverWindow).UnixNano())
+	}
 }
 
 // redeliver puts the events delivered since back into the outbox.
@@ -167,10 +180,10 @@ func (d *Deliverer) redeliver(since time.Time, why string) {
 
 // drain publishes the outbox, oldest first, until the connection is lost
 // or ctx is done.
-func (d *Deliverer) drain(ctx context.Context, c mqtt.Client, lost <-chan struct{}) error {
+func (d *Deliverer) drain(ctx context.Context, c publisher, lost <-chan struct{}) error {
 	topic := customs.GatewayTopic(d.opts.Site, d.opts.Gateway, customs.LeafEvents)
 	for {
-		if due := d.redeliverAt.Load(); due != 0 && time.Now().UnixNano() >= due {
+		if due := d.redeliverAt.Load(); due != 0 && d.opts.Time.Now().UnixNano() >= due {
 			d.redeliver(time.Unix(0, d.redeliverSince.Load()), "window after reconnection passed")
 			d.redeliverAt.Store(0)
 		}
@@ -179,13 +192,8 @@ func (d *Deliverer) drain(ctx context.Context, c mqtt.Client, lost <-chan struct
 			return err
 		}
 		if len(entries) == 0 {
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-lost:
-				return errors.New("connection lost")
-			case <-d.src.Notify():
-			case <-time.After(time.Second):
+			if done, err := d.idle(ctx, lost); done || err != nil {
+				return err
 			}
 			continue
 		}
@@ -197,17 +205,7 @@ func (d *Deliverer) drain(ctx context.Context, c mqtt.Client, lost <-chan struct
 		if err != nil {
 			return err
 		}
-		t := c.Publish(topic, 1, false, data)
-		select {
-		case <-t.Done():
-		case <-lost:
-			return errors.New("connection lost before PUBACK")
-		case <-ctx.Done():
-			return nil
-		case <-time.After(30 * time.Second):
-			return errors.New("no PUBACK in 30s")
-		}
-		if err := t.Error(); err != nil {
+		if done, err := d.send(ctx, c, topic, data, lost); done || err != nil {
 			return err
 		}
 		if err := d.src.Delivered(entries); err != nil {
@@ -217,4 +215,43 @@ func (d *Deliverer) drain(ctx context.Context, c mqtt.Client, lost <-chan struct
 			d.opts.Delivered(len(entries))
 		}
 	}
+}
+
+// publisher is what drain needs of the events connection (an mqtt.Client).
+type publisher interface {
+	Publish(topic string, qos byte, retained bool, payload any) mqtt.Token
+}
+
+// idle waits, with the outbox empty, for events, the connection's loss,
+// the end of ctx (done), or a second (for the redelivery window).
+func (d *Deliverer) idle(ctx context.Context, lost <-chan struct{}) (done bool, err error) {
+	t, tc := d.opts.Time.NewTimer(time.Second)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return true, nil
+	case <-lost:
+		return false, errors.New("connection lost")
+	case <-d.src.Notify():
+	case <-tc:
+	}
+	return false, nil
+}
+
+// send publishes one events document and waits for its PUBACK; done: ctx
+// ended first.
+func (d *Deliverer) send(ctx context.Context, c publisher, topic string, data []byte, lost <-chan struct{}) (done bool, err error) {
+	t := c.Publish(topic, 1, false, data)
+	timer, timeout := d.opts.Time.NewTimer(30 * time.Second)
+	defer timer.Stop()
+	select {
+	case <-t.Done():
+	case <-lost:
+		return false, errors.New("connection lost before PUBACK")
+	case <-ctx.Done():
+		return true, nil
+	case <-timeout:
+		return false, errors.New("no PUBACK in 30s")
+	}
+	return false, t.Error()
 }
