@@ -13,7 +13,8 @@ import (
 	"syscall"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
+// version is set at build time with -ldflags "-X main.version=…" (see
+// version.go).
 var version = "dev"
 
 func main() {
@@ -98,8 +99,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "compact":
 		return cmdCompact(ctx, args[1:], stdout, stderr)
 	case "version":
-		fmt.Fprintln(stdout, "cargogate", version)
-		return nil
+		return cmdVersion(stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -24,6 +24,7 @@ import (
 	"github.com/cargogate/cargogate/gateway/ident"
 	"github.com/cargogate/cargogate/gateway/rules"
 	"github.com/cargogate/cargogate/gateway/scan"
+	"github.com/cargogate/cargogate/internal/liveness"
 )
 
 // Decider decides a subject from the local store at a given time.
@@ -74,6 +75,10 @@ type Config struct {
 	GateTimeout time.Duration
 	// Arrival tracks the open transit at an arrival station; nil elsewhere.
 	Arrival *arrival.Tracker
+	// Liveness, if set, has the station loop's heartbeat ("station ID"),
+	// ticked on each turn (at least every second): the systemd watchdog is
+	// fed only while it turns.
+	Liveness *liveness.Registry
 }
 
 // Station is one scanning point.
@@ -137,9 +142,12 @@ func (s *Station) Run(ctx context.Context) error {
 		}
 	}
 	g.Go(func() error {
+		beat := s.cfg.Liveness.Beat("station " + s.cfg.ID)
+		defer beat.Stop()
 		tick := time.NewTicker(time.Second)
 		defer tick.Stop()
 		for {
+			beat.Tick()
 			select {
 			case <-ctx.Done():
 				return nil
