@@ -13,8 +13,7 @@ import (
 	"syscall"
 )
 
-// version is set at build time with -ldflags "-X main.version=…" (see
-// version.go).
+// version is set at build time with -ldflags "-X main.version=…".
 var version = "dev"
 
 func main() {
@@ -99,7 +98,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "compact":
 		return cmdCompact(ctx, args[1:], stdout, stderr)
 	case "version":
-		return cmdVersion(stdout)
+		fmt.Fprintln(stdout, "cargogate", version)
+		return nil
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

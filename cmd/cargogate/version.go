@@ -57,8 +57,9 @@ func buildInfo(v, c, d string) (string, string, string) {
 	return v, c, d
 }
 
-// cmdVersion prints the version, the commit and the build date.
-func cmdVersion(stdout io.Writer) error {
+// printVersion prints what `cargogate version` prints: the version, the
+// commit, the build date and the Go release and platform.
+func printVersion(stdout io.Writer) error {
 	fmt.Fprintf(stdout, "cargogate %s\ncommit %s\nbuilt %s\n%s %s/%s\n", version, orUnknown(commit),
 		orUnknown(buildDate), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	return nil
