@@ -57,15 +57,18 @@ func New(src Source, files ...string) *Metrics {
 	return m
 }
 
-// Handler serves the exposition (GET /metrics).
 // CounterFunc registers a counter read from f at each scrape, for a count
 // another part keeps (the audit log's lost records, say).
 func (m *Metrics) CounterFunc(name, help string, f func() float64) {
 	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, f))
 }
 
+// Handler serves the exposition. A collector that fails leaves out only
+// its own metrics: under the unit's ProcSubset=pid, /proc/stat is hidden
+// and the process collector cannot read the boot time for
+// process_start_time_seconds, which must not take the whole page down.
 func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg, ErrorHandling: promhttp.ContinueOnError})
 }
 
 // BuildInfo registers cargogate_build_info, always 1, whose labels are
