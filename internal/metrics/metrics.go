@@ -63,12 +63,11 @@ func (m *Metrics) CounterFunc(name, help string, f func() float64) {
 	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, f))
 }
 
-// Handler serves the exposition. A collector that fails leaves out only
-// its own metrics: under the unit's ProcSubset=pid, /proc/stat is hidden
-// and the process collector cannot read the boot time for
-// process_start_time_seconds, which must not take the whole page down.
+// Handler serves the exposition (GET /metrics). Under the unit's
+// ProcSubset=pid, /proc/stat is hidden: the process collector leaves out
+// process_start_time_seconds (it needs the boot time) and serves the rest.
 func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg, ErrorHandling: promhttp.ContinueOnError})
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
 }
 
 // BuildInfo registers cargogate_build_info, always 1, whose labels are
