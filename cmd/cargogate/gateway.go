@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -28,7 +29,9 @@ import (
 	"github.com/cargogate/cargogate/gateway/screens"
 	"github.com/cargogate/cargogate/gateway/station"
 	"github.com/cargogate/cargogate/gateway/store"
+	"github.com/cargogate/cargogate/internal/liveness"
 	"github.com/cargogate/cargogate/internal/metrics"
+	"github.com/cargogate/cargogate/internal/sdnotify"
 	"github.com/cargogate/cargogate/sync/envelope"
 	"github.com/cargogate/cargogate/sync/link"
 )
@@ -151,10 +154,13 @@ func serve(ctx context.Context, cfg *config.Config, deps gatewayDeps, stdout, st
 			return err
 		}
 	}
+	// The link's and the stations' loops tick it; systemd's watchdog is
+	// fed only while they all turn (watchdog below).
+	live := &liveness.Registry{}
 	lk, err := link.New(link.Options{Site: cfg.Site, Gateway: cfg.Gateway, Broker: cfg.Central.Broker,
 		Username: cfg.Central.Username, Password: cfg.Central.Password, TLS: tlsCfg, Keys: keys, Signer: signer,
 		Version: version, GapGrace: cfg.Central.GapGrace, ResyncTimeout: cfg.Central.ResyncTimeout,
-		RedeliverWindow: cfg.Outbox.RedeliverWindow, Log: log, Audit: aud.Add}, st, jr, clk)
+		RedeliverWindow: cfg.Outbox.RedeliverWindow, Log: log, Audit: aud.Add, Liveness: live}, st, jr, clk)
 	if err != nil {
 		return err
 	}
@@ -163,8 +169,9 @@ func serve(ctx context.Context, cfg *config.Config, deps gatewayDeps, stdout, st
 		return fmt.Errorf("identifiers: %w", err)
 	}
 
-	set := &stations{Set: station.NewSet(log), deps: deps, st: st, jr: jr, lk: lk, clk: clk, log: log}
+	set := &stations{Set: station.NewSet(log), deps: deps, st: st, jr: jr, lk: lk, clk: clk, log: log, live: live}
 	met := metrics.New(lk, st.Path(), jr.Path(), aud.Path())
+	met.BuildInfo(version, orUnknown(commit), orUnknown(buildDate), runtime.Version())
 	met.CounterFunc("cargogate_audit_lost_total",
 		"Audit records the log could not take (queue full, commit failed); gap records in the chain stand for them.",
 		func() float64 { return float64(aud.Lost()) })
@@ -251,10 +258,12 @@ func serve(ctx context.Context, cfg *config.Config, deps gatewayDeps, stdout, st
 	}
 	log.Info("gateway started", "version", version, "stations", len(cfg.Stations), "http", httpAddr,
 		"applied_seq", prog.Watermark, "head_seq", prog.Head, "broker", cfg.Central.Broker)
+	watchdog(gctx, g, live, log)
 	if deps.ready != nil {
 		deps.ready(httpAddr, &gatewayParts{signer: signer, link: lk, store: st, stations: set, retention: ret})
 	}
 	err = g.Wait()
+	_ = sdnotify.Notify("STOPPING=1")
 	log.Info("gateway stopped")
 	return err
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/cargogate/cargogate/gateway/journal"
 	"github.com/cargogate/cargogate/gateway/station"
 	"github.com/cargogate/cargogate/gateway/store"
+	"github.com/cargogate/cargogate/internal/liveness"
 	"github.com/cargogate/cargogate/sync/envelope"
 	"github.com/cargogate/cargogate/sync/link"
 )
@@ -34,6 +35,7 @@ type stations struct {
 	clk  *clock.Clock
 	obs  tee
 	log  *slog.Logger
+	live *liveness.Registry // the station loops' heartbeats
 
 	cfg atomic.Pointer[config.Config] // the configuration in force
 }
@@ -58,7 +60,7 @@ func (s *stations) build(cfg *config.Config, sc config.Station, cls *ident.Class
 		}
 	}
 	return station.New(station.Config{ID: sc.ID, Role: sc.Role, Classifier: cls, Scanner: scanner, Gate: gate,
-		LookupTimeout: cfg.Central.LookupTimeout, Arrival: arr}, s.st, s.jr, s.lk, s.clk, s.obs, s.log), nil
+		LookupTimeout: cfg.Central.LookupTimeout, Arrival: arr, Liveness: s.live}, s.st, s.jr, s.lk, s.clk, s.obs, s.log), nil
 }
 
 // apply makes the running stations those of cfg (station.Set.Apply: a bad

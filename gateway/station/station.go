@@ -24,6 +24,7 @@ import (
 	"github.com/cargogate/cargogate/gateway/ident"
 	"github.com/cargogate/cargogate/gateway/rules"
 	"github.com/cargogate/cargogate/gateway/scan"
+	"github.com/cargogate/cargogate/internal/liveness"
 	"github.com/cargogate/cargogate/internal/tstime"
 )
 
@@ -78,6 +79,10 @@ type Config struct {
 	// Time is the clock of event times, latency and the close_after tick
 	// (wall time); nil: the real one. Decisions are judged at Clock's time.
 	Time tstime.Clock
+	// Liveness, if set, has the station loop's heartbeat ("station ID"),
+	// ticked on each turn (at least every second): the systemd watchdog is
+	// fed only while it turns.
+	Liveness *liveness.Registry
 }
 
 // Station is one scanning point.
@@ -142,9 +147,12 @@ func (s *Station) Run(ctx context.Context) error {
 		}
 	}
 	g.Go(func() error {
+		beat := s.cfg.Liveness.Beat("station " + s.cfg.ID)
+		defer beat.Stop()
 		tick, tickC := s.cfg.Time.NewTicker(time.Second)
 		defer tick.Stop()
 		for {
+			beat.Tick()
 			select {
 			case <-ctx.Done():
 				return nil

@@ -57,18 +57,33 @@ func New(src Source, files ...string) *Metrics {
 	return m
 }
 
-// Handler serves the exposition (GET /metrics).
 // CounterFunc registers a counter read from f at each scrape, for a count
 // another part keeps (the audit log's lost records, say).
 func (m *Metrics) CounterFunc(name, help string, f func() float64) {
 	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, f))
 }
 
+// Handler serves the exposition (GET /metrics). Under the unit's
+// ProcSubset=pid, /proc/stat is hidden: the process collector leaves out
+// process_start_time_seconds (it needs the boot time) and serves the rest.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
 }
 
-// Decided counts a decided scan and its scan-to-gate latency.
+// BuildInfo registers cargogate_build_info, always 1, whose labels are
+// the version, commit and build date of the running binary and the Go
+// release it was built with.
+func (m *Metrics) BuildInfo(version, commit, date, goVersion string) {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "cargogate_build_info", Help: "Always 1; the labels say which build is running.",
+		ConstLabels: prometheus.Labels{"version": version, "commit": commit, "date": date, "goversion": goVersion},
+	})
+	g.Set(1)
+	m.reg.MustRegister(g)
+}
+
+// Decided counts a decided scan and, at a station with a gate, its
+// scan-to-gate latency.
 func (m *Metrics) Decided(o station.Outcome) {
 	if o.Kind != "" && o.Kind != "scan" {
 		return
@@ -78,7 +93,11 @@ func (m *Metrics) Decided(o station.Outcome) {
 		d = "pass"
 	}
 	m.decisions.WithLabelValues(o.Station, d, o.Reason).Inc()
-	m.latency.WithLabelValues(o.Station).Observe(o.Latency.Seconds())
+	// Gate is "none" (or unset) where no gate was told: a station without
+	// one has no scan-to-gate time.
+	if o.Gate != "" && o.Gate != "none" {
+		m.latency.WithLabelValues(o.Station).Observe(o.Latency.Seconds())
+	}
 }
 
 // Device sets a device's up gauge.

@@ -42,8 +42,11 @@ func TestExposition(t *testing.T) {
 		RejectedBy: map[string]uint64{"signature": 5}, Resyncs: 6, Outbox: 7, OutboxBytes: 800, OutboxOldest: 1.5,
 		EventsSent: 9, StoreWritable: true, Ready: true, GapCount: 2, Unappliable: 3, FieldsDropped: 4},
 		file, filepath.Join(dir, "missing.db"))
-	m.Decided(station.Outcome{Kind: "scan", Station: "gate-1", Pass: true, Reason: "released", Latency: 3 * time.Millisecond})
-	m.Decided(station.Outcome{Station: "gate-1", Reason: "unknown"}) // no kind: a scan
+	m.Decided(station.Outcome{Kind: "scan", Station: "gate-1", Pass: true, Reason: "released", Gate: "opened", Latency: 3 * time.Millisecond})
+	m.Decided(station.Outcome{Station: "gate-1", Reason: "unknown", Gate: "closed"}) // no kind: a scan
+	// A station without a gate: decisions counted, no scan-to-gate time.
+	m.Decided(station.Outcome{Kind: "scan", Station: "desk-1", Pass: true, Reason: "released", Gate: "none", Latency: time.Millisecond})
+	m.BuildInfo("0.1.0", "abc123", "2026-12-06T10:00:00Z", "go1.26.8")
 	m.Decided(station.Outcome{Kind: "seal", Station: "gate-1", Reason: "seal"})
 	m.Device("gate-1", "scanner", drivers.Up, "")
 	m.Device("gate-1", "gate", drivers.Fault, "no answer")
@@ -52,6 +55,8 @@ func TestExposition(t *testing.T) {
 		`cargogate_decisions_total{decision="pass",reason="released",station="gate-1"} 1`,
 		`cargogate_decisions_total{decision="stop",reason="unknown",station="gate-1"} 1`,
 		`cargogate_scan_to_gate_seconds_count{station="gate-1"} 2`,
+		`cargogate_decisions_total{decision="pass",reason="released",station="desk-1"} 1`,
+		`cargogate_build_info{commit="abc123",date="2026-12-06T10:00:00Z",goversion="go1.26.8",version="0.1.0"} 1`,
 		`cargogate_device_up{device="scanner",station="gate-1"} 1`,
 		`cargogate_device_up{device="gate",station="gate-1"} 0`,
 		"cargogate_link_online 1", "cargogate_applied_seq 41", "cargogate_head_seq 44", "cargogate_lag_orders 3",
@@ -66,6 +71,9 @@ func TestExposition(t *testing.T) {
 		if !strings.Contains(body, want) {
 			t.Errorf("no %q in\n%s", want, body)
 		}
+	}
+	if strings.Contains(body, `scan_to_gate_seconds_count{station="desk-1"}`) {
+		t.Errorf("scan-to-gate time for a station without a gate:\n%s", body)
 	}
 	if strings.Contains(body, `reason="seal"`) || strings.Contains(body, "missing.db") {
 		t.Errorf("a seal counted or a missing file sized:\n%s", body)

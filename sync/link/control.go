@@ -49,6 +49,8 @@ func (l *Link) control(ctx context.Context) error {
 	)
 	defer l.gapSince.Store(0)
 	defer l.resyncAt.Store(0)
+	beat := l.opts.Liveness.Beat("link")
+	defer beat.Stop()
 	send := func(from, to uint64) bool {
 		id := ulid.Make().String()
 		doc := customs.Resync{Type: customs.TypeResync, Site: l.opts.Site, Gateway: l.opts.Gateway,
@@ -67,6 +69,7 @@ func (l *Link) control(ctx context.Context) error {
 		return true
 	}
 	for {
+		beat.Tick()
 		select {
 		case <-ctx.Done():
 			return nil

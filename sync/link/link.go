@@ -25,6 +25,7 @@ import (
 
 	"github.com/cargogate/cargogate/gateway/customs"
 	"github.com/cargogate/cargogate/gateway/persist"
+	"github.com/cargogate/cargogate/internal/liveness"
 	"github.com/cargogate/cargogate/internal/tstime"
 	"github.com/cargogate/cargogate/sync/envelope"
 	"github.com/cargogate/cargogate/sync/outbox"
@@ -78,6 +79,10 @@ type Options struct {
 	// Audit, if set, records every commit of orders, every rejected
 	// message and every conflict in the audit log. It must not block.
 	Audit func(kind string, data any)
+	// Liveness, if set, has the control loop's heartbeat ("link"), ticked
+	// on each turn (at least every 100 ms): the systemd watchdog is fed
+	// only while it turns.
+	Liveness *liveness.Registry
 }
 
 // Counters are the link's running counts.
