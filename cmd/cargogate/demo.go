@@ -36,13 +36,14 @@ import (
 // gateway wired exactly as `run` wires it, three stations whose scanners
 // dial in over TCP and whose gates are real pseudo-terminals, and the page.
 func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("demo", "cargogate demo --listen 127.0.0.1:8080", stderr)
-	listen := fs.String("listen", "127.0.0.1:8080", "address of the live page")
-	pace := fs.Duration("pace", 1500*time.Millisecond, "time between two scans at a station")
-	verbose := fs.Bool("v", false, "show the gateway's own log")
-	if err := fs.Parse(args); err != nil {
-		return usageError{err.Error()}
+	fs := flagsFor("demo")
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
+	if err := noArgs(fs); err != nil {
+		return err
+	}
+	listen, pace, verbose := sval(fs, "listen"), dval(fs, "pace"), bval(fs, "v")
 	say := func(format string, a ...any) { fmt.Fprintf(stdout, format+"\n", a...) }
 	dir, err := os.MkdirTemp("", "cargogate-demo-")
 	if err != nil {
@@ -104,10 +105,10 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	cfg := &config.Config{Site: site, Gateway: gw, DataDir: filepath.Join(dir, "gateway"),
 		Central: config.Central{Broker: brokerURL, Keys: map[string]string{"central-demo": envelope.EncodePublicKey(cen.PublicKey())}},
-		HTTP:    config.HTTP{Listen: *listen}, Log: config.Log{Level: "info", Format: "text"},
+		HTTP:    config.HTTP{Listen: listen}, Log: config.Log{Level: "info", Format: "text"},
 		Ident: config.Identifiers{ParcelPatterns: []string{`^LP\d{14}$`},
 			TransitPatterns: []string{`^TR\d{10}$`}, SealPatterns: []string{`^SH-\d{6}$`}}}
-	if !*verbose {
+	if !verbose {
 		cfg.Log.Level = "error"
 	}
 	for _, s := range sims {
@@ -153,10 +154,10 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	g.Go(func() error { return forger(gctx, cen, site, say) })
 	for _, s := range sims {
 		if s.role == "arrival" {
-			g.Go(func() error { return w.truckLoop(gctx, cen, s.id, s.scanAddr, *pace, say) })
+			g.Go(func() error { return w.truckLoop(gctx, cen, s.id, s.scanAddr, pace, say) })
 			continue
 		}
-		g.Go(func() error { return w.scanLoop(gctx, s.id, s.scanAddr, *pace) })
+		g.Go(func() error { return w.scanLoop(gctx, s.id, s.scanAddr, pace) })
 		if s.gate != nil {
 			g.Go(func() error { return gateWatch(gctx, s.id, s.gate, say) })
 		}
