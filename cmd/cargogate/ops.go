@@ -328,7 +328,8 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	var raw json.RawMessage
 	if err := getAPI(cfg, "/api/status", &raw); err != nil {
-		return fmt.Errorf("gateway not answering on http://%s: %w", cfg.HTTP.Listen, err)
+		base, _, _ := apiBase(cfg)
+		return fmt.Errorf("the gateway is not answering on %s (is it running?): %w", base, err)
 	}
 	if bval(fs, "json") {
 		var doc any
