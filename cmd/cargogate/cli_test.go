@@ -244,3 +244,28 @@ func TestBackupRefusesFullDir(t *testing.T) {
 		t.Fatalf("--force: exit %d, stderr:\n%s", code, stderr.String())
 	}
 }
+
+var updateMan = flag.Bool("update-man", false, "write docs/cargogate.1 from the command table")
+
+// TestManPageFile: docs/cargogate.1 (for the package's /usr/share/man) is
+// what `cargogate man` prints, and groff reads it without a warning.
+func TestManPageFile(t *testing.T) {
+	path := filepath.Join("..", "..", "docs", "cargogate.1")
+	if *updateMan {
+		if err := os.WriteFile(path, []byte(manPage()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := os.ReadFile(path)
+	if err != nil || string(b) != manPage() {
+		t.Fatalf("docs/cargogate.1 is not what `cargogate man` prints (%v): go test ./cmd/cargogate -run TestManPageFile -update-man", err)
+	}
+	groff, err := exec.LookPath("groff")
+	if err != nil {
+		t.Skip("no groff")
+	}
+	cmd := exec.Command(groff, "-man", "-ww", "-z", path)
+	if out, err := cmd.CombinedOutput(); err != nil || len(out) > 0 {
+		t.Errorf("groff: %v\n%s", err, out)
+	}
+}
