@@ -97,6 +97,7 @@ func TestUsage(t *testing.T) {
 		{[]string{"help", "backup"}, 0, "Usage: cargogate backup DIR", ""},
 		{[]string{"help", "frobnicate"}, 2, "", "cargogate help: unknown command"},
 		{[]string{"version"}, 0, "cargogate ", ""},
+		{[]string{"--version"}, 0, "cargogate ", ""},
 	} {
 		var stdout, stderr bytes.Buffer
 		code := runMain(context.Background(), tc.args, &stdout, &stderr)
