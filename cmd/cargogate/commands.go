@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -15,31 +14,19 @@ import (
 	"github.com/cargogate/cargogate/sync/envelope"
 )
 
-func newFlags(name, example string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage of cargogate %s:\n", name)
-		fs.PrintDefaults()
-		fmt.Fprintf(stderr, "\nExample:\n  %s\n", example)
-	}
-	return fs
-}
-
 func cmdCheckConfig(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("check-config", "cargogate check-config /etc/cargogate/cargogate.yaml", stderr)
-	if err := fs.Parse(args); err != nil {
-		return usageError{err.Error()}
+	fs := flagsFor("check-config")
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() != 1 {
-		fs.Usage()
-		return usageError{"check-config takes one file"}
+		return usageError{msg: "check-config takes one file"}
 	}
 	cfg, err := config.Load(fs.Arg(0))
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: configuration has problems:\n", fs.Arg(0))
 		printProblems(stderr, err)
-		return usageError{"bad configuration"}
+		return usageError{msg: "bad configuration", quiet: true}
 	}
 	// Valid, but unsafe: said loudly, on stderr, without failing the check.
 	for _, w := range cfg.Warnings() {
@@ -62,19 +49,16 @@ func printProblems(w io.Writer, err error) {
 }
 
 func cmdKeys(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("keys", "cargogate keys --config /etc/cargogate/cargogate.yaml", stderr)
-	path := fs.String("config", "", "configuration file")
-	if err := fs.Parse(args); err != nil {
-		return usageError{err.Error()}
+	fs := flagsFor("keys")
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
-	if *path == "" {
-		fs.Usage()
-		return usageError{"--config is required"}
+	if err := noArgs(fs); err != nil {
+		return err
 	}
-	cfg, err := config.Load(*path)
+	cfg, err := loadConfig(fs, stderr)
 	if err != nil {
-		printProblems(stderr, err)
-		return usageError{"bad configuration"}
+		return err
 	}
 	key, created, err := envelope.LoadOrCreateKey(filepath.Join(cfg.DataDir, keyFile))
 	if err != nil {
@@ -97,20 +81,16 @@ func cmdKeys(args []string, stdout, stderr io.Writer) error {
 }
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("run", "cargogate run --config /etc/cargogate/cargogate.yaml", stderr)
-	path := fs.String("config", "", "configuration file")
-	if err := fs.Parse(args); err != nil {
-		return usageError{err.Error()}
+	fs := flagsFor("run")
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
-	if *path == "" {
-		fs.Usage()
-		return usageError{"--config is required"}
+	if err := noArgs(fs); err != nil {
+		return err
 	}
-	cfg, err := config.Load(*path)
+	cfg, err := loadConfig(fs, stderr)
 	if err != nil {
-		fmt.Fprintf(stderr, "%s: configuration has problems:\n", *path)
-		printProblems(stderr, err)
-		return usageError{"bad configuration"}
+		return err
 	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -129,5 +109,5 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			}
 		}
 	}()
-	return serve(ctx, cfg, gatewayDeps{reload: reload, configPath: *path}, stdout, stderr)
+	return serve(ctx, cfg, gatewayDeps{reload: reload, configPath: sval(fs, "config")}, stdout, stderr)
 }

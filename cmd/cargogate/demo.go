@@ -21,6 +21,7 @@ import (
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
 	"github.com/mochi-mqtt/server/v2/listeners"
+	"go.yaml.in/yaml/v3"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cargogate/cargogate/config"
@@ -36,12 +37,22 @@ import (
 // gateway wired exactly as `run` wires it, three stations whose scanners
 // dial in over TCP and whose gates are real pseudo-terminals, and the page.
 func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("demo", "cargogate demo --listen 127.0.0.1:8080", stderr)
-	listen := fs.String("listen", "127.0.0.1:8080", "address of the live page")
-	pace := fs.Duration("pace", 1500*time.Millisecond, "time between two scans at a station")
-	verbose := fs.Bool("v", false, "show the gateway's own log")
-	if err := fs.Parse(args); err != nil {
-		return usageError{err.Error()}
+	fs := flagsFor("demo")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := noArgs(fs); err != nil {
+		return err
+	}
+	listen, pace, verbose := sval(fs, "listen"), dval(fs, "pace"), bval(fs, "v")
+	if h, p, err := net.SplitHostPort(listen); err != nil {
+		return usageError{msg: "--listen: " + err.Error()}
+	} else if p == "0" {
+		// The written configuration must name the port the page is on.
+		if ln, err := net.Listen("tcp", net.JoinHostPort(h, "0")); err == nil {
+			listen = ln.Addr().String()
+			ln.Close()
+		}
 	}
 	say := func(format string, a ...any) { fmt.Fprintf(stdout, format+"\n", a...) }
 	dir, err := os.MkdirTemp("", "cargogate-demo-")
@@ -104,21 +115,26 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	cfg := &config.Config{Site: site, Gateway: gw, DataDir: filepath.Join(dir, "gateway"),
 		Central: config.Central{Broker: brokerURL, Keys: map[string]string{"central-demo": envelope.EncodePublicKey(cen.PublicKey())}},
-		HTTP:    config.HTTP{Listen: *listen}, Log: config.Log{Level: "info", Format: "text"},
+		HTTP:    config.HTTP{Listen: listen}, Log: config.Log{Level: "info", Format: "text"},
 		Ident: config.Identifiers{ParcelPatterns: []string{`^LP\d{14}$`},
 			TransitPatterns: []string{`^TR\d{10}$`}, SealPatterns: []string{`^SH-\d{6}$`}}}
-	if !*verbose {
+	if !verbose {
 		cfg.Log.Level = "error"
 	}
 	for _, s := range sims {
+		// Room for a second reader: a person scanning by hand next to
+		// the simulated one.
 		st := config.Station{ID: s.id, Role: s.role,
-			Scanner: config.Device{Driver: "tcp-server", Section: &drivers.TCPServerConfig{Listen: s.scanAddr}}}
+			Scanner: config.Device{Driver: "tcp-server", Section: &drivers.TCPServerConfig{Listen: s.scanAddr, MaxReaders: 4}}}
 		if s.gate != nil {
 			st.Gate = &config.Device{Driver: "serial", Section: &drivers.SerialGateConfig{Port: s.gatePath, Baud: 9600, Pass: "PASS\r\n", Stop: "STOP\r\n"}}
 		}
 		cfg.Stations = append(cfg.Stations, st)
 	}
-	if err := cfg.Prepare(); err != nil {
+	// The demo runs the configuration it writes, so that the operator
+	// commands can be tried against it with --config.
+	cfgPath := filepath.Join(dir, "cargogate.yaml")
+	if cfg, err = writeDemoConfig(cfgPath, cfg); err != nil {
 		return fmt.Errorf("demo configuration: %w", err)
 	}
 
@@ -154,22 +170,106 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	g.Go(func() error { return forger(gctx, cen, site, say) })
 	for _, s := range sims {
 		if s.role == "arrival" {
-			g.Go(func() error { return w.truckLoop(gctx, cen, s.id, s.scanAddr, *pace, say) })
+			g.Go(func() error { return w.truckLoop(gctx, cen, s.id, s.scanAddr, pace, say) })
 			continue
 		}
-		g.Go(func() error { return w.scanLoop(gctx, s.id, s.scanAddr, *pace) })
+		g.Go(func() error { return w.scanLoop(gctx, s.id, s.scanAddr, pace) })
 		if s.gate != nil {
 			g.Go(func() error { return gateWatch(gctx, s.id, s.gate, say) })
 		}
 	}
 	g.Go(func() error { return narrate(gctx, parts, say) })
 	say("· three stations scanning (arrival, sort, gate); Ctrl-C stops the demo")
+	say("· the scanners listen on TCP; one line (ending in CR or LF) is one scan:")
+	for _, s := range sims {
+		line := fmt.Sprintf("    %-7s %-8s scanner on %s", s.id, "("+s.role+")", s.scanAddr)
+		if s.gate != nil {
+			line += fmt.Sprintf(", gate on the pseudo-terminal %s (it receives PASS or STOP)", s.gatePath)
+		}
+		say("%s", line)
+	}
+	_, gatePort, _ := net.SplitHostPort(sims[len(sims)-1].scanAddr)
+	say("  scan by hand at gate-1, in bash:  printf '%s\\r\\n' > /dev/tcp/127.0.0.1/%s", central.ParcelID(1), gatePort)
+	say("                       or with nc:  printf '%s\\r\\n' | nc -q1 127.0.0.1 %s", central.ParcelID(1), gatePort)
+	say("· the demo's configuration is %s; try:", cfgPath)
+	say("    cargogate status --config %s", cfgPath)
+	say("    cargogate inspect %s --config %s", central.ParcelID(1), cfgPath)
 	err = g.Wait()
 	say("· demo stopped; removed %s", dir)
 	if ctx.Err() != nil {
 		return nil
 	}
 	return err
+}
+
+// writeDemoConfig writes cfg as YAML to path and loads it back the way
+// `run` does: what the demo runs is what the file says.
+func writeDemoConfig(path string, cfg *config.Config) (*config.Config, error) {
+	data, err := yaml.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	// Unset fields (zero in the struct) are left out, as a person writes
+	// a configuration: the defaults apply to them, as they would have.
+	var tree any
+	if err := yaml.Unmarshal(data, &tree); err != nil {
+		return nil, err
+	}
+	if data, err = yaml.Marshal(pruneZero(tree)); err != nil {
+		return nil, err
+	}
+	head := []byte("# written by `cargogate demo`; removed when the demo stops\n")
+	if err := os.WriteFile(path, append(head, data...), 0o600); err != nil {
+		return nil, err
+	}
+	return config.Load(path)
+}
+
+// pruneZero drops zero values (0, "", false, 0s, empty lists and maps)
+// from a decoded YAML tree.
+func pruneZero(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			if e = pruneZero(e); e == nil {
+				delete(x, k)
+			} else {
+				x[k] = e
+			}
+		}
+		if len(x) == 0 {
+			return nil
+		}
+		return x
+	case []any:
+		var out []any
+		for _, e := range x {
+			if e = pruneZero(e); e != nil {
+				out = append(out, e)
+			}
+		}
+		if len(out) == 0 {
+			return nil
+		}
+		return out
+	case string:
+		if x == "" || x == "0s" {
+			return nil
+		}
+	case int:
+		if x == 0 {
+			return nil
+		}
+	case float64:
+		if x == 0 {
+			return nil
+		}
+	case bool:
+		if !x {
+			return nil
+		}
+	}
+	return v
 }
 
 func freeAddr() string {

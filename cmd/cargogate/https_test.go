@@ -56,7 +56,7 @@ func TestHTTPSBuiltIn(t *testing.T) {
 		}
 	}
 	// The CLI over HTTPS.
-	cmd := exec.Command(bins["cargogate"], "status", "--config", s.cfgPath)
+	cmd := exec.Command(bins["cargogate"], "status", "--json", "--config", s.cfgPath)
 	cmd.Env = append(os.Environ(), "CARGOGATE_TOKEN="+testOpToken)
 	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), `"applied_seq"`) {
 		t.Fatalf("cargogate status over https: %v\n%s", err, out)

@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -32,38 +33,17 @@ import (
 // running one the store is locked, and the command asks the running gateway
 // over its HTTP API instead (http.listen), where that makes sense.
 
-func loadConfigFlag(name, example string, args []string, stderr io.Writer) (*config.Config, []string, error) {
-	fs := newFlags(name, example, stderr)
-	path := fs.String("config", "/etc/cargogate/cargogate.yaml", "configuration file")
-	if err := fs.Parse(reorder(args)); err != nil {
-		return nil, nil, usageError{err.Error()}
+// flagsAndConfig parses a command's flags and loads --config.
+func flagsAndConfig(name string, args []string, stderr io.Writer) (*config.Config, *flag.FlagSet, error) {
+	fs := flagsFor(name)
+	if err := parseFlags(fs, args); err != nil {
+		return nil, nil, err
 	}
-	cfg, err := config.Load(*path)
+	cfg, err := loadConfig(fs, stderr)
 	if err != nil {
-		fmt.Fprintf(stderr, "%s: configuration has problems:\n", *path)
-		printProblems(stderr, err)
-		return nil, nil, usageError{"bad configuration"}
+		return nil, nil, err
 	}
-	return cfg, fs.Args(), nil
-}
-
-// reorder puts flags before positional arguments, so that both
-// `inspect CODE --config F` and `inspect --config F CODE` work.
-func reorder(args []string) []string {
-	var flags, pos []string
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if strings.HasPrefix(a, "-") {
-			flags = append(flags, a)
-			if !strings.Contains(a, "=") && i+1 < len(args) && !strings.HasPrefix(args[i+1], "-") && a != "--help" && a != "-h" {
-				flags = append(flags, args[i+1])
-				i++
-			}
-			continue
-		}
-		pos = append(pos, a)
-	}
-	return append(flags, pos...)
+	return cfg, fs, nil
 }
 
 func printInspection(w io.Writer, in screens.Inspection) {
@@ -119,12 +99,17 @@ func printInspection(w io.Writer, in screens.Inspection) {
 }
 
 func cmdInspect(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cfg, rest, err := loadConfigFlag("inspect CODE", "cargogate inspect RR123456785CN --config /etc/cargogate/cargogate.yaml", args, stderr)
-	if err != nil {
+	fs := flagsFor("inspect")
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if len(rest) != 1 {
-		return usageError{"inspect takes one code"}
+	if fs.NArg() != 1 {
+		return usageError{msg: "inspect takes one code"}
+	}
+	rest := fs.Args()
+	cfg, err := loadConfig(fs, stderr)
+	if err != nil {
+		return err
 	}
 	cls, err := ident.New(cfg.Ident.ParcelPatterns, cfg.Ident.TransitPatterns, cfg.Ident.SealPatterns)
 	if err != nil {
@@ -294,77 +279,92 @@ func (l *lastLine) Write(p []byte) (int, error) {
 // operator's browser or a scanning device) on the running gateway, or
 // with --revoke forgets a paired device.
 func cmdPair(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("pair", "cargogate pair --name wall-1 --page /supervisor --config /etc/cargogate/cargogate.yaml", stderr)
-	path := fs.String("config", "/etc/cargogate/cargogate.yaml", "configuration file")
-	name := fs.String("name", "", "the device's name (letters, digits, - and _)")
-	role := fs.String("role", "screens", "screens, operator or scan")
-	page := fs.String("page", "/", "the page the device opens once paired, e.g. /station/gate-3")
-	base := fs.String("url", "", "the gateway's address as the device reaches it, e.g. https://10.0.0.7:8443 (default: from http.listen)")
-	revoke := fs.String("revoke", "", "forget the paired device of this name instead")
-	if err := fs.Parse(args); err != nil {
-		return usageError{err.Error()}
-	}
-	cfg, err := config.Load(*path)
+	cfg, fs, err := flagsAndConfig("pair", args, stderr)
 	if err != nil {
-		printProblems(stderr, err)
-		return usageError{"bad configuration"}
+		return err
 	}
-	if *revoke != "" {
+	if err := noArgs(fs); err != nil {
+		return err
+	}
+	name, role, page, revoke := sval(fs, "name"), sval(fs, "role"), sval(fs, "page"), sval(fs, "revoke")
+	base := sval(fs, "url")
+	if revoke != "" {
 		var out map[string]any
-		if err := callAPI(cfg, "POST", "/api/unpair?name="+url.QueryEscape(*revoke), &out); err != nil {
+		if err := callAPI(cfg, "POST", "/api/unpair?name="+url.QueryEscape(revoke), &out); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "%s unpaired\n", *revoke)
+		fmt.Fprintf(stdout, "%s unpaired\n", revoke)
 		return nil
 	}
-	if *name == "" {
-		return usageError{"--name is required"}
+	if name == "" {
+		return usageError{msg: "--name is required (or --revoke NAME)"}
 	}
 	var out struct {
 		Link    string    `json:"link"`
 		Expires time.Time `json:"expires"`
 	}
-	q := url.Values{"name": {*name}, "role": {*role}, "next": {*page}}
+	q := url.Values{"name": {name}, "role": {role}, "next": {page}}
 	if err := callAPI(cfg, "POST", "/api/pair?"+q.Encode(), &out); err != nil {
 		return err
 	}
-	if *base == "" {
-		*base = "http://" + cfg.HTTP.Listen
+	if base == "" {
+		base = "http://" + cfg.HTTP.Listen
 		if cfg.HTTP.TLSCertFile != "" {
-			*base = "https://" + cfg.HTTP.Listen
+			base = "https://" + cfg.HTTP.Listen
 		}
 	}
-	fmt.Fprintf(stdout, "%s%s\n", strings.TrimSuffix(*base, "/"), out.Link)
+	fmt.Fprintf(stdout, "%s%s\n", strings.TrimSuffix(base, "/"), out.Link)
 	fmt.Fprintf(stderr, "open it once on the device before %s; it works once\n", out.Expires.Format(time.RFC3339))
 	return nil
 }
 
 func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cfg, _, err := loadConfigFlag("status", "cargogate status --config /etc/cargogate/cargogate.yaml", args, stderr)
+	cfg, fs, err := flagsAndConfig("status", args, stderr)
 	if err != nil {
 		return err
 	}
-	var doc map[string]any
-	if err := getAPI(cfg, "/api/status", &doc); err != nil {
-		return fmt.Errorf("gateway not answering on http://%s: %w", cfg.HTTP.Listen, err)
+	if err := noArgs(fs); err != nil {
+		return err
 	}
-	enc := json.NewEncoder(stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(doc)
+	var raw json.RawMessage
+	if err := getAPI(cfg, "/api/status", &raw); err != nil {
+		base, _, _ := apiBase(cfg)
+		return fmt.Errorf("the gateway is not answering on %s (is it running?): %w", base, err)
+	}
+	if bval(fs, "json") {
+		var doc any
+		if err := json.Unmarshal(raw, &doc); err != nil {
+			return err
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(doc)
+	}
+	return printStatus(stdout, raw)
 }
 
 // cmdBackup writes a consistent copy of the order store, the journal and
 // the audit log into a directory: from the running gateway over HTTP, or
 // straight from the files of a stopped one.
 func cmdBackup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cfg, rest, err := loadConfigFlag("backup DIR", "cargogate backup /var/backups/cargogate-2026-11-27 --config /etc/cargogate/cargogate.yaml", args, stderr)
+	fs := flagsFor("backup")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usageError{msg: "backup takes one target directory"}
+	}
+	dir := fs.Arg(0)
+	// An earlier backup is never overwritten by mistake.
+	if ents, err := os.ReadDir(dir); err == nil && len(ents) > 0 && !bval(fs, "force") {
+		return usageError{msg: fmt.Sprintf("%s exists and is not empty: give a new directory, or --force to write into it", dir)}
+	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	cfg, err := loadConfig(fs, stderr)
 	if err != nil {
 		return err
 	}
-	if len(rest) != 1 {
-		return usageError{"backup takes one target directory"}
-	}
-	dir := rest[0]
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
@@ -405,31 +405,33 @@ var dataFiles = []struct {
 
 // cmdExport writes journalled events at or after --since as JSON lines.
 func cmdExport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "events" {
-		return usageError{"usage: cargogate export events --since 2026-11-27T00:00:00Z --config FILE"}
-	}
-	fs := newFlags("export events", "cargogate export events --since 2026-11-27T00:00:00Z --config /etc/cargogate/cargogate.yaml", stderr)
-	path := fs.String("config", "/etc/cargogate/cargogate.yaml", "configuration file")
-	since := fs.String("since", "", "RFC 3339 time; events at or after it")
-	if err := fs.Parse(args[1:]); err != nil {
-		return usageError{err.Error()}
-	}
-	var t time.Time
-	if *since != "" {
-		var err error
-		if t, err = time.Parse(time.RFC3339, *since); err != nil {
-			return usageError{"--since: " + err.Error()}
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
+			return errHelp
 		}
+		return usageError{msg: "say what to export: events"}
 	}
-	cfg, err := config.Load(*path)
+	if args[0] != "events" {
+		return usageError{msg: fmt.Sprintf("cannot export %q: only events", args[0])}
+	}
+	cfg, fs, err := flagsAndConfig("export", args[1:], stderr)
 	if err != nil {
-		printProblems(stderr, err)
-		return usageError{"bad configuration"}
+		return err
+	}
+	if err := noArgs(fs); err != nil {
+		return err
+	}
+	since := sval(fs, "since")
+	var t time.Time
+	if since != "" {
+		if t, err = time.Parse(time.RFC3339, since); err != nil {
+			return usageError{msg: "--since: " + err.Error()}
+		}
 	}
 	jr, err := journal.Open(filepath.Join(cfg.DataDir, journalFile), journal.Options{LockTimeout: 200 * time.Millisecond})
 	if err != nil {
 		// Running: ask the gateway.
-		if aerr := getAPI(cfg, "/api/export/events?since="+urlEscape(*since), stdout); aerr != nil {
+		if aerr := getAPI(cfg, "/api/export/events?since="+urlEscape(since), stdout); aerr != nil {
 			return fmt.Errorf("%v; and the running gateway's HTTP API: %w", err, aerr)
 		}
 		return nil
@@ -454,31 +456,34 @@ func exportEvents(jr *journal.Journal, w io.Writer, since time.Time) error {
 // cmdAudit verifies or exports the audit log of a stopped gateway.
 func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || (args[0] != "verify" && args[0] != "export") {
-		return usageError{"usage: cargogate audit verify|export [--since T] --config FILE"}
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
+			return errHelp
+		}
+		if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+			return usageError{msg: "say what to do: verify or export"}
+		}
+		return usageError{msg: fmt.Sprintf("unknown audit command %q: verify or export", args[0])}
 	}
-	fs := newFlags("audit "+args[0], "cargogate audit verify --config /etc/cargogate/cargogate.yaml", stderr)
-	path := fs.String("config", "/etc/cargogate/cargogate.yaml", "configuration file")
-	since := fs.String("since", "", "export: RFC 3339 time; records at or after it")
-	if err := fs.Parse(args[1:]); err != nil {
-		return usageError{err.Error()}
-	}
-	cfg, err := config.Load(*path)
+	cfg, fs, err := flagsAndConfig("audit", args[1:], stderr)
 	if err != nil {
-		printProblems(stderr, err)
-		return usageError{"bad configuration"}
+		return err
 	}
+	if err := noArgs(fs); err != nil {
+		return err
+	}
+	since := sval(fs, "since")
 	file := filepath.Join(cfg.DataDir, auditFile)
 	if args[0] == "export" {
 		var t time.Time
-		if *since != "" {
-			if t, err = time.Parse(time.RFC3339, *since); err != nil {
-				return usageError{"--since: " + err.Error()}
+		if since != "" {
+			if t, err = time.Parse(time.RFC3339, since); err != nil {
+				return usageError{msg: "--since: " + err.Error()}
 			}
 		}
 		n, err := audit.ExportFile(file, stdout, t)
 		if errors.Is(err, audit.ErrLocked) {
 			ll := &lastLine{w: stdout}
-			if err := getAPI(cfg, "/api/audit/export?since="+urlEscape(*since), ll); err != nil {
+			if err := getAPI(cfg, "/api/audit/export?since="+urlEscape(since), ll); err != nil {
 				return fmt.Errorf("audit export incomplete: %w", err)
 			}
 			if !bytes.HasPrefix(ll.last, []byte(`{"trailer":`)) {
@@ -531,8 +536,11 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // cmdCompact rewrites a stopped gateway's stores into fresh files,
 // reclaiming the space bbolt never gives back by itself.
 func cmdCompact(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cfg, _, err := loadConfigFlag("compact", "cargogate compact --config /etc/cargogate/cargogate.yaml   (gateway stopped)", args, stderr)
+	cfg, fs, err := flagsAndConfig("compact", args, stderr)
 	if err != nil {
+		return err
+	}
+	if err := noArgs(fs); err != nil {
 		return err
 	}
 	for _, df := range dataFiles {

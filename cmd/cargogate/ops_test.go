@@ -50,9 +50,15 @@ func TestOperatorCommands(t *testing.T) {
 	}
 	s.scan(s10(2))
 
-	out, err := s.cli("status", "--config", s.cfgPath)
+	out, err := s.cli("status", "--json", "--config", s.cfgPath)
 	if err != nil || !strings.Contains(out, `"applied_seq"`) || !strings.Contains(out, `"orders.db"`) {
-		t.Fatalf("status: %v\n%s", err, out)
+		t.Fatalf("status --json: %v\n%s", err, out)
+	}
+	out, err = s.cli("status", "--config", s.cfgPath)
+	for _, want := range []string{"link     online since ", "applied up to seq 3 of central's head 3: lag 0", "outbox   ", "alarms   none", "gate-3", "scanner up"} {
+		if err != nil || !strings.Contains(out, want) {
+			t.Errorf("status lacks %q: %v\n%s", want, err, out)
+		}
 	}
 	out, err = s.cli("inspect", s10(2), "--config", s.cfgPath)
 	if err != nil || !strings.Contains(out, "STOP") || !strings.Contains(out, "held:inspection") || !strings.Contains(out, "H-7") {
@@ -79,6 +85,13 @@ func TestOperatorCommands(t *testing.T) {
 	backup := filepath.Join(t.TempDir(), "backup")
 	if out, err = s.cli("backup", backup, "--config", s.cfgPath); err != nil {
 		t.Fatalf("backup (running): %v\n%s", err, out)
+	}
+	// A second backup into the same directory is refused unless forced.
+	if out, err = s.cli("backup", backup, "--config", s.cfgPath); err == nil || !strings.Contains(out, "not empty") {
+		t.Fatalf("backup into a full directory: %v\n%s", err, out)
+	}
+	if out, err = s.cli("backup", "--force", backup, "--config", s.cfgPath); err != nil {
+		t.Fatalf("backup --force: %v\n%s", err, out)
 	}
 	bst, err := store.Open(filepath.Join(backup, ordersFile), store.Options{ReadOnly: true})
 	if err != nil {

@@ -21,7 +21,7 @@ import (
 	"github.com/cargogate/cargogate/internal/testenv"
 )
 
-var updateScreens = flag.Bool("update-screens", false, "write the screens' screenshots to docs/screen-*.png")
+var updateScreens = flag.Bool("update-screens", false, "write the screens' screenshots to docs/screen-*.png and docs/screens/*.png")
 
 const chromiumPath = "/usr/bin/chromium"
 
@@ -160,7 +160,7 @@ func (p *page) shot(name string) {
 	if err != nil {
 		p.t.Fatalf("screenshot %s: %v", name, err)
 	}
-	if err := os.WriteFile(filepath.Join(p.dir, name), b, 0o644); err != nil {
+	if err := writeFileDirs(filepath.Join(p.dir, name), b); err != nil {
 		p.t.Fatal(err)
 	}
 	if *updateScreens {
@@ -168,10 +168,18 @@ func (p *page) shot(name string) {
 		if err != nil {
 			p.t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(root, "docs", name), b, 0o644); err != nil {
+		if err := writeFileDirs(filepath.Join(root, "docs", name), b); err != nil {
 			p.t.Fatal(err)
 		}
 	}
+}
+
+// writeFileDirs writes a file, making its directory first.
+func writeFileDirs(path string, b []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o644)
 }
 
 func artifactsDir(t *testing.T) string {

@@ -25,7 +25,7 @@ const CG = (() => {
       supervisor: "主管总览", lookup: "查询", stations: "站点", station: "站点", role: "类型",
       roles: { arrival: "运抵", sort: "分拣", gate: "装载闸口" }, scanner: "扫描枪", last: "最近一次扫描",
       hour: "近一小时", hourTitle: "近一小时", alarms: "告警", noAlarms: "无告警", link: "与海关中心的链路",
-      online: "在线", offlineW: "离线", since: "自", head: "中心最新序号 head", watermark: "已应用 watermark",
+      online: "在线", offlineW: "离线", since: "自", head: "中心最新序号", watermark: "已应用序号",
       lag: "落后", outbox: "待发事件", oldest: "最早待发", na: "不适用", rejected: "拒收消息", resyncing: "正在补齐",
       byReason: "按原因", screens: "已打开屏幕", clockBehind: "时钟落后", storeSize: "存储大小", latest: "最新扫描（全部站点）",
       alarm: { device_down: "设备故障", link_offline: "海关中心离线", outbox_filling: "待发事件积压",
@@ -114,6 +114,38 @@ const CG = (() => {
     en: { parcel: "parcel", bag: "bag", uld: "ULD", awb: "air waybill", transit: "transit", seal: "seal" },
   };
   const kind = (k) => KINDS[lang][k] || k || "";
+
+  // Why a code is invalid: the gateway says it in English (gateway/ident,
+  // gateway/station); the Chinese screens say it in Chinese. Every form
+  // the gateway produces has a rule; anything else gets a general line,
+  // never English inside Chinese text.
+  const CHECKED = { "air waybill": "主运单号", "parcel (UPU S10)": "包裹号（UPU S10）", SSCC: "SSCC 总包号" };
+  const PROBLEMS_ZH = [
+    [/^code too long: (\d+) bytes, at most (\d+)$/, (m) => `条码过长：${m[1]} 字节，最多 ${m[2]} 字节`],
+    [/^code longer than (\d+) bytes$/, (m) => `条码超过 ${m[1]} 字节`],
+    [/^control byte (0x[0-9A-F]{2}) in the code$/, (m) => `条码含控制字符 ${m[1]}`],
+    [/^non-ASCII byte (0x[0-9A-F]{2}) in the code$/, (m) => `条码含非 ASCII 字节 ${m[1]}`],
+    [/^empty code$/, () => "空条码"],
+    [/^matches a seal pattern but a seal id is 1 to 32 of A-Z, 0-9 and -$/, () => "符合关锁号格式，但关锁号须为 1 至 32 位 A–Z、0–9 或 -"],
+    [/^matches a (\w+) pattern but an id is 1 to 64 of A-Z and 0-9$/, (m) => `符合${KINDS.zh[m[1]] || ""}号格式，但编号须为 1 至 64 位 A–Z 或 0–9`],
+    [/^not a (\w+) identifier$/, (m) => `不是${KINDS.zh[m[1]] || "有效"}编号`],
+    [/^matches no known identifier form$/, () => "不符合任何已知编号格式"],
+    [/^GS1 element string holds no SSCC \(AI 00\)$/, () => "GS1 条码中没有 SSCC（AI 00）"],
+    [/^GS1 element string: no application identifier at (.*)$/, (m) => `GS1 条码：${m[1]} 处缺少应用标识符（AI）`],
+    [/^GS1 element string: AI (\d+) too short$/, (m) => `GS1 条码：AI ${m[1]} 的数据过短`],
+    [/^GS1 element string: SSCC \(AI 00\) is not 18 digits$/, () => "GS1 条码：SSCC（AI 00）不是 18 位数字"],
+    [/^GS1 element string holds two different SSCCs$/, () => "GS1 条码含两个不同的 SSCC"],
+    [/^(air waybill|parcel \(UPU S10\)|SSCC) check digit: expected (.), got (.)$/, (m) => `${CHECKED[m[1]]}校验位错误：应为 ${m[2]}，实为 ${m[3]}`],
+    [/^cannot record the decision: /, () => "无法记录判定（网关存储错误）"],
+  ];
+  function problem(p) {
+    if (lang !== "zh" || !p) return p;
+    for (const [re, f] of PROBLEMS_ZH) {
+      const m = re.exec(p);
+      if (m) return f(m);
+    }
+    return "条码无法识别（详情见英文界面）";
+  }
   const ACTIONS = {
     zh: { release: "放行", revoke: "撤回放行", hold: "扣留", unhold: "解除扣留", cancel: "撤单", link: "装入", unlink: "取出", seal: "施封" },
     en: {},
@@ -208,11 +240,11 @@ const CG = (() => {
       o.subject ? h("span", { class: "kind" }, " · ", kind(o.subject.kind)) : null);
     if (!opts.noAge && o.at) code.append(h("span", { class: "age", dataset: { at: o.at } }, hms(o.at), " · ", age(o.at)));
     const notes = h("div", { class: "notes" });
-    if (o.problem) notes.append(h("span", { class: "warn" }, `${t("problem")}: ${o.problem}`));
+    if (o.problem) notes.append(h("span", { class: "warn" }, `${t("problem")}${lang === "zh" ? "：" : ": "}${problem(o.problem)}`));
     if (o.offline) notes.append(h("span", { class: "warn" }, t("offline")));
     if (o.gate === "fault") notes.append(h("span", { class: "warn" }, `${t("gate")}: ${t("gateState").fault}`));
     if (o.gate === "unknown") notes.append(h("span", { class: "warn" }, `${t("gate")}: ${t("gateState").unknown}`));
-    if (o.latency_ns) notes.append(h("span", {}, `${t("latency")} ${(o.latency_ns / 1e6).toFixed(1)} ms`));
+    if (o.latency_ns) notes.append(h("span", {}, `${t("latency")} ${(o.latency_ns / 1e6).toFixed(1)} ${lang === "zh" ? "毫秒" : "ms"}`));
     box.append(h("div", { class: "sign" }, shape(v)), word, h("div", { class: "reason" }, what),
       h("div", { class: "todo" }, todo), code, notes);
     box.classList.remove("flash", "stale");
@@ -356,5 +388,5 @@ const CG = (() => {
   }, 1000);
 
   document.documentElement.lang = lang === "en" ? "en" : "zh-CN";
-  return { lang, t, reason, kind, action, h, $, hms, dateTime, age, duration, shape, renderVerdict, scanRow, beep, bar, showLink, connect };
+  return { lang, t, reason, kind, action, problem, h, $, hms, dateTime, age, duration, shape, renderVerdict, scanRow, beep, bar, showLink, connect };
 })();

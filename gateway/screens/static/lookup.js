@@ -64,10 +64,7 @@
     document.body.dataset.looked = ins.code;
   }
 
-  $("#form").addEventListener("submit", async (ev) => {
-    ev.preventDefault();
-    const code = input.value.trim();
-    if (!code) return;
+  async function lookup(code) {
     try {
       const r = await fetch(`/api/inspect?code=${encodeURIComponent(code)}`, { cache: "no-store" });
       const body = await r.json();
@@ -77,8 +74,25 @@
       chain.classList.remove("hidden");
       chain.replaceChildren(h("div", { class: "error" }, `${t("error")}: ${e.message}`));
     }
+    // The address names the code: it can be bookmarked, sent or reloaded.
+    const u = new URL(location.href);
+    u.searchParams.set("code", code);
+    history.replaceState(null, "", u.toString());
     input.select(); // the next scan replaces the code
+  }
+
+  $("#form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const code = input.value.trim();
+    if (code) lookup(code);
   });
+
+  // /lookup?code=X opens X directly.
+  const first = (new URLSearchParams(location.search).get("code") || "").trim();
+  if (first) {
+    input.value = first;
+    lookup(first);
+  }
 
   connect("", (m) => { if (m.type === "overview") showLink(m.overview.status); });
 })();
