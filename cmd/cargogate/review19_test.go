@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/cargogate/cargogate/internal/testenv"
@@ -38,5 +40,32 @@ func TestReview19_NoHTTP2UnderTLS(t *testing.T) {
 	defer conn.Close()
 	if p := conn.ConnectionState().NegotiatedProtocol; p == "h2" {
 		t.Fatalf("the server negotiated %q", p)
+	}
+}
+
+// TestReview19_StaleSpoolsRemovedAtStart: /api/audit/verify snapshots
+// audit.db into a named temporary file in data_dir for the length of the
+// walk (a backup or export spool, and the paired devices' file, are named
+// for an instant too). A gateway killed meanwhile leaves a full copy of
+// the log behind, and each such crash another: the next start removes
+// them, and nothing else.
+func TestReview19_StaleSpoolsRemovedAtStart(t *testing.T) {
+	s := newSite(t)
+	s.gw.Kill()
+	data := filepath.Join(s.dir, "gw")
+	stale := []string{".verify-1234", ".spool-5678", ".paired-9012"}
+	for _, name := range append(stale, "notes.txt") {
+		if err := os.WriteFile(filepath.Join(data, name), make([]byte, 1<<20), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.startGateway()
+	for _, name := range stale {
+		if _, err := os.Stat(filepath.Join(data, name)); err == nil {
+			t.Errorf("%s left in data_dir after a restart", name)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(data, "notes.txt")); err != nil {
+		t.Errorf("a file of the operator's was removed: %v", err)
 	}
 }
