@@ -7,6 +7,10 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -169,5 +173,91 @@ func TestReview19_RefusedClientIsNotKeptAlive(t *testing.T) {
 			t.Errorf("%s (host %q): HTTP %d with the connection kept alive", c.path, c.host, resp.StatusCode)
 		}
 		conn.Close()
+	}
+}
+
+// TestReview19_RoleBypassTricks: a screens token (a kiosk's), a scan
+// token, and no token try the operator's routes through method and path
+// variants and header tricks; none gets a 2xx or a redirect that a client
+// could follow to a 2xx.
+func TestReview19_RoleBypassTricks(t *testing.T) {
+	const opTok, scTok, scanTok = "0123456789abcdef-operator", "0123456789abcdef-screens", "0123456789abcdef-scan"
+	served := 0
+	opRoute := func(p string) Route {
+		return Route{Pattern: "GET " + p, Need: NeedOperate, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { served++ })}
+	}
+	h := New(Options{Tokens: []Credential{{"ops", RoleOperator, opTok}, {"wall", RoleScreens, scTok}, {"hand", RoleScan, scanTok}},
+		Routes: []Route{opRoute("/api/backup"), opRoute("/api/audit/verify"), opRoute("/api/export/events")}})
+	targets := []string{"/api/backup", "/api/backup/", "//api/backup", "/api/./backup", "/api/%2e/backup", "/api/x/../backup",
+		"/API/backup", "/api/backup%2f", "/api/backup?file=orders.db", "/api/audit/verify", "/api/audit//verify",
+		"/api/export/events", "/lookup", "/api/inspect?code=x", "/static/../api/backup"}
+	type cred struct {
+		name string
+		set  func(r *http.Request)
+	}
+	creds := []cred{
+		{"none", func(r *http.Request) {}},
+		{"screens cookie", func(r *http.Request) { r.AddCookie(&http.Cookie{Name: tokenCookie, Value: scTok}) }},
+		{"screens bearer", func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+scTok) }},
+		{"scan bearer", func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+scanTok) }},
+		{"screens bearer, operator second header", func(r *http.Request) {
+			r.Header.Add("Authorization", "Bearer "+scTok)
+			r.Header.Add("Authorization", "Bearer "+opTok)
+		}},
+		{"screens bearer, operator token as cookie", func(r *http.Request) {
+			r.Header.Set("Authorization", "Bearer "+scTok)
+			r.AddCookie(&http.Cookie{Name: tokenCookie, Value: opTok + "x"})
+		}},
+		{"lower-case bearer with operator token padded", func(r *http.Request) { r.Header.Set("Authorization", "Bearer  "+opTok) }},
+		{"operator token with a NUL", func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+opTok+"\x00") }},
+		{"screens cookie twice, operator-ish second", func(r *http.Request) {
+			r.Header.Add("Cookie", tokenCookie+"="+scTok+"; "+tokenCookie+"="+opTok[:10])
+		}},
+	}
+	for _, c := range creds {
+		for _, target := range targets {
+			for _, method := range []string{"GET", "HEAD", "POST", "OPTIONS"} {
+				r := httptest.NewRequest(method, target, nil)
+				r.RemoteAddr = "10.0.0.9:5000"
+				r.Host = "10.0.0.7:8080"
+				c.set(r)
+				w := httptest.NewRecorder()
+				before := served
+				h.Handler().ServeHTTP(w, r)
+				if served != before || w.Code < 300 {
+					t.Errorf("%s %s with %s: HTTP %d, operator handler ran %v", method, target, c.name, w.Code, served != before)
+				}
+				if loc := w.Header().Get("Location"); loc != "" && (w.Code == 301 || w.Code == 307 || w.Code == 308) {
+					// A redirect is only a cleaned path: following it
+					// is the same request again, checked again.
+					if !strings.HasPrefix(loc, "/") || strings.HasPrefix(loc, "//") {
+						t.Errorf("%s %s: redirect to %q", method, target, loc)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestReview19_PairingCodeOnceUnderRace: many devices open the same
+// pairing link at once; exactly one gets a token.
+func TestReview19_PairingCodeOnceUnderRace(t *testing.T) {
+	tk, _ := newTokens(nil, filepath.Join(t.TempDir(), "paired.json"))
+	now := time.Now()
+	code := tk.mint(Who{Name: "wall-1", Role: RoleScreens}, now, time.Minute)
+	var wg sync.WaitGroup
+	var ok atomic.Int32
+	for i := 0; i < 32; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, _, err := tk.redeem(code, now); err == nil {
+				ok.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if ok.Load() != 1 {
+		t.Fatalf("the code was exchanged %d times", ok.Load())
 	}
 }
