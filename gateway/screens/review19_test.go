@@ -261,3 +261,26 @@ func TestReview19_PairingCodeOnceUnderRace(t *testing.T) {
 		t.Fatalf("the code was exchanged %d times", ok.Load())
 	}
 }
+
+// TestReview19_CookieSecureBehindTLSProxy: behind the documented
+// alternative to built-in TLS, a reverse proxy that terminates HTTPS, the
+// browser's connection is TLS but the gateway's is not: the pairing
+// cookie must still be Secure (the proxy says so in X-Forwarded-Proto or
+// Forwarded), or a kiosk that once opens any http:// page of the same
+// host (cookies ignore the port) sends its token in clear.
+func TestReview19_CookieSecureBehindTLSProxy(t *testing.T) {
+	for _, hdr := range [][2]string{{"X-Forwarded-Proto", "https"}, {"Forwarded", "for=10.0.0.9;proto=https"}} {
+		h := New(Options{NoLoopback: true})
+		code := h.tokens.mint(Who{Name: "wall-1", Role: RoleScreens}, time.Now(), time.Minute)
+		r := httptest.NewRequest("GET", "/pair?code="+code, nil)
+		r.RemoteAddr = "127.0.0.1:5000"
+		r.Host = "10.0.0.7"
+		r.Header.Set(hdr[0], hdr[1])
+		w := httptest.NewRecorder()
+		h.Handler().ServeHTTP(w, r)
+		ck := w.Result().Cookies()
+		if w.Code != 303 || len(ck) != 1 || !ck[0].Secure {
+			t.Errorf("%s: %s: HTTP %d, cookie %+v", hdr[0], hdr[1], w.Code, ck)
+		}
+	}
+}
