@@ -157,10 +157,29 @@ func (g *guard) authenticate(w http.ResponseWriter, r *http.Request) (Who, bool)
 }
 
 // setCookie gives a paired device its token: HttpOnly (no script reads
-// it), SameSite=Strict (no other site's page sends it), Secure under TLS.
+// it), SameSite=Strict (no other site's page sends it), Secure under TLS,
+// ours or a reverse proxy's.
 func (g *guard) setCookie(w http.ResponseWriter, r *http.Request, token string) {
 	http.SetCookie(w, &http.Cookie{Name: tokenCookie, Value: token, Path: "/", MaxAge: cookieMaxAge, HttpOnly: true,
-		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil || forwardedHTTPS(r)})
+}
+
+// forwardedHTTPS reports whether a reverse proxy says the browser's
+// connection is HTTPS. Believing a forged one only makes the cookie
+// Secure, which a browser on plain HTTP then refuses: no weaker.
+func forwardedHTTPS(r *http.Request) bool {
+	if strings.EqualFold(strings.TrimSpace(r.Header.Get("X-Forwarded-Proto")), "https") {
+		return true
+	}
+	for _, f := range r.Header.Values("Forwarded") {
+		for _, part := range strings.FieldsFunc(f, func(c rune) bool { return c == ';' || c == ',' }) {
+			k, v, _ := strings.Cut(strings.TrimSpace(part), "=")
+			if strings.EqualFold(k, "proto") && strings.EqualFold(strings.Trim(v, `"`), "https") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // originOK: no Origin (not a browser, so no other site's page can be
