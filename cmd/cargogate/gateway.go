@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -103,6 +104,7 @@ func serve(ctx context.Context, cfg *config.Config, deps gatewayDeps, stdout, st
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return fmt.Errorf("data_dir: %w", err)
 	}
+	removeStaleTemps(cfg.DataDir, log)
 	key, created, err := envelope.LoadOrCreateKey(filepath.Join(cfg.DataDir, keyFile))
 	if err != nil {
 		return err
@@ -346,4 +348,27 @@ func inspectCode(cls *ident.Classifier, st *store.Store, now time.Time, applied 
 // retentionPolicy is the store's retention policy of the configuration.
 func retentionPolicy(r config.Retention) store.Policy {
 	return store.Policy{OrdersDays: r.OrdersDays, EventsDays: r.EventsDays, Interval: r.Interval}
+}
+
+// staleTemps are the temporary files the gateway makes in data_dir: the
+// verify snapshot and the download spools (api.go), the paired devices'
+// file being saved (gateway/screens). One left there was left by a gateway
+// that died before removing it (a verify snapshot is a whole copy of
+// audit.db).
+var staleTemps = []string{".verify-", ".spool-", ".paired-"}
+
+// removeStaleTemps removes them at start, before anything makes new ones.
+func removeStaleTemps(dir string, log *slog.Logger) {
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if !e.Type().IsRegular() || !slices.ContainsFunc(staleTemps, func(p string) bool { return strings.HasPrefix(e.Name(), p) }) {
+			continue
+		}
+		name := filepath.Join(dir, e.Name())
+		if err := os.Remove(name); err != nil {
+			log.Warn("stale temporary file not removed", "file", name, "err", err)
+			continue
+		}
+		log.Info("stale temporary file removed (left by a gateway that stopped abruptly)", "file", name)
+	}
 }

@@ -28,9 +28,14 @@ var (
 	verifyEvery = 10 * time.Second
 )
 
+// newHTTPServer speaks HTTP/1.1 only, TLS or not: an HTTP/2 connection
+// is not bound by ReadHeaderTimeout, so a client with no token could hold
+// a connection slot for the whole IdleTimeout without sending a request.
 func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+	protos := new(http.Protocols)
+	protos.SetHTTP1(true)
 	return &http.Server{Handler: h, ReadHeaderTimeout: readHeaderTimeout, ReadTimeout: readTimeout,
-		WriteTimeout: writeTimeout, IdleTimeout: idleTimeout, MaxHeaderBytes: 16 << 10,
+		WriteTimeout: writeTimeout, IdleTimeout: idleTimeout, MaxHeaderBytes: 16 << 10, Protocols: protos,
 		ErrorLog: slog.NewLogLogger(log.With("part", "http").Handler(), slog.LevelWarn)}
 }
 

@@ -26,6 +26,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -60,7 +62,7 @@ const DefaultQueue = 65536
 // it and the record after it.
 type Gap struct {
 	Lost   uint64            `json:"lost"`
-	Reason string            `json:"reason"` // queue_full or commit_failed
+	Reason string            `json:"reason"` // queue_full, commit_failed or closed; several joined by commas
 	First  time.Time         `json:"first_at"`
 	Last   time.Time         `json:"last_at"`
 	Kinds  map[string]uint64 `json:"kinds"`
@@ -69,8 +71,8 @@ type Gap struct {
 func (g *Gap) add(kind, reason string, at time.Time, n uint64) {
 	if g.Lost == 0 {
 		g.First, g.Reason, g.Kinds = at, reason, map[string]uint64{}
-	} else if g.Reason != reason {
-		g.Reason = "queue_full,commit_failed"
+	} else if !slices.Contains(strings.Split(g.Reason, ","), reason) {
+		g.Reason += "," + reason
 	}
 	g.Lost += n
 	g.Last = at
@@ -118,9 +120,14 @@ type Log struct {
 
 	// qmu orders the queue's producers with the gap they leave: a gap
 	// record is queued before the next record that fits.
-	qmu  sync.Mutex
-	gap  Gap           // records lost since the last gap record was queued
-	lost atomic.Uint64 // records lost in all, since Open
+	qmu sync.Mutex
+	gap Gap // records lost since the last gap record was queued
+	// qclosed: Close has taken the queue; later records are counted lost.
+	qclosed bool
+	// closed is closed once Close committed the queue: an AddSync still
+	// waiting then gets errClosed.
+	closed chan struct{}
+	lost   atomic.Uint64 // records lost in all, since Open
 	// lastLog rate-limits the "record lost" log line.
 	lastLog time.Time
 }
@@ -146,7 +153,7 @@ func open(path string, log *slog.Logger, queue int) (*Log, error) {
 	if err != nil {
 		return nil, fmt.Errorf("audit: open %s: %w", path, err)
 	}
-	l := &Log{db: db, log: log, in: make(chan pending, queue), quit: make(chan struct{})}
+	l := &Log{db: db, log: log, in: make(chan pending, queue), quit: make(chan struct{}), closed: make(chan struct{})}
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bRecords, bChain, bCheckpoints} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
@@ -200,6 +207,11 @@ func (l *Log) Close() error {
 		l.mu.Unlock()
 		l.stopRun()
 		l.wg.Wait()
+		// From here on a record cannot be queued (it is counted lost), so
+		// the queue drained below is all there will be.
+		l.qmu.Lock()
+		l.qclosed = true
+		l.qmu.Unlock()
 		l.commitQueued()
 		l.qmu.Lock()
 		if l.gap.Lost > 0 {
@@ -207,6 +219,7 @@ func (l *Log) Close() error {
 			l.gap = Gap{}
 		}
 		l.qmu.Unlock()
+		close(l.closed)
 		err = l.db.Close()
 	})
 	return err
@@ -235,7 +248,7 @@ func (l *Log) commitQueued() {
 // Add queues a record; it never blocks: the audit must not stop the
 // gateway. If the queue is full the record is lost, counted (Lost) and
 // logged, and a gap record saying so is chained before the next record
-// that fits.
+// that fits. A record added after Close is counted lost (reason closed).
 func (l *Log) Add(kind string, data any) {
 	raw, err := json.Marshal(data)
 	if err != nil {
@@ -244,6 +257,10 @@ func (l *Log) Add(kind string, data any) {
 	p := pending{at: time.Now().UTC(), kind: kind, data: raw}
 	l.qmu.Lock()
 	defer l.qmu.Unlock()
+	if l.qclosed {
+		l.lostLocked(p, "closed", 1)
+		return
+	}
 	if l.gap.Lost > 0 {
 		select {
 		case l.in <- l.gapRecordLocked():
@@ -278,7 +295,7 @@ func (l *Log) lostLocked(p pending, reason string, n uint64) {
 }
 
 // AddSync appends a record and waits until it is committed (by Run, or by
-// Close).
+// Close). On a closed log it returns an error.
 func (l *Log) AddSync(ctx context.Context, kind string, data any) error {
 	raw, err := json.Marshal(data)
 	if err != nil {
@@ -286,6 +303,10 @@ func (l *Log) AddSync(ctx context.Context, kind string, data any) error {
 	}
 	p := pending{at: time.Now().UTC(), kind: kind, data: raw, done: make(chan error, 1)}
 	l.qmu.Lock()
+	if l.qclosed {
+		l.qmu.Unlock()
+		return errClosed
+	}
 	if l.gap.Lost > 0 {
 		select {
 		case l.in <- l.gapRecordLocked():
@@ -298,12 +319,21 @@ func (l *Log) AddSync(ctx context.Context, kind string, data any) error {
 	case l.in <- p:
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-l.closed:
+		return errClosed
 	}
 	select {
 	case err := <-p.done:
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-l.closed:
+		select {
+		case err := <-p.done: // committed by Close
+			return err
+		default:
+			return errClosed
+		}
 	}
 }
 

@@ -67,6 +67,10 @@ type Credential struct {
 type Who struct {
 	Name string `json:"name"`
 	Role string `json:"role"`
+	// cred is the SHA-256 of the token the client presented (zero on
+	// trusted loopback): a WebSocket opened with a token is closed when
+	// the token is revoked or replaced.
+	cred [32]byte
 }
 
 // DefaultPairingTTL is how long a pairing link may wait to be opened.
@@ -133,8 +137,18 @@ func (t *tokens) lookup(token string) (Who, bool) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	w, ok := t.byHash[sha256.Sum256([]byte(token))]
+	h := sha256.Sum256([]byte(token))
+	w, ok := t.byHash[h]
+	w.cred = h
 	return w, ok
+}
+
+// valid reports whether the token of hash h still lets a client in.
+func (t *tokens) valid(h [32]byte) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	_, ok := t.byHash[h]
+	return ok
 }
 
 func randomToken() string {
@@ -249,9 +263,14 @@ func need(n Need, next http.Handler) http.Handler {
 }
 
 // safeNext is where a pairing link may send the browser: a path on this
-// server.
+// server, with no backslash and no control character.
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsRune(next, '\\') {
+		return "/"
+	}
+	// Browsers drop tabs and newlines from a URL ("/\t/evil" is
+	// "//evil"): no control character at all.
+	if strings.ContainsFunc(next, func(r rune) bool { return r < ' ' || r == 0x7f }) {
 		return "/"
 	}
 	return next
@@ -264,10 +283,12 @@ func (h *Hub) servePair(w http.ResponseWriter, r *http.Request) {
 	token, who, err := h.tokens.redeem(q.Get("code"), h.opt.Now())
 	if err != nil {
 		h.log.Warn("pairing refused", "remote", r.RemoteAddr, "err", err)
+		w.Header().Set("Connection", "close")
 		http.Error(w, err.Error(), http.StatusUnauthorized)
 		return
 	}
 	h.log.Info("device paired", "name", who.Name, "role", who.Role, "remote", r.RemoteAddr)
+	h.dropRevoked() // the device's former token, if it was paired before
 	h.guard.setCookie(w, r, token)
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, safeNext(q.Get("next")), http.StatusSeeOther)
@@ -316,6 +337,7 @@ func (h *Hub) serveRevoke(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "no paired device of that name", http.StatusNotFound)
 	default:
 		h.log.Info("device unpaired", "name", name)
+		h.dropRevoked()
 		writeJSON(w, http.StatusOK, map[string]any{"revoked": name})
 	}
 }

@@ -72,6 +72,7 @@ func (g *guard) wrap(next http.Handler) http.Handler {
 			hd.Set("Strict-Transport-Security", "max-age=31536000")
 		}
 		if !g.hostOK(r.Host) {
+			hd.Set("Connection", "close")
 			http.Error(w, "host not allowed: open the screens by IP address or add the name to http.allowed_origins", http.StatusMisdirectedRequest)
 			return
 		}
@@ -104,7 +105,18 @@ func (g *guard) hostOK(hostport string) bool {
 	return g.hosts[host]
 }
 
+// forwardHeaders are set by reverse proxies: a request carrying one was
+// forwarded from another host, even when it reaches us over loopback.
+var forwardHeaders = []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-Ip", "Via"}
+
+// onLoopback: the request comes from this host itself, not through a
+// reverse proxy on it.
 func onLoopback(r *http.Request) bool {
+	for _, k := range forwardHeaders {
+		if _, ok := r.Header[k]; ok {
+			return false
+		}
+	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return false
@@ -118,6 +130,7 @@ func onLoopback(r *http.Request) bool {
 // browser history and screenshots.
 func (g *guard) authenticate(w http.ResponseWriter, r *http.Request) (Who, bool) {
 	if r.URL.Query().Has("token") {
+		w.Header().Set("Connection", "close")
 		http.Error(w, "tokens are not accepted in URLs: pair this screen with a pairing link (cargogate pair), or send Authorization: Bearer", http.StatusBadRequest)
 		return Who{}, false
 	}
@@ -128,6 +141,7 @@ func (g *guard) authenticate(w http.ResponseWriter, r *http.Request) (Who, bool)
 		if who, ok := g.tokens.lookup(v); ok {
 			return who, true
 		}
+		w.Header().Set("Connection", "close")
 		http.Error(w, "wrong token", http.StatusUnauthorized)
 		return Who{}, false
 	}
@@ -136,16 +150,36 @@ func (g *guard) authenticate(w http.ResponseWriter, r *http.Request) (Who, bool)
 			return who, true
 		}
 	}
+	w.Header().Set("Connection", "close")
 	http.Error(w, "not paired and no token: a screen opens the pairing link the operator makes with `cargogate pair`; "+
 		"API clients send Authorization: Bearer (the CLI reads CARGOGATE_TOKEN)", http.StatusUnauthorized)
 	return Who{}, false
 }
 
 // setCookie gives a paired device its token: HttpOnly (no script reads
-// it), SameSite=Strict (no other site's page sends it), Secure under TLS.
+// it), SameSite=Strict (no other site's page sends it), Secure under TLS,
+// ours or a reverse proxy's.
 func (g *guard) setCookie(w http.ResponseWriter, r *http.Request, token string) {
 	http.SetCookie(w, &http.Cookie{Name: tokenCookie, Value: token, Path: "/", MaxAge: cookieMaxAge, HttpOnly: true,
-		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil || forwardedHTTPS(r)})
+}
+
+// forwardedHTTPS reports whether a reverse proxy says the browser's
+// connection is HTTPS. Believing a forged one only makes the cookie
+// Secure, which a browser on plain HTTP then refuses: no weaker.
+func forwardedHTTPS(r *http.Request) bool {
+	if strings.EqualFold(strings.TrimSpace(r.Header.Get("X-Forwarded-Proto")), "https") {
+		return true
+	}
+	for _, f := range r.Header.Values("Forwarded") {
+		for _, part := range strings.FieldsFunc(f, func(c rune) bool { return c == ';' || c == ',' }) {
+			k, v, _ := strings.Cut(strings.TrimSpace(part), "=")
+			if strings.EqualFold(k, "proto") && strings.EqualFold(strings.Trim(v, `"`), "https") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // originOK: no Origin (not a browser, so no other site's page can be

@@ -24,7 +24,8 @@ var testHookUpgrade func()
 // client is one open screen. The hub writes to send; the connection's own
 // writer (serveWS) is the only goroutine that writes to the connection.
 type client struct {
-	station string // "" = every station (supervisor, lookup, index)
+	station string   // "" = every station (supervisor, lookup, index)
+	cred    [32]byte // the SHA-256 of its token (zero: trusted loopback)
 	send    chan []byte
 	// code and reason are the close frame sent when the hub drops the
 	// client; set before send is closed.
@@ -87,6 +88,20 @@ func (h *Hub) dropLocked(c *client, code int, reason string) {
 	delete(h.clients, c)
 	c.code, c.reason = code, reason
 	close(c.send)
+}
+
+// dropRevoked closes the screens whose token no longer lets them in (a
+// device unpaired, or paired again with a new token): a revoked kiosk
+// stops receiving the decisions at once.
+func (h *Hub) dropRevoked() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for c := range h.clients {
+		if c.cred != ([32]byte{}) && !h.tokens.valid(c.cred) {
+			h.log.Info("screen closed: its token was revoked", "station", c.station)
+			h.dropLocked(c, websocket.ClosePolicyViolation, "token revoked")
+		}
+	}
 }
 
 func (h *Hub) remove(c *client) {
@@ -193,11 +208,17 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 		return // Upgrade answered the client
 	}
 	defer conn.Close()
-	c := &client{station: st, send: make(chan []byte, h.opt.SendBuffer)}
+	who, _ := WhoFrom(r.Context())
+	c := &client{station: st, cred: who.cred, send: make(chan []byte, h.opt.SendBuffer)}
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
 		conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "gateway stopping"), time.Now().Add(writeWait))
+		return
+	}
+	if c.cred != ([32]byte{}) && !h.tokens.valid(c.cred) { // revoked while upgrading
+		h.mu.Unlock()
+		conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.ClosePolicyViolation, "token revoked"), time.Now().Add(writeWait))
 		return
 	}
 	h.upgrading--
