@@ -95,30 +95,38 @@ func (l *Link) noteOrders(batch []*item, applied []customs.Order, res persist.Re
 				"order": b.order, "gap": gap, "message_sha256": hex.EncodeToString(sum[:])})
 		}
 	}
-	l.mu.Lock()
-	for _, o := range applied {
-		delete(l.gaps, o.Seq)
-	}
 	var top uint64
-	for q := range l.gaps {
-		if q <= res.Watermark {
-			delete(l.gaps, q)
-			continue
+	l.mu.Lock()
+	if len(l.gaps) > 0 {
+		for _, o := range applied {
+			delete(l.gaps, o.Seq)
 		}
-		top = max(top, q)
+		for q := range l.gaps {
+			if q <= res.Watermark {
+				delete(l.gaps, q)
+				continue
+			}
+			top = max(top, q)
+		}
 	}
 	l.mu.Unlock()
 	l.gapTop.Store(top)
 	l.settleMu.Lock()
 	defer l.settleMu.Unlock()
-	l.refreshUndelivered(res.Watermark)
-	l.settled.Store(l.settle(res.Watermark, max(res.Head, res.MaxSeq, top)))
+	// Seqs only leave gaps and undelivered by being applied, so what was
+	// settled stays settled, unless seqs above a replay's up_to became
+	// ordinary gaps again.
+	from := max(l.settled.Load(), res.Watermark)
+	if l.refreshUndelivered(res.Watermark) {
+		from = res.Watermark
+	}
+	l.settled.Store(l.settle(res.Watermark, from, max(res.Head, res.MaxSeq, top)))
 }
 
-// settle returns the highest S ≥ w such that every seq ≤ S is applied,
-// in gaps or undelivered, looking no further than top. Caller holds
-// settleMu.
-func (l *Link) settle(w, top uint64) uint64 {
+// settle returns the highest S ≥ from (from ≥ w, and settled) such that
+// every seq ≤ S is applied, in gaps or undelivered, looking no further
+// than top. Caller holds settleMu.
+func (l *Link) settle(w, from, top uint64) uint64 {
 	l.mu.Lock()
 	none := len(l.gaps) == 0 && len(l.undelivered) == 0
 	l.mu.Unlock()
@@ -132,7 +140,7 @@ func (l *Link) settle(w, top uint64) uint64 {
 		defer l.mu.Unlock()
 		return max(w, l.excusedEndLocked(w+1))
 	}
-	s := w
+	s := max(w, from)
 	for s < top {
 		gaps, err := l.missing.Missing(s, top, 1)
 		if err != nil {
@@ -283,18 +291,19 @@ func (l *Link) noteReplayDone(from, end, upTo uint64) {
 			"seqs", added, "up_to", upTo)
 		l.audit("order_undelivered", map[string]any{"seqs": added, "up_to": upTo, "applied_seq": w})
 	}
-	l.settled.Store(l.settle(w, max(l.head.Load(), l.maxSeq.Load(), l.gapTop.Load())))
+	l.settled.Store(l.settle(w, w, max(l.head.Load(), l.maxSeq.Load(), l.gapTop.Load())))
 }
 
 // refreshUndelivered drops from undelivered the seqs applied since (the
 // watermark passed them, or the store holds them), and above up_to the
-// seqs below the highest one received. Caller holds settleMu.
-func (l *Link) refreshUndelivered(w uint64) {
+// seqs below the highest one received; it reports whether it dropped any
+// of the latter (missing seqs no longer settled). Caller holds settleMu.
+func (l *Link) refreshUndelivered(w uint64) (unsettled bool) {
 	l.mu.Lock()
 	rs := slices.Clone(l.undelivered)
 	l.mu.Unlock()
 	if len(rs) == 0 {
-		return
+		return false
 	}
 	type part struct {
 		r     SeqRange
@@ -318,6 +327,7 @@ func (l *Link) refreshUndelivered(w uint64) {
 					if got[n-1][1] == r.To {
 						p.parts = got[n-1:]
 					}
+					unsettled = unsettled || len(p.parts) != n
 				}
 			}
 		}
@@ -332,6 +342,7 @@ func (l *Link) refreshUndelivered(w uint64) {
 		}
 	}
 	l.undelivered = tidy(out)
+	return unsettled
 }
 
 // cutGapsLocked returns from..to without the seqs in gaps (alarmed as
