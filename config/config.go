@@ -43,8 +43,10 @@ type Central struct {
 	// ResyncTimeout is how long to wait for replay_done before asking again.
 	// Default 30s.
 	ResyncTimeout time.Duration `yaml:"resync_timeout"`
-	// LookupTimeout bounds the wait for a lookup reply. Default 300ms; 0
-	// after defaults only if set to a negative value: lookups disabled.
+	// LookupTimeout bounds the wait for a lookup reply. Unset or 0: the
+	// default, 300ms. Negative: lookups off (kept negative after the
+	// defaults, so a configuration written out and loaded again keeps it
+	// off; the stations take ≤ 0 as off).
 	LookupTimeout time.Duration `yaml:"lookup_timeout"`
 }
 

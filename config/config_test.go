@@ -236,8 +236,8 @@ func TestFullFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Central.LookupTimeout != 0 {
-		t.Errorf("negative lookup_timeout: got %v, want 0 (disabled)", c.Central.LookupTimeout)
+	if c.Central.LookupTimeout != -time.Second {
+		t.Errorf("negative lookup_timeout: got %v, want -1s (off, kept negative)", c.Central.LookupTimeout)
 	}
 	if c.Central.GapGrace != 5*time.Second || c.Central.ResyncTimeout != time.Minute {
 		t.Errorf("durations: %+v", c.Central)

@@ -1,9 +1,11 @@
 package config_test
 
 import (
+	"os"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cargogate/cargogate/config"
 	"github.com/cargogate/cargogate/drivers"
@@ -82,5 +84,49 @@ func TestWriteAndLoadAgain(t *testing.T) {
 		if !reflect.DeepEqual(c.Stations, again.Stations) {
 			t.Errorf("%s loads differently once written out:\n%s", f, out)
 		}
+	}
+}
+
+// TestLookupTimeoutRoundTrip: central.lookup_timeout keeps its meaning
+// when a loaded configuration is written out and loaded again, or
+// prepared twice: negative is off (no lookup), unset or 0 the 300ms
+// default, any other value itself. Before, -1s was stored as 0, which the
+// next load or Prepare read as "unset" and turned into 300ms: lookups came
+// back on.
+func TestLookupTimeoutRoundTrip(t *testing.T) {
+	base, err := os.ReadFile("testdata/minimal.good.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		set  string
+		want time.Duration
+		off  bool
+	}{{"-1s", -time.Second, true}, {"0s", config.DefaultLookupTimeout, false}, {"300ms", 300 * time.Millisecond, false}, {"1.5s", 1500 * time.Millisecond, false}} {
+		src := strings.Replace(string(base), "central:\n", "central:\n  lookup_timeout: "+tc.set+"\n", 1)
+		c, err := config.Parse([]byte(src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		check := func(when string, c *config.Config) {
+			t.Helper()
+			if got := c.Central.LookupTimeout; got != tc.want || (got <= 0) != tc.off {
+				t.Errorf("lookup_timeout %s, %s: %v, want %v (off: %v)", tc.set, when, got, tc.want, tc.off)
+			}
+		}
+		check("loaded", c)
+		if err := c.Prepare(); err != nil {
+			t.Fatal(err)
+		}
+		check("prepared again", c)
+		out, err := yaml.Marshal(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := config.Parse(out)
+		if err != nil {
+			t.Fatalf("written out, does not load: %v\n%s", err, out)
+		}
+		check("written out and loaded again", again)
 	}
 }

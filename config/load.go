@@ -150,11 +150,11 @@ func (c *Config) applyDefaults() {
 	if c.Central.ResyncTimeout == 0 {
 		c.Central.ResyncTimeout = DefaultResyncTimeout
 	}
-	switch {
-	case c.Central.LookupTimeout == 0:
+	// Negative means no lookup and stays negative, so that the value
+	// survives Prepare again and a write-out and load (0 would read back
+	// as unset, the default).
+	if c.Central.LookupTimeout == 0 {
 		c.Central.LookupTimeout = DefaultLookupTimeout
-	case c.Central.LookupTimeout < 0:
-		c.Central.LookupTimeout = 0 // lookups disabled
 	}
 	if c.Log.Level == "" {
 		c.Log.Level = DefaultLogLevel

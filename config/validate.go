@@ -157,7 +157,7 @@ func (ce *Central) validate(p *Problems) {
 	}{
 		{"gap_grace", ce.GapGrace, ce.GapGrace < 0},
 		{"resync_timeout", ce.ResyncTimeout, ce.ResyncTimeout < 0},
-		{"lookup_timeout", ce.LookupTimeout, ce.LookupTimeout < 0},
+		// lookup_timeout: negative is "off", not an error.
 	} {
 		if d.neg {
 			p.Add("central."+d.key, "must not be negative (got %v)", d.v)

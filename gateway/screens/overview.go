@@ -20,7 +20,7 @@ const (
 	AlarmOutboxFilling    = "outbox_filling"     // undelivered events at or above OutboxAlarm
 	AlarmClockTrouble     = "clock_trouble"      // the wall clock lags central's time by ClockAlarm or more
 	AlarmStoreNotWritable = "store_not_writable" // the last scan could not be recorded (decided STOP)
-	AlarmOrderGap         = "order_gap"          // an order central sent cannot be applied: its seq stays a gap
+	AlarmOrderGap         = "order_gap"          // an order central sent cannot be applied, or its replay did not deliver a seq: the seq stays a gap
 	AlarmAuditLost        = "audit_records_lost" // the audit log could not take records (a gap record says how many)
 )
 
@@ -152,6 +152,14 @@ type statusView struct {
 			Since time.Time `json:"since"`
 			Error string    `json:"error"`
 		} `json:"unappliable_seqs"`
+		// Seqs a resync asked for and central's replay did not deliver.
+		UndeliveredOpen uint64 `json:"undelivered_open"`
+		UndeliveredSeqs []struct {
+			From   uint64    `json:"from"`
+			To     uint64    `json:"to"`
+			Beyond bool      `json:"beyond_replay"`
+			Since  time.Time `json:"since"`
+		} `json:"undelivered_seqs"`
 	} `json:"link"`
 	ClockBehindS float64 `json:"clock_behind_s"`
 	Stations     []struct {
@@ -241,6 +249,22 @@ func (h *Hub) Overview() Overview {
 				d += "; " + strconv.Itoa(l.UnappliableOpen) + " such seqs open"
 			}
 			o.Alarms = append(o.Alarms, Alarm{Kind: AlarmOrderGap, Since: g.Since, Detail: d})
+		}
+		if l.UndeliveredOpen > 0 && len(l.UndeliveredSeqs) > 0 {
+			r := l.UndeliveredSeqs[0]
+			run := strconv.FormatUint(r.From, 10)
+			if r.To != r.From {
+				run += "–" + strconv.FormatUint(r.To, 10)
+			}
+			d := "seqs " + run + " not delivered by central's replay"
+			if r.Beyond {
+				d += " (announced, but above what it can replay)"
+			}
+			d += "; applied up to " + strconv.FormatUint(l.AppliedSeq, 10) + "; asked of central again every resync_timeout"
+			if len(l.UndeliveredSeqs) > 1 {
+				d += "; " + strconv.FormatUint(l.UndeliveredOpen, 10) + " such seqs open"
+			}
+			o.Alarms = append(o.Alarms, Alarm{Kind: AlarmOrderGap, Since: r.Since, Detail: d})
 		}
 	}
 	if behind := time.Duration(sv.ClockBehindS * float64(time.Second)); behind >= h.opt.ClockAlarm {

@@ -599,6 +599,25 @@ func TestOverviewOrderGapAlarm(t *testing.T) {
 	}
 }
 
+// TestOverviewUndeliveredGapAlarm: seqs a resync asked for and central's
+// replay did not deliver (an unreadable seq, a head beyond its ledger)
+// raise order_gap too, naming the run and the watermark below it, and the
+// alarm goes once they are filled.
+func TestOverviewUndeliveredGapAlarm(t *testing.T) {
+	status := map[string]any{"link": map[string]any{"online": true, "applied_seq": 10, "unappliable_open": 0, "undelivered_open": 5,
+		"undelivered_seqs": []map[string]any{{"from": 11, "to": 15, "since": "2026-12-01T08:00:00Z"}}}}
+	h := New(Options{Status: func() any { return status }})
+	a := h.Overview().Alarms
+	if len(a) != 1 || a[0].Kind != AlarmOrderGap || !strings.Contains(a[0].Detail, "seqs 11–15 not delivered") ||
+		!strings.Contains(a[0].Detail, "applied up to 10") || a[0].Since.IsZero() {
+		t.Fatalf("alarms %+v", a)
+	}
+	status["link"] = map[string]any{"online": true, "applied_seq": 15, "unappliable_open": 0, "undelivered_open": 0}
+	if a := h.Overview().Alarms; len(a) != 0 {
+		t.Fatalf("alarms once the seqs are filled: %+v", a)
+	}
+}
+
 type fakeInspector struct {
 	mu   sync.Mutex
 	code string

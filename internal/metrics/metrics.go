@@ -126,6 +126,7 @@ var (
 	descStoreOK   = prometheus.NewDesc("cargogate_store_writable", "1 while the order store takes commits.", nil, nil)
 	descReady     = prometheus.NewDesc("cargogate_ready", "1 while the gateway is ready (store writable, config valid).", nil, nil)
 	descGaps      = prometheus.NewDesc("cargogate_order_gaps", "Seqs held open by orders that cannot be applied (amendment 2): the watermark stops below the lowest.", nil, nil)
+	descUndeliv   = prometheus.NewDesc("cargogate_order_seqs_undelivered", "Seqs a resync asked for and central's replay did not deliver (sent unreadable, or above what it can replay): held open like cargogate_order_gaps, asked for again every resync_timeout.", nil, nil)
 	descUnapp     = prometheus.NewDesc("cargogate_orders_unappliable_total", "Orders received that could not be applied at all (amendment 2).", nil, nil)
 	descDropped   = prometheus.NewDesc("cargogate_order_fields_dropped_total", "Fields out of form set aside in orders applied (office, ref, note, issued_at, an unlisted hold reason).", nil, nil)
 	descFileSize  = prometheus.NewDesc("cargogate_file_bytes", "Size of the gateway's data files.", []string{"file"}, nil)
@@ -136,7 +137,7 @@ type linkCollector struct{ src Source }
 func (c linkCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descOnline, descWatermark, descHead, descLag, descApplied, descDup, descConflict,
 		descRejected, descResyncs, descOutbox, descOutboxB, descOldest, descSent, descStoreOK, descReady,
-		descGaps, descUnapp, descDropped} {
+		descGaps, descUndeliv, descUnapp, descDropped} {
 		ch <- d
 	}
 }
@@ -172,6 +173,7 @@ func (c linkCollector) Collect(ch chan<- prometheus.Metric) {
 	g(descStoreOK, b2f(s.StoreWritable))
 	g(descReady, b2f(s.Ready))
 	g(descGaps, float64(s.GapCount))
+	g(descUndeliv, float64(s.UndeliveredOpen))
 	k(descUnapp, float64(s.Unappliable))
 	k(descDropped, float64(s.FieldsDropped))
 }

@@ -20,12 +20,14 @@ import (
 //   - at most one outstanding; repeated as resync(S+1, 0) after
 //     resync_timeout without its replay_done.
 //
-// S is settled: every seq ≤ S is applied or was received only in orders
-// that cannot be applied (amendment 2). Without such orders S = W. Gaps
-// are measured from S, so a seq that can never be applied neither blocks
-// the filling of later gaps nor triggers a resync every gap_grace: the
-// resync that asks for it again, resync(W+1, end of its run), goes out at
-// most once per resync_timeout.
+// S is settled: every seq ≤ S is applied, was received only in orders
+// that cannot be applied (amendment 2), or was asked for by a resync whose
+// replay_done came without it (gaps.go: sent unreadable, or beyond what
+// central can replay). Without such seqs S = W. Gaps are measured from S,
+// so a seq that can never be applied neither blocks the filling of later
+// gaps nor triggers a resync every gap_grace: the resync that asks for it
+// again, resync(W+1, end of its run), goes out at most once per
+// resync_timeout.
 func (l *Link) control(ctx context.Context) error {
 	tick, tickC := l.time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
@@ -59,8 +61,12 @@ func (l *Link) control(ctx context.Context) error {
 			l.log.Warn("resync not sent; trying again", "err", err)
 			return false
 		}
+		end := to
+		if end == 0 {
+			end = max(l.head.Load(), l.maxSeq.Load(), l.gapTop.Load())
+		}
 		l.mu.Lock()
-		l.outstanding = id
+		l.outstanding, l.outFrom, l.outEnd = id, from, end
 		l.mu.Unlock()
 		sentAt = l.time.Now()
 		l.resyncAt.Store(sentAt.UnixNano())
@@ -78,15 +84,19 @@ func (l *Link) control(ctx context.Context) error {
 			// sent below, and again on each tick until it went out.
 			onConnect = true
 			statusWant = true
-		case id := <-l.doneReq:
+		case d := <-l.doneReq:
 			l.mu.Lock()
-			match := id == l.outstanding
+			match := d.id == l.outstanding
+			from, end := l.outFrom, l.outEnd
 			if match {
 				l.outstanding = ""
 			}
 			l.mu.Unlock()
 			if match {
-				l.log.Info("replay done", "request_id", id, "applied_seq", l.watermark.Load())
+				l.log.Info("replay done", "request_id", d.id, "up_to", d.upTo, "applied_seq", l.watermark.Load())
+				// What the replay was asked for and did not deliver stays
+				// a gap, asked for again once per resync_timeout.
+				l.noteReplayDone(from, end, d.upTo)
 				gapSince = time.Time{}
 			}
 		case <-l.committed:
@@ -165,11 +175,14 @@ func (l *Link) control(ctx context.Context) error {
 				}
 			case set > w && now.Sub(badAt) >= l.opts.ResyncTimeout:
 				// The seq at W+1 came only in orders that cannot be
-				// applied: ask for it (and its run) again, once per
-				// resync_timeout.
-				end := l.gapRunEnd(w)
-				l.log.Warn("order seq cannot be applied; asking central for it again", "from_seq", w+1, "to_seq", end)
-				if send(w+1, max(end, w+1)) {
+				// applied, or a replay did not deliver it: ask for it (and
+				// its run) again, once per resync_timeout.
+				end := max(l.excusedEnd(w+1), w+1)
+				if end >= top {
+					end = 0 // up to central's head
+				}
+				l.log.Warn("order seq cannot be applied or was not delivered; asking central for it again", "from_seq", w+1, "to_seq", end)
+				if send(w+1, end) {
 					badAt = now
 				}
 			}

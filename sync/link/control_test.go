@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -99,8 +100,14 @@ func (o *fakeOutbox) Depth() (int, int64)                       { return 0, 0 }
 // online on a fake connection, in the current synctest bubble.
 func controlRig(t *testing.T, w uint64, gapGrace, resyncTimeout time.Duration) (*Link, *fakeConn) {
 	t.Helper()
+	return controlRigWith(t, &fakeStore{persist.Progress{Watermark: w, MaxSeq: w, Head: w}}, gapGrace, resyncTimeout)
+}
+
+// controlRigWith is controlRig on the given store.
+func controlRigWith(t *testing.T, st Store, gapGrace, resyncTimeout time.Duration) (*Link, *fakeConn) {
+	t.Helper()
 	l, err := New(Options{Site: "PVG-W", Gateway: "g07", Signer: ctlKey, GapGrace: gapGrace, ResyncTimeout: resyncTimeout},
-		&fakeStore{persist.Progress{Watermark: w, MaxSeq: w, Head: w}}, &fakeOutbox{notify: make(chan struct{})}, nil)
+		st, &fakeOutbox{notify: make(chan struct{})}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,6 +121,33 @@ func controlRig(t *testing.T, w uint64, gapGrace, resyncTimeout time.Duration) (
 	l.connected <- struct{}{}
 	synctest.Wait()
 	return l, c
+}
+
+// replayDone is central's replay_done for request id, up to upTo.
+func replayDone(l *Link, id string, upTo uint64) { l.doneReq <- replayDoneMsg{id: id, upTo: upTo} }
+
+// checkUndelivered checks the seqs held open as not delivered by a replay:
+// the first run from..to (none when 0), in the snapshot, its alarm and
+// its count.
+func checkUndelivered(t *testing.T, l *Link, from, to uint64) {
+	t.Helper()
+	s := l.Snapshot()
+	alarms := strings.Join(s.Alarms, "\n")
+	if from == 0 {
+		if s.UndeliveredOpen != 0 || len(s.Undelivered) != 0 || strings.Contains(alarms, "not delivered") {
+			t.Errorf("undelivered %d %+v, alarms %q; want none", s.UndeliveredOpen, s.Undelivered, s.Alarms)
+		}
+		return
+	}
+	if len(s.Undelivered) == 0 || s.Undelivered[0].From != from || s.Undelivered[0].To != to || s.UndeliveredOpen < to-from+1 {
+		t.Fatalf("undelivered %d %+v; want %d–%d", s.UndeliveredOpen, s.Undelivered, from, to)
+	}
+	if !strings.Contains(alarms, fmt.Sprintf("%d", from)) || !strings.Contains(alarms, "not delivered") {
+		t.Errorf("alarms %q: none for seqs %d–%d", s.Alarms, from, to)
+	}
+	if s.Watermark >= from {
+		t.Errorf("watermark %d at or above the undelivered seq %d", s.Watermark, from)
+	}
 }
 
 // wantResyncs checks the resyncs published so far (from, to).
@@ -145,7 +179,7 @@ func TestControlGapGraceAndResyncTimeout(t *testing.T) {
 		l, c := controlRig(t, 10, grace, timeout)
 		start := time.Now()
 		got := wantResyncs(t, c, "at connection", [2]uint64{11, 0})
-		l.doneReq <- got[0].RequestID // replay_done: none outstanding
+		replayDone(l, got[0].RequestID, 10) // replay_done: none outstanding
 		synctest.Wait()
 
 		// Central's head shows seqs 11..15: a gap, opened now.
@@ -176,7 +210,7 @@ func TestControlGapGraceAndResyncTimeout(t *testing.T) {
 		// The replay fills the gap and its replay_done comes: nothing more.
 		l.watermark.Store(15)
 		l.settled.Store(15)
-		l.doneReq <- got[2].RequestID
+		replayDone(l, got[2].RequestID, 15)
 		time.Sleep(2 * timeout)
 		synctest.Wait()
 		wantResyncs(t, c, "gap filled", [2]uint64{11, 0}, [2]uint64{11, 15}, [2]uint64{11, 0})
@@ -191,7 +225,7 @@ func TestControlRejectedAndReconnect(t *testing.T) {
 		const grace, timeout = 500 * time.Millisecond, 10 * time.Second
 		l, c := controlRig(t, 7, grace, timeout)
 		got := wantResyncs(t, c, "at connection", [2]uint64{8, 0})
-		l.doneReq <- got[0].RequestID
+		replayDone(l, got[0].RequestID, 7)
 		synctest.Wait()
 
 		l.C.Rejected.Add(1)
@@ -220,7 +254,7 @@ func TestControlSetTimeouts(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		l, c := controlRig(t, 0, time.Minute, time.Hour)
 		got := wantResyncs(t, c, "at connection", [2]uint64{1, 0})
-		l.doneReq <- got[0].RequestID
+		replayDone(l, got[0].RequestID, 0)
 		l.head.Store(3)
 		l.committed <- persist.Result{}
 		synctest.Wait()

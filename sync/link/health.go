@@ -88,5 +88,25 @@ func (l *Link) health(s *Snapshot) {
 		}
 		s.Alarms = append(s.Alarms, msg)
 	}
+	if s.UndeliveredOpen > 0 && len(s.Undelivered) > 0 {
+		r := s.Undelivered[0]
+		msg := fmt.Sprintf("order seqs %s not delivered by central's replay", seqRun(r.From, r.To))
+		if r.Beyond {
+			msg = fmt.Sprintf("order seqs %s not delivered by central's replay (announced, but above what it can replay)", seqRun(r.From, r.To))
+		}
+		msg += fmt.Sprintf(": applied_seq stays at %d below them; central is asked for them again every resync_timeout", s.Watermark)
+		if len(s.Undelivered) > 1 {
+			msg += fmt.Sprintf("; %d such seqs open", s.UndeliveredOpen)
+		}
+		s.Alarms = append(s.Alarms, msg)
+	}
 	s.Ready = s.StoreWritable && s.OutboxWritable
+}
+
+// seqRun names a run of seqs: "5" or "5–9".
+func seqRun(from, to uint64) string {
+	if from == to {
+		return fmt.Sprint(from)
+	}
+	return fmt.Sprintf("%d–%d", from, to)
 }

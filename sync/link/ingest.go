@@ -369,7 +369,7 @@ func (l *Link) commit(batch []*item) error {
 		}
 		if it.typ == customs.TypeReplayDone {
 			select {
-			case l.doneReq <- it.requestID:
+			case l.doneReq <- replayDoneMsg{id: it.requestID, upTo: it.upTo}:
 			default:
 			}
 			continue

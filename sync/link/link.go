@@ -120,7 +120,7 @@ type Link struct {
 	in        chan mqtt.Message
 	connected chan struct{}
 	committed chan persist.Result
-	doneReq   chan string // replay_done request ids
+	doneReq   chan replayDoneMsg // replay_done request ids and up_to
 	statusDue chan struct{}
 
 	out *outbox.Deliverer // the events connection
@@ -141,6 +141,9 @@ type Link struct {
 	rejectedBy  map[string]uint64
 	lastReject  string
 	outstanding string
+	// outFrom and outEnd are the range the outstanding resync asked for:
+	// to_seq, or for to_seq 0 the highest seq seen when it went out.
+	outFrom, outEnd uint64
 	// gaps are the seqs received only in orders that cannot be applied
 	// (amendment 2): they stay gaps, alarmed, until an order applied under
 	// the seq or the watermark passes them. Written by commit only.
@@ -149,6 +152,13 @@ type Link struct {
 	// highest seq in gaps (0: none). Both set by commit.
 	settled atomic.Uint64
 	gapTop  atomic.Uint64
+	// undelivered are the runs of seqs a replay was asked for and did not
+	// deliver (gaps.go), sorted, disjoint, apart from the seqs in gaps.
+	// Guarded by mu; written under settleMu, by control at replay_done and
+	// by commit.
+	undelivered []SeqRange
+	// settleMu serializes the recomputation of undelivered and settled.
+	settleMu sync.Mutex
 	// seqs and missing are the store's optional abilities (store.Store
 	// has both), nil when it lacks them.
 	seqs    seqReader
@@ -188,7 +198,7 @@ func New(opts Options, st Store, ob Outbox, clk Clock) (*Link, error) {
 	l := &Link{opts: opts, store: st, outbox: ob, clock: clk, time: opts.Time, log: opts.Log.With("part", "link"),
 		gaps: map[uint64]*GapSeq{}, seqs: seqs, missing: missing,
 		in: make(chan mqtt.Message, 4096), connected: make(chan struct{}, 1), committed: make(chan persist.Result, 64),
-		doneReq: make(chan string, 16), statusDue: make(chan struct{}, 1),
+		doneReq: make(chan replayDoneMsg, 16), statusDue: make(chan struct{}, 1),
 		lookups: map[string]chan struct{}{}, rejectedBy: map[string]uint64{}}
 	l.watermark.Store(p.Watermark)
 	l.settled.Store(p.Watermark)

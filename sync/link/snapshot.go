@@ -57,6 +57,11 @@ type Snapshot struct {
 	// first, at most maxGapsShown of GapCount.
 	Gaps     []GapSeq `json:"unappliable_seqs,omitempty"`
 	GapCount int      `json:"unappliable_open"`
+	// Undelivered are the runs of seqs a replay was asked for and did not
+	// deliver (held open like Gaps), lowest first, at most maxGapsShown;
+	// UndeliveredOpen counts their seqs.
+	Undelivered     []SeqRange `json:"undelivered_seqs,omitempty"`
+	UndeliveredOpen uint64     `json:"undelivered_open"`
 }
 
 // GapSeq is a seq received only in orders that cannot be applied: it stays
@@ -93,6 +98,8 @@ func (l *Link) Snapshot() Snapshot {
 	for _, g := range l.gaps {
 		s.Gaps = append(s.Gaps, *g)
 	}
+	s.UndeliveredOpen = undeliveredCount(l.undelivered)
+	s.Undelivered = slices.Clone(l.undelivered[:min(len(l.undelivered), maxGapsShown)])
 	l.mu.Unlock()
 	slices.SortFunc(s.Gaps, func(a, b GapSeq) int { return cmp.Compare(a.Seq, b.Seq) })
 	if len(s.Gaps) > maxGapsShown {
