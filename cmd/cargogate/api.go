@@ -15,11 +15,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/cargogate/cargogate/drivers"
 	"github.com/cargogate/cargogate/gateway/audit"
 	"github.com/cargogate/cargogate/gateway/journal"
 	"github.com/cargogate/cargogate/gateway/screens"
-	"github.com/cargogate/cargogate/gateway/station"
 	"github.com/cargogate/cargogate/gateway/store"
 	"github.com/cargogate/cargogate/sync/link"
 )
@@ -174,7 +172,7 @@ func (o *opsAPI) exportEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	o.spool(w, r, "export events", "application/x-ndjson", func(out io.Writer) error {
-		return exportEvents(o.journal, out, since)
+		return o.journal.Export(out, since)
 	})
 }
 
@@ -258,27 +256,6 @@ func readyz(lk *link.Link) http.Handler {
 		}
 		writeJSONResp(w, body)
 	})
-}
-
-// auditObserver appends every decision and device change to the audit log.
-type auditObserver struct{ log *audit.Log }
-
-func (a auditObserver) Decided(o station.Outcome) {
-	rec := map[string]any{"station": o.Station, "role": o.Role, "event_id": o.EventID, "at": o.At, "code": o.Code,
-		"subject": o.Subject, "pass": o.Pass, "reason": o.Reason, "basis_seq": o.BasisSeq, "offline": o.Offline, "gate": o.Gate}
-	kind := audit.KindDecision
-	switch o.Kind {
-	case "seal":
-		rec["seal"] = o.Seal
-	case "arrival":
-		rec["arrival"] = o.Arrival
-	}
-	rec["kind"] = o.Kind
-	a.log.Add(kind, rec)
-}
-
-func (a auditObserver) Device(st, dev string, state drivers.State, detail string) {
-	a.log.Add(audit.KindDevice, map[string]any{"station": st, "device": dev, "state": state, "detail": detail})
 }
 
 func sortedKeys(m map[string]string) []string {

@@ -185,7 +185,7 @@ func TestStatusSummary(t *testing.T) {
 		"link": link.Snapshot{Online: true, PubOnline: true, Since: since, Watermark: 120, Head: 123, Lag: 3, Outbox: 7, OutboxOldest: 42,
 			Rejected: 2, LastReject: "bad signature", StoreWritable: true, Ready: true, Alarms: []string{"outbox_filling"}},
 		"alarms":   []string{"outbox_filling"},
-		"stations": []stationStatus{{ID: "gate-3", Devices: map[string]drivers.State{"scanner": "up", "gate": "fault"}}, {ID: "arr-1"}},
+		"stations": []link.StationStatus{{ID: "gate-3", Devices: map[string]drivers.State{"scanner": "up", "gate": "fault"}}, {ID: "arr-1"}},
 	}
 	raw, err := json.Marshal(doc)
 	if err != nil {

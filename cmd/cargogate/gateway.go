@@ -183,7 +183,8 @@ func serve(ctx context.Context, cfg *config.Config, deps gatewayDeps, stdout, st
 	insp.cls.Store(cls)
 	sizes := metrics.NewSizes(st.Path(), jr.Path(), aud.Path())
 	hub := screens.New(screens.Options{Log: log, Status: func() any {
-		doc := statusDoc(set.config(), lk, st, clk, set.List())
+		c := set.config()
+		doc := link.GatewayStatus(c.Site, c.Gateway, version, lk, clk, set.List())
 		doc["store"] = sizes.Snapshot(time.Now())
 		doc["audit"] = auditStatus(aud)
 		return doc
@@ -199,7 +200,7 @@ func serve(ctx context.Context, cfg *config.Config, deps gatewayDeps, stdout, st
 	if err := hub.Err(); err != nil {
 		return fmt.Errorf("paired devices: %w", err)
 	}
-	set.obs = tee{hub, met, auditObserver{aud}}
+	set.obs = tee{hub, met, audit.Observer{Log: aud}}
 	if deps.observer != nil {
 		set.obs = append(set.obs, deps.observer)
 	}
@@ -268,28 +269,6 @@ func serve(ctx context.Context, cfg *config.Config, deps gatewayDeps, stdout, st
 	_ = sdnotify.Notify("STOPPING=1")
 	log.Info("gateway stopped")
 	return err
-}
-
-type stationStatus struct {
-	ID      string                   `json:"id"`
-	Devices map[string]drivers.State `json:"devices"`
-}
-
-func statusDoc(cfg *config.Config, lk *link.Link, st *store.Store, clk *clock.Clock, stations []*station.Station) map[string]any {
-	snap := lk.Snapshot()
-	out := map[string]any{
-		"site": cfg.Site, "gateway": cfg.Gateway, "version": version,
-		"link": snap, "time_floor": clk.Floor(), "clock_behind_s": clk.Behind().Seconds(),
-		// Readiness and alarms (outbox nearly full, a store that cannot
-		// commit) are the link's view of both stores; see link.Snapshot.
-		"ready": snap.Ready, "store_writable": snap.StoreWritable, "alarms": snap.Alarms,
-	}
-	var ss []stationStatus
-	for _, s := range stations {
-		ss = append(ss, stationStatus{ID: s.ID(), Devices: s.Devices()})
-	}
-	out["stations"] = ss
-	return out
 }
 
 func loadTLS(c config.Central) (*tls.Config, error) {

@@ -437,20 +437,7 @@ func cmdExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return nil
 	}
 	defer jr.Close()
-	return exportEvents(jr, stdout, t)
-}
-
-func exportEvents(jr *journal.Journal, w io.Writer, since time.Time) error {
-	return jr.ForEach(func(e journal.Entry, delivered bool) error {
-		var ev struct {
-			At time.Time `json:"at"`
-		}
-		if err := json.Unmarshal(e.Data, &ev); err != nil || ev.At.Before(since) {
-			return nil
-		}
-		_, err := fmt.Fprintf(w, "%s\n", e.Data)
-		return err
-	})
+	return jr.Export(stdout, t)
 }
 
 // cmdAudit verifies or exports the audit log of a stopped gateway.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sync/atomic"
 
 	"golang.org/x/sync/errgroup"
@@ -83,61 +82,10 @@ func (s *stations) apply(ctx context.Context, g *errgroup.Group, cfg *config.Con
 	return nil
 }
 
-// restartKeys are the configuration keys a running gateway cannot take
-// on: a reload that changes one is refused whole, naming it. Every other
-// key is applied in place by reload (appliedKeys).
-var restartKeys = []struct {
-	key  string
-	same func(a, b *config.Config) bool
-}{
-	{"site", func(a, b *config.Config) bool { return a.Site == b.Site }},
-	{"gateway", func(a, b *config.Config) bool { return a.Gateway == b.Gateway }},
-	{"data_dir", func(a, b *config.Config) bool { return a.DataDir == b.DataDir }},
-	{"central.broker", func(a, b *config.Config) bool { return a.Central.Broker == b.Central.Broker }},
-	{"central.username", func(a, b *config.Config) bool { return a.Central.Username == b.Central.Username }},
-	{"central.password", func(a, b *config.Config) bool { return a.Central.Password == b.Central.Password }},
-	{"central.ca_file", func(a, b *config.Config) bool { return a.Central.CAFile == b.Central.CAFile }},
-	{"central.cert_file", func(a, b *config.Config) bool { return a.Central.CertFile == b.Central.CertFile }},
-	{"central.key_file", func(a, b *config.Config) bool { return a.Central.KeyFile == b.Central.KeyFile }},
-	{"http.listen", func(a, b *config.Config) bool { return a.HTTP.Listen == b.HTTP.Listen }},
-	{"http.allowed_origins", func(a, b *config.Config) bool { return slices.Equal(a.HTTP.AllowedOrigins, b.HTTP.AllowedOrigins) }},
-	{"http.token", func(a, b *config.Config) bool { return a.HTTP.Token == b.HTTP.Token }},
-	{"http.tokens", func(a, b *config.Config) bool { return slices.Equal(a.HTTP.Tokens, b.HTTP.Tokens) }},
-	{"http.trust_loopback", func(a, b *config.Config) bool { return a.HTTP.Loopback() == b.HTTP.Loopback() }},
-	{"http.tls_cert_file", func(a, b *config.Config) bool { return a.HTTP.TLSCertFile == b.HTTP.TLSCertFile }},
-	{"http.tls_key_file", func(a, b *config.Config) bool { return a.HTTP.TLSKeyFile == b.HTTP.TLSKeyFile }},
-	{"http.max_conns", func(a, b *config.Config) bool { return a.HTTP.MaxConns == b.HTTP.MaxConns }},
-	{"http.stream_stall", func(a, b *config.Config) bool { return a.HTTP.StreamStall == b.HTTP.StreamStall }},
-	{"log.level", func(a, b *config.Config) bool { return a.Log.Level == b.Log.Level }},
-	{"log.format", func(a, b *config.Config) bool { return a.Log.Format == b.Log.Format }},
-	{"outbox.max_events", func(a, b *config.Config) bool { return a.Outbox.MaxEvents == b.Outbox.MaxEvents }},
-	{"outbox.max_bytes", func(a, b *config.Config) bool { return a.Outbox.MaxBytes == b.Outbox.MaxBytes }},
-	{"outbox.alarm_percent", func(a, b *config.Config) bool { return a.Outbox.AlarmPercent == b.Outbox.AlarmPercent }},
-	{"outbox.redeliver_window", func(a, b *config.Config) bool { return a.Outbox.RedeliverWindow == b.Outbox.RedeliverWindow }},
-}
-
-// appliedKeys are the keys reload applies in place.
-var appliedKeys = []string{
-	"central.keys", "central.gap_grace", "central.resync_timeout", "central.lookup_timeout",
-	"retention.orders_days", "retention.events_days", "retention.interval",
-	"identifiers", "stations",
-}
-
-// restartNeeded returns the first key that differs between old and cfg
-// and needs a restart, or "".
-func restartNeeded(old, cfg *config.Config) string {
-	for _, k := range restartKeys {
-		if !k.same(old, cfg) {
-			return k.key
-		}
-	}
-	return ""
-}
-
 // reload loads the configuration again (SIGHUP). Every key is either
-// applied in place (appliedKeys: central keys and timeouts, retention,
+// applied in place (config.AppliedKeys: central keys and timeouts, retention,
 // identifier patterns, stations, without dropping the central link) or
-// needs a restart (restartKeys), and then must be unchanged. A
+// needs a restart (config.RestartKeys), and then must be unchanged. A
 // configuration with any problem is refused whole: the old one stays in
 // force, and the log and the audit log say why.
 func reload(ctx context.Context, g *errgroup.Group, path string, set *stations, lk *link.Link, ret *store.Retainer, insp *inspector, aud *audit.Log, log *slog.Logger) {
@@ -150,7 +98,7 @@ func reload(ctx context.Context, g *errgroup.Group, path string, set *stations, 
 		refuse("invalid configuration", err)
 		return
 	}
-	if key := restartNeeded(set.config(), cfg); key != "" {
+	if key := config.RestartNeeded(set.config(), cfg); key != "" {
 		refuse(key+" changed; restart needed", nil)
 		return
 	}

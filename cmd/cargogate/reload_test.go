@@ -19,49 +19,6 @@ import (
 	"github.com/cargogate/cargogate/sync/envelope"
 )
 
-// yamlKeys returns every configuration key as reload sees it: the keys of
-// each section (central.broker, …), and identifiers and stations whole.
-func yamlKeys() []string {
-	var out []string
-	t := reflect.TypeOf(config.Config{})
-	for i := range t.NumField() {
-		f := t.Field(i)
-		name := strings.Split(f.Tag.Get("yaml"), ",")[0]
-		if f.Type.Kind() != reflect.Struct || name == "identifiers" {
-			out = append(out, name)
-			continue
-		}
-		for j := range f.Type.NumField() {
-			if sub := f.Type.Field(j); sub.IsExported() {
-				out = append(out, name+"."+strings.Split(sub.Tag.Get("yaml"), ",")[0])
-			}
-		}
-	}
-	return out
-}
-
-// TestReloadKeysClassified checks that every configuration key is either
-// applied in place by a reload or needs a restart, and not both: a key
-// added to config without a decision here fails.
-func TestReloadKeysClassified(t *testing.T) {
-	var restart []string
-	for _, k := range restartKeys {
-		restart = append(restart, k.key)
-	}
-	all := yamlKeys()
-	for _, k := range all {
-		r, a := slices.Contains(restart, k), slices.Contains(appliedKeys, k)
-		if r == a {
-			t.Errorf("%s: restart %v, applied %v: must be exactly one", k, r, a)
-		}
-	}
-	for _, k := range append(restart, appliedKeys...) {
-		if !slices.Contains(all, k) {
-			t.Errorf("%s: classified but not a configuration key", k)
-		}
-	}
-}
-
 // lockedBuffer is a log written by the gateway and read by the test.
 type lockedBuffer struct {
 	mu sync.Mutex
@@ -314,63 +271,4 @@ func TestReloadRefusesRestartKeys(t *testing.T) {
 	if g, _ := r.parts.link.Timeouts(); g != 9*time.Second {
 		t.Fatalf("gap_grace %v", g)
 	}
-}
-
-// TestRestartNeeded changes each configuration key alone: restartNeeded
-// names exactly the keys that need a restart (including the TLS files,
-// which the in-process reload test cannot change without a TLS broker).
-func TestRestartNeeded(t *testing.T) {
-	base := config.Config{Central: config.Central{Keys: map[string]string{"k": "v"}}}
-	base.HTTP.AllowedOrigins = []string{"https://a.example"}
-	var restart []string
-	for _, k := range restartKeys {
-		restart = append(restart, k.key)
-	}
-	for _, key := range yamlKeys() {
-		changed := base
-		changed.HTTP.AllowedOrigins = slices.Clone(base.HTTP.AllowedOrigins)
-		f := reflect.ValueOf(&changed).Elem()
-		for _, name := range strings.Split(key, ".") {
-			f = fieldByYAML(f, name)
-		}
-		switch f.Kind() {
-		case reflect.String:
-			f.SetString(f.String() + "x")
-		case reflect.Int, reflect.Int64:
-			f.SetInt(f.Int() + 1)
-		case reflect.Slice:
-			f.Set(reflect.Append(reflect.MakeSlice(f.Type(), 0, 1), reflect.Zero(f.Type().Elem())))
-		case reflect.Map:
-			f.Set(reflect.MakeMap(f.Type()))
-		case reflect.Pointer: // an optional bool: set it to the opposite of its value in force
-			if f.Type().Elem().Kind() != reflect.Bool {
-				t.Fatalf("%s: kind %v", key, f.Kind())
-			}
-			v := false // unset means true (trust_loopback)
-			if !f.IsNil() {
-				v = !f.Elem().Bool()
-			}
-			f.Set(reflect.ValueOf(&v))
-		case reflect.Struct:
-			continue // identifiers: applied in place, not compared
-		default:
-			t.Fatalf("%s: kind %v", key, f.Kind())
-		}
-		want := ""
-		if slices.Contains(restart, key) {
-			want = key
-		}
-		if got := restartNeeded(&base, &changed); got != want {
-			t.Errorf("%s changed: restartNeeded %q, want %q", key, got, want)
-		}
-	}
-}
-
-func fieldByYAML(v reflect.Value, name string) reflect.Value {
-	for i := range v.NumField() {
-		if strings.Split(v.Type().Field(i).Tag.Get("yaml"), ",")[0] == name {
-			return v.Field(i)
-		}
-	}
-	panic("no field " + name)
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/cargogate/cargogate/gateway/customs"
 	"github.com/cargogate/cargogate/gateway/journal"
 	"github.com/cargogate/cargogate/gateway/screens"
+	"github.com/cargogate/cargogate/gateway/station"
 	"github.com/cargogate/cargogate/gateway/store"
 	"github.com/cargogate/cargogate/sync/envelope"
 	"github.com/cargogate/cargogate/sync/link"
@@ -490,7 +491,7 @@ func TestClockStatus(t *testing.T) {
 	}
 	cfg := &config.Config{Site: "PVG-W", Gateway: "g07"}
 	read := func() (map[string]any, []screens.Alarm) {
-		doc := statusDoc(cfg, lk, st, clk, nil)
+		doc := link.GatewayStatus(cfg.Site, cfg.Gateway, version, lk, clk, []*station.Station(nil))
 		b, err := json.Marshal(doc)
 		if err != nil {
 			t.Fatal(err)
