@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -46,6 +47,31 @@ func TestReview17_SupervisorCellsOnOneLine(t *testing.T) {
 			if got := p.eval(split); got != "[]" {
 				t.Errorf("%s: labels split over lines: %s", where, got)
 			}
+		}
+	}
+}
+
+// TestReview17_DemoNamesARunnableCommand: the demo prints the operator
+// commands to try against it. A new user starts it as the README says,
+// `go run ./cmd/cargogate demo`, with no cargogate on PATH: the printed
+// `cargogate status --config …` then fails with "command not found". The
+// demo names the command the way it was started.
+func TestReview17_DemoNamesARunnableCommand(t *testing.T) {
+	for _, c := range []struct{ arg0, path, want string }{
+		{"/tmp/go-build1234/b001/exe/cargogate", "", "go run ./cmd/cargogate"},
+		{"./cargogate", "", "./cargogate"},
+		{"/tmp/r17/cargogate", "", "/tmp/r17/cargogate"},
+		{"cargogate", "/usr/bin/cargogate", "cargogate"},
+		{"/usr/bin/cargogate", "/usr/bin/cargogate", "cargogate"},
+	} {
+		lookPath := func(string) (string, error) {
+			if c.path == "" {
+				return "", errors.New("not found")
+			}
+			return c.path, nil
+		}
+		if got := selfCommand(c.arg0, lookPath); got != c.want {
+			t.Errorf("started as %q (cargogate on PATH: %q): demo names %q, want %q", c.arg0, c.path, got, c.want)
 		}
 	}
 }
