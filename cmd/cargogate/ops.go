@@ -425,7 +425,7 @@ func cmdExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	var t time.Time
 	if since != "" {
 		if t, err = time.Parse(time.RFC3339, since); err != nil {
-			return usageError{msg: "--since: " + err.Error()}
+			return usageError{msg: badSince(since)}
 		}
 	}
 	jr, err := journal.Open(filepath.Join(cfg.DataDir, journalFile), journal.Options{LockTimeout: 200 * time.Millisecond})
@@ -477,7 +477,7 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		var t time.Time
 		if since != "" {
 			if t, err = time.Parse(time.RFC3339, since); err != nil {
-				return usageError{msg: "--since: " + err.Error()}
+				return usageError{msg: badSince(since)}
 			}
 		}
 		n, err := audit.ExportFile(file, stdout, t)
@@ -568,4 +568,9 @@ func cmdCompact(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fmt.Fprintf(stdout, "%s: %d → %d bytes\n", src, before.Size(), after.Size())
 	}
 	return nil
+}
+
+// badSince says what --since takes when it cannot be read.
+func badSince(v string) string {
+	return fmt.Sprintf("--since: must be an RFC 3339 time such as 2026-11-27T00:00:00Z or 2026-11-27T08:00:00+08:00 (got %q)", v)
 }

@@ -1,8 +1,13 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -74,4 +79,54 @@ func TestReview17_DemoNamesARunnableCommand(t *testing.T) {
 			t.Errorf("started as %q (cargogate on PATH: %q): demo names %q, want %q", c.arg0, c.path, got, c.want)
 		}
 	}
+}
+
+// TestReview17_UsagePlaceholdersStandAlone: a flag's placeholder in the
+// usage text is a word of its own: `demo --help` said "ADDRess of the live
+// page" (the placeholder glued to the rest of a word).
+func TestReview17_UsagePlaceholdersStandAlone(t *testing.T) {
+	glued := regexp.MustCompile(`\b[A-Z]{2,}[a-z]+`)
+	for _, c := range commands {
+		for _, l := range c.flagLines() {
+			if m := glued.FindString(l[1]); m != "" {
+				t.Errorf("cargogate %s %s: %q in %q", c.name, l[0], m, l[1])
+			}
+		}
+	}
+}
+
+// TestReview17_SinceSaysTheForm: a bad --since names the form expected
+// with an example, not Go's layout string "2006-01-02T15:04:05Z07:00".
+func TestReview17_SinceSaysTheForm(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(cfg, []byte(minimalConfig(t)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"export", "events"}, {"audit", "export"}} {
+		var so, se bytes.Buffer
+		code := runMain(context.Background(), append(args, "--since", "1h", "--config", cfg), &so, &se)
+		first, _, _ := strings.Cut(se.String(), "\n")
+		if code != 2 || strings.Contains(first, "2006") || !strings.Contains(first, "RFC 3339") || !strings.Contains(first, `"1h"`) {
+			t.Errorf("%v --since 1h: exit %d, %q; want exit 2 naming RFC 3339 with an example and the value given", args, code, first)
+		}
+	}
+}
+
+// minimalConfig is a valid configuration with its data directory in a
+// fresh temporary directory.
+func minimalConfig(t *testing.T) string {
+	return `site: DEMO
+gateway: g01
+data_dir: ` + t.TempDir() + `
+central:
+  broker: tcp://127.0.0.1:1
+  keys:
+    central-demo: /WV0CiH321X5yRH4CqRzcr0cL6IzoRqwh+tjdwYoIGM=
+stations:
+  - id: sort-1
+    role: sort
+    scanner:
+      driver: tcp-server
+      listen: 127.0.0.1:0
+`
 }
