@@ -30,7 +30,9 @@ type command struct {
 	run      func(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
-func configFlag(fs *flag.FlagSet) { fs.String("config", defaultConfig, "the `FILE` to read the configuration from") }
+func configFlag(fs *flag.FlagSet) {
+	fs.String("config", defaultConfig, "the `FILE` to read the configuration from")
+}
 
 var commands []*command
 
@@ -99,7 +101,7 @@ func init() {
 			flags:    configFlag, run: cmdCompact},
 		{name: "completion", args: "bash", subs: []string{"bash"}, summary: "print the shell completion script",
 			examples: []string{"cargogate completion bash > /etc/bash_completion.d/cargogate", "source <(cargogate completion bash)"},
-			run: cmdCompletion},
+			run:      cmdCompletion},
 		{name: "man", summary: "print the manual page (roff)",
 			examples: []string{"cargogate man | man -l -"}, run: cmdMan},
 		{name: "version", summary: "print the version",

@@ -20,7 +20,9 @@ func TestDemoTellsHowToUseIt(t *testing.T) {
 	var out lockedBuffer
 	var errOut bytes.Buffer
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"demo", "--listen", "127.0.0.1:0", "--pace", "200ms"}, &out, &errOut) }()
+	go func() {
+		done <- run(ctx, []string{"demo", "--listen", "127.0.0.1:0", "--pace", "200ms"}, &out, &errOut)
+	}()
 
 	find := func(what string, re *regexp.Regexp) []string {
 		t.Helper()
