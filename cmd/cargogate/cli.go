@@ -382,7 +382,10 @@ func cmdCompletion(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() != 1 || fs.Arg(0) != "bash" {
+	if fs.NArg() == 1 && fs.Arg(0) != "bash" {
+		return usageError{msg: fmt.Sprintf("no completion for shell %q: only bash", fs.Arg(0))}
+	}
+	if fs.NArg() != 1 {
 		return usageError{msg: "give the shell: bash"}
 	}
 	fmt.Fprint(stdout, bashCompletion())

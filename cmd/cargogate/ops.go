@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/cargogate/cargogate/config"
@@ -358,6 +359,8 @@ func cmdBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	// An earlier backup is never overwritten by mistake.
 	if ents, err := os.ReadDir(dir); err == nil && len(ents) > 0 && !bval(fs, "force") {
 		return usageError{msg: fmt.Sprintf("%s exists and is not empty: give a new directory, or --force to write into it", dir)}
+	} else if errors.Is(err, syscall.ENOTDIR) {
+		return usageError{msg: fmt.Sprintf("%s is a file, not a directory: give a new directory", dir)}
 	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}

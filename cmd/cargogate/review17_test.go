@@ -130,3 +130,29 @@ stations:
       listen: 127.0.0.1:0
 `
 }
+
+// TestReview17_MisusedTargetsNamed: `backup FILE` (a file where the
+// directory should be) said only "cargogate: open FILE: not a
+// directory", exit 1, and `completion zsh` said "give the shell: bash"
+// as if no shell had been given. Each names what was given and what is
+// wanted, with the usage, exit 2.
+func TestReview17_MisusedTargetsNamed(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "backup.tar")
+	if err := os.WriteFile(file, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"backup", file}, file + " is a file, not a directory"},
+		{[]string{"backup", "--force", file}, file + " is a file, not a directory"},
+		{[]string{"completion", "zsh"}, `no completion for shell "zsh": only bash`},
+	} {
+		var so, se bytes.Buffer
+		code := runMain(context.Background(), c.args, &so, &se)
+		if code != 2 || !strings.Contains(se.String(), c.want) || !strings.Contains(se.String(), "Usage:") {
+			t.Errorf("%v: exit %d, stderr:\n%s\nwant exit 2, %q and the usage", c.args, code, se.String(), c.want)
+		}
+	}
+}
