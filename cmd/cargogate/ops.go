@@ -289,6 +289,14 @@ func cmdPair(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	name, role, page, revoke := sval(fs, "name"), sval(fs, "role"), sval(fs, "page"), sval(fs, "revoke")
 	base := sval(fs, "url")
+	for flag, v := range map[string]string{"name": name, "revoke": revoke} {
+		if v != "" && !screens.ValidDeviceName(v) {
+			return usageError{msg: fmt.Sprintf("--%s %q: letters, digits, - and _ (1 to 64)", flag, v)}
+		}
+	}
+	if role != screens.RoleScreens && role != screens.RoleOperator && role != screens.RoleScan {
+		return usageError{msg: fmt.Sprintf("--role %q: screens, operator or scan", role)}
+	}
 	if revoke != "" {
 		var out map[string]any
 		if err := callAPI(cfg, "POST", "/api/unpair?name="+url.QueryEscape(revoke), &out); err != nil {

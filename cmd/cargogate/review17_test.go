@@ -156,3 +156,29 @@ func TestReview17_MisusedTargetsNamed(t *testing.T) {
 		}
 	}
 }
+
+// TestReview17_PairMisuseIsUsage: `pair --name 'bad name'` or `--role
+// admin` reached the gateway and came back as "cargogate: 400 Bad
+// Request: …", exit 1. A name or role the gateway cannot take is a
+// misuse: said before any request (no gateway needed), with the usage,
+// exit 2.
+func TestReview17_PairMisuseIsUsage(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(cfg, []byte(minimalConfig(t)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--name", "bad name"}, `--name "bad name": letters, digits, - and _ (1 to 64)`},
+		{[]string{"--name", "k1", "--role", "admin"}, `--role "admin": screens, operator or scan`},
+		{[]string{"--revoke", "bad/name"}, `--revoke "bad/name": letters, digits, - and _ (1 to 64)`},
+	} {
+		var so, se bytes.Buffer
+		code := runMain(context.Background(), append([]string{"pair", "--config", cfg}, c.args...), &so, &se)
+		if code != 2 || !strings.Contains(se.String(), c.want) || !strings.Contains(se.String(), "Usage:") {
+			t.Errorf("pair %v: exit %d, stderr:\n%s\nwant exit 2, %q and the usage", c.args, code, se.String(), c.want)
+		}
+	}
+}
