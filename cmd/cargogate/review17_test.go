@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -12,6 +13,8 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/cargogate/cargogate/sync/link"
 )
 
 // TestReview17_SupervisorCellsOnOneLine: on the supervisor screen at every
@@ -179,6 +182,25 @@ func TestReview17_PairMisuseIsUsage(t *testing.T) {
 		code := runMain(context.Background(), append([]string{"pair", "--config", cfg}, c.args...), &so, &se)
 		if code != 2 || !strings.Contains(se.String(), c.want) || !strings.Contains(se.String(), "Usage:") {
 			t.Errorf("pair %v: exit %d, stderr:\n%s\nwant exit 2, %q and the usage", c.args, code, se.String(), c.want)
+		}
+	}
+}
+
+// TestReview17_StatusCountsReadAsEnglish: the status summary said
+// "1 messages rejected" and "1 events not yet delivered".
+func TestReview17_StatusCountsReadAsEnglish(t *testing.T) {
+	raw, err := json.Marshal(map[string]any{"site": "PVG", "gateway": "g01", "version": "1.2.3", "ready": true,
+		"link": link.Snapshot{Online: true, PubOnline: true, Rejected: 1, Outbox: 1, OutboxOldest: 3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := printStatus(&b, raw); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"; 1 message rejected", "outbox   1 event not yet delivered"} {
+		if !strings.Contains(b.String(), w) {
+			t.Errorf("lacks %q:\n%s", w, b.String())
 		}
 	}
 }
