@@ -10,6 +10,9 @@ import (
 	"io"
 	"os"
 	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -57,12 +60,12 @@ func Parse(data []byte) (*Config, error) {
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&root); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("decode: %w", err)
+		return nil, syntaxError(data, err)
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		if err != nil {
-			return nil, fmt.Errorf("decode: %w", err)
+			return nil, syntaxError(data, err)
 		}
 		return nil, fmt.Errorf("decode: line %d: a second YAML document; the file must hold one", extra.Line)
 	}
@@ -189,4 +192,28 @@ func (c *Config) Digest() string {
 	b, _ := json.Marshal(c)
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:8])
+}
+
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// syntaxError is a YAML syntax error in the form of the other problems:
+// "line N: YAML syntax: …", and, where the line is indented with a tab
+// (which YAML forbids, and the parser reports in words of its own), the
+// fix.
+func syntaxError(data []byte, err error) error {
+	m := yamlLine.FindStringSubmatch(err.Error())
+	if m == nil {
+		return fmt.Errorf("YAML syntax: %w", err)
+	}
+	msg := fmt.Sprintf("line %s: YAML syntax: %s", m[1], m[2])
+	if n, _ := strconv.Atoi(m[1]); n > 0 {
+		lines := strings.Split(string(data), "\n")
+		if n <= len(lines) {
+			l := lines[n-1]
+			if strings.Contains(l[:len(l)-len(strings.TrimLeft(l, " \t"))], "\t") {
+				msg += "; the line is indented with a tab: indent with spaces"
+			}
+		}
+	}
+	return errors.New(msg)
 }

@@ -47,7 +47,7 @@ func init() {
 				"and writes the configuration it runs with, so the other commands (status, inspect, pair…) work against it with --config.",
 			examples: []string{"cargogate demo", "cargogate demo --listen 127.0.0.1:8081 --pace 500ms"},
 			flags: func(fs *flag.FlagSet) {
-				fs.String("listen", "127.0.0.1:8080", "`ADDR`ess of the live page")
+				fs.String("listen", "127.0.0.1:8080", "the host:port `ADDR` the live page is served on")
 				fs.Duration("pace", 1500*time.Millisecond, "time between two scans at a station")
 				fs.Bool("v", false, "show the gateway's own log")
 			}, run: cmdDemo},
@@ -382,7 +382,10 @@ func cmdCompletion(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() != 1 || fs.Arg(0) != "bash" {
+	if fs.NArg() == 1 && fs.Arg(0) != "bash" {
+		return usageError{msg: fmt.Sprintf("no completion for shell %q: only bash", fs.Arg(0))}
+	}
+	if fs.NArg() != 1 {
 		return usageError{msg: "give the shell: bash"}
 	}
 	fmt.Fprint(stdout, bashCompletion())

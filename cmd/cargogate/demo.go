@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -191,9 +192,10 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	_, gatePort, _ := net.SplitHostPort(sims[len(sims)-1].scanAddr)
 	say("  scan by hand at gate-1, in bash:  printf '%s\\r\\n' > /dev/tcp/127.0.0.1/%s", central.ParcelID(1), gatePort)
 	say("                       or with nc:  printf '%s\\r\\n' | nc -q1 127.0.0.1 %s", central.ParcelID(1), gatePort)
+	self := selfCommand(os.Args[0], exec.LookPath)
 	say("· the demo's configuration is %s; try:", cfgPath)
-	say("    cargogate status --config %s", cfgPath)
-	say("    cargogate inspect %s --config %s", central.ParcelID(1), cfgPath)
+	say("    %s status --config %s", self, cfgPath)
+	say("    %s inspect %s --config %s", self, central.ParcelID(1), cfgPath)
 	err = g.Wait()
 	say("· demo stopped; removed %s", dir)
 	if ctx.Err() != nil {
@@ -593,4 +595,20 @@ func (d demoObserver) Decided(o station.Outcome) {
 
 func (d demoObserver) Device(st, dev string, state drivers.State, detail string) {
 	d.say("device   %s %s is %s %s", st, dev, state, detail)
+}
+
+// selfCommand is how to run this binary again, for the commands the demo
+// suggests: "cargogate" when that is on PATH, "go run ./cmd/cargogate"
+// when started by go run (a binary in Go's temporary build directory, and
+// likely no cargogate installed), else the path it was started by.
+func selfCommand(arg0 string, lookPath func(string) (string, error)) string {
+	if p, err := lookPath("cargogate"); err == nil {
+		if a, err := filepath.Abs(arg0); err == nil && (a == p || !strings.ContainsRune(arg0, '/')) {
+			return "cargogate"
+		}
+	}
+	if filepath.Base(filepath.Dir(arg0)) == "exe" && strings.Contains(arg0, "go-build") {
+		return "go run ./cmd/cargogate"
+	}
+	return arg0
 }

@@ -40,10 +40,10 @@ func TestDemoTellsHowToUseIt(t *testing.T) {
 			}
 		}
 	}
-	cfgPath := find("config path", regexp.MustCompile(`cargogate status --config (\S+)`))[1]
+	cfgPath := find("config path", regexp.MustCompile(` status --config (\S+)`))[1]
 	hand := find("hand-scan line", regexp.MustCompile(`printf '(\S+)\\r\\n' > /dev/tcp/127\.0\.0\.1/(\d+)`))
 	find("gate-1's scanner", regexp.MustCompile(`gate-1 +\(gate\) +scanner on 127\.0\.0\.1:`+hand[2]+`, gate on the pseudo-terminal /dev/pts/\d+`))
-	find("inspect line", regexp.MustCompile(`cargogate inspect `+hand[1]+` --config `+regexp.QuoteMeta(cfgPath)))
+	find("inspect line", regexp.MustCompile(` inspect `+hand[1]+` --config `+regexp.QuoteMeta(cfgPath)))
 
 	// The operator commands against the running demo, with its config.
 	var so, se bytes.Buffer

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/cargogate/cargogate/config"
@@ -288,6 +289,14 @@ func cmdPair(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	name, role, page, revoke := sval(fs, "name"), sval(fs, "role"), sval(fs, "page"), sval(fs, "revoke")
 	base := sval(fs, "url")
+	for flag, v := range map[string]string{"name": name, "revoke": revoke} {
+		if v != "" && !screens.ValidDeviceName(v) {
+			return usageError{msg: fmt.Sprintf("--%s %q: letters, digits, - and _ (1 to 64)", flag, v)}
+		}
+	}
+	if role != screens.RoleScreens && role != screens.RoleOperator && role != screens.RoleScan {
+		return usageError{msg: fmt.Sprintf("--role %q: screens, operator or scan", role)}
+	}
 	if revoke != "" {
 		var out map[string]any
 		if err := callAPI(cfg, "POST", "/api/unpair?name="+url.QueryEscape(revoke), &out); err != nil {
@@ -358,6 +367,8 @@ func cmdBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	// An earlier backup is never overwritten by mistake.
 	if ents, err := os.ReadDir(dir); err == nil && len(ents) > 0 && !bval(fs, "force") {
 		return usageError{msg: fmt.Sprintf("%s exists and is not empty: give a new directory, or --force to write into it", dir)}
+	} else if errors.Is(err, syscall.ENOTDIR) {
+		return usageError{msg: fmt.Sprintf("%s is a file, not a directory: give a new directory", dir)}
 	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
@@ -425,7 +436,7 @@ func cmdExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	var t time.Time
 	if since != "" {
 		if t, err = time.Parse(time.RFC3339, since); err != nil {
-			return usageError{msg: "--since: " + err.Error()}
+			return usageError{msg: badSince(since)}
 		}
 	}
 	jr, err := journal.Open(filepath.Join(cfg.DataDir, journalFile), journal.Options{LockTimeout: 200 * time.Millisecond})
@@ -464,7 +475,7 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		var t time.Time
 		if since != "" {
 			if t, err = time.Parse(time.RFC3339, since); err != nil {
-				return usageError{msg: "--since: " + err.Error()}
+				return usageError{msg: badSince(since)}
 			}
 		}
 		n, err := audit.ExportFile(file, stdout, t)
@@ -555,4 +566,9 @@ func cmdCompact(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fmt.Fprintf(stdout, "%s: %d → %d bytes\n", src, before.Size(), after.Size())
 	}
 	return nil
+}
+
+// badSince says what --since takes when it cannot be read.
+func badSince(v string) string {
+	return fmt.Sprintf("--since: must be an RFC 3339 time such as 2026-11-27T00:00:00Z or 2026-11-27T08:00:00+08:00 (got %q)", v)
 }

@@ -72,13 +72,13 @@ func printStatus(w io.Writer, raw []byte) error {
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "orders   applied up to seq %d of central's head %d: lag %d", l.Applied, l.Head, l.Lag)
 	if l.Rejected > 0 {
-		fmt.Fprintf(w, "; %d messages rejected", l.Rejected)
+		fmt.Fprintf(w, "; %d %s rejected", l.Rejected, plural(int(l.Rejected), "message", "messages"))
 		if l.LastReject != "" {
 			fmt.Fprintf(w, " (last: %s)", l.LastReject)
 		}
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "outbox   %d events not yet delivered to central", l.Outbox)
+	fmt.Fprintf(w, "outbox   %d %s not yet delivered to central", l.Outbox, plural(int(l.Outbox), "event", "events"))
 	if l.Outbox > 0 {
 		fmt.Fprintf(w, ", oldest %s", (time.Duration(l.OutboxOldest * float64(time.Second))).Round(time.Second))
 	}
@@ -111,4 +111,11 @@ func printStatus(w io.Writer, raw []byte) error {
 		fmt.Fprintf(w, "  %-10s %s\n", st.ID, strings.Join(devs, ", "))
 	}
 	return nil
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

@@ -353,3 +353,7 @@ func nameRE(s string) bool {
 	}
 	return true
 }
+
+// ValidDeviceName reports whether s can name a paired device: letters,
+// digits, - and _, 1 to 64 of them (the CLI checks before it asks).
+func ValidDeviceName(s string) bool { return nameRE(s) }
