@@ -1,6 +1,16 @@
 package main
 
 import (
+	"crypto/rand"
+	"fmt"
+	"io"
+	"net/url"
+	"strings"
+	"time"
+
+	"rsc.io/qr"
+
+	"github.com/cargogate/cargogate/config"
 	"github.com/cargogate/cargogate/gateway/audit"
 )
 
@@ -17,4 +27,71 @@ func pairingAudit(aud *audit.Log) func(event string, fields map[string]any) {
 		}
 		aud.Add(auditPairing, rec)
 	}
+}
+
+// baseURL is the gateway's address as devices reach it: --url, else from
+// http.listen.
+func baseURL(cfg *config.Config, base string) string {
+	if base == "" {
+		base = "http://" + cfg.HTTP.Listen
+		if cfg.HTTP.TLSCertFile != "" {
+			base = "https://" + cfg.HTTP.Listen
+		}
+	}
+	return strings.TrimSuffix(base, "/")
+}
+
+// pairHandheld asks the running gateway for a one-time pairing link for a
+// handheld device of station st and prints it with a QR code to scan with
+// the device's camera; the URL is the last line.
+func pairHandheld(cfg *config.Config, st, name, base string, stdout, stderr io.Writer) error {
+	if name == "" {
+		b := make([]byte, 2)
+		rand.Read(b)
+		name = fmt.Sprintf("%s-%x", st, b)
+	}
+	var out struct {
+		Link    string    `json:"link"`
+		Expires time.Time `json:"expires"`
+	}
+	q := url.Values{"name": {name}, "role": {"scan"}, "station": {st}, "next": {"/h/" + st}}
+	if err := callAPI(cfg, "POST", "/api/pair?"+q.Encode(), &out); err != nil {
+		return err
+	}
+	link := baseURL(cfg, base) + out.Link
+	code, err := qr.Encode(link, qr.M)
+	if err != nil {
+		return err
+	}
+	writeQR(stdout, code)
+	fmt.Fprintf(stdout, "handheld %s for station %s: open this link on the device once, before %s (revoke: cargogate pair --revoke %s)\n",
+		name, st, out.Expires.Format(time.RFC3339), name)
+	fmt.Fprintln(stdout, link)
+	return nil
+}
+
+// writeQR draws a QR code with half blocks, two modules a character
+// high, dark on light with the quiet zone, for any terminal font.
+func writeQR(w io.Writer, c *qr.Code) {
+	const quiet = 2
+	n := c.Size
+	black := func(x, y int) bool { return x >= 0 && y >= 0 && x < n && y < n && c.Black(x, y) }
+	var b strings.Builder
+	for y := -quiet; y < n+quiet; y += 2 {
+		for x := -quiet; x < n+quiet; x++ {
+			top, bot := black(x, y), black(x, y+1)
+			switch {
+			case !top && !bot:
+				b.WriteString("█")
+			case top && !bot:
+				b.WriteString("▄")
+			case !top && bot:
+				b.WriteString("▀")
+			default:
+				b.WriteString(" ")
+			}
+		}
+		b.WriteString("\n")
+	}
+	io.WriteString(w, b.String())
 }
