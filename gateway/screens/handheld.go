@@ -52,7 +52,7 @@ type handhelds struct {
 	bound   map[string]Submitter        // station → its scanner
 	scans   map[string]*handheldScan    // ref (device/id) → the scan
 	order   map[string][]string         // device → its refs, oldest first
-	buckets map[string]*tokenBucket          // device → its rate limit
+	buckets map[string]*tokenBucket     // device → its rate limit
 	conns   map[string]map[*client]bool // device → its open connections
 }
 
