@@ -131,6 +131,10 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		cfg.Stations = append(cfg.Stations, st)
 	}
+	// A handheld station: a phone or rugged handheld pairs with the link
+	// printed below and scans with its camera-less scanner or keyboard.
+	cfg.Stations = append(cfg.Stations, config.Station{ID: demoHandheld, Role: config.RoleSort,
+		Scanner: config.Device{Driver: config.HandheldDriver, Section: &drivers.HandheldConfig{}}})
 	// The demo runs the configuration it writes, so that the operator
 	// commands can be tried against it with --config.
 	cfgPath := filepath.Join(dir, "cargogate.yaml")
@@ -194,6 +198,11 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	say("· the demo's configuration is %s; try:", cfgPath)
 	say("    cargogate status --config %s", cfgPath)
 	say("    cargogate inspect %s --config %s", central.ParcelID(1), cfgPath)
+	say("· handheld station %s: open this link on a phone or handheld (valid 10 minutes, once; a new one: cargogate pair %s --config %s;", demoHandheld, demoHandheld, cfgPath)
+	say("  for a device on the LAN run the demo with --listen 0.0.0.0:8080)")
+	if err := pairHandheld(cfg, demoHandheld, "demo-phone", "", stdout, stderr); err != nil {
+		say("  (no pairing link: %v)", err)
+	}
 	err = g.Wait()
 	say("· demo stopped; removed %s", dir)
 	if ctx.Err() != nil {

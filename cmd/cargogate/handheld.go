@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"strings"
 	"time"
@@ -33,9 +34,16 @@ func pairingAudit(aud *audit.Log) func(event string, fields map[string]any) {
 // http.listen.
 func baseURL(cfg *config.Config, base string) string {
 	if base == "" {
-		base = "http://" + cfg.HTTP.Listen
+		hostport := cfg.HTTP.Listen
+		// Listening on every address: name one a device can reach.
+		if h, p, err := net.SplitHostPort(hostport); err == nil && (h == "" || net.ParseIP(h) != nil && net.ParseIP(h).IsUnspecified()) {
+			if ip := lanAddress(); ip != "" {
+				hostport = net.JoinHostPort(ip, p)
+			}
+		}
+		base = "http://" + hostport
 		if cfg.HTTP.TLSCertFile != "" {
-			base = "https://" + cfg.HTTP.Listen
+			base = "https://" + hostport
 		}
 	}
 	return strings.TrimSuffix(base, "/")
@@ -94,4 +102,22 @@ func writeQR(w io.Writer, c *qr.Code) {
 		b.WriteString("\n")
 	}
 	io.WriteString(w, b.String())
+}
+
+// demoHandheld is the demo's handheld station.
+const demoHandheld = "hand-1"
+
+// lanAddress is this machine's first non-loopback IPv4 address, for a
+// link a device on the LAN can open; "" if none.
+func lanAddress() string {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return ""
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() && n.IP.To4() != nil && !n.IP.IsLinkLocalUnicast() {
+			return n.IP.String()
+		}
+	}
+	return ""
 }
