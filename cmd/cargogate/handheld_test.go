@@ -268,7 +268,7 @@ func TestHandheldInBrowser(t *testing.T) {
 			t.Errorf("offline banner %q", got)
 		}
 		p.do("type "+s10(1)+" offline", chromedp.KeyEvent(s10(1)+kb.Enter))
-		if v, w := verdict(), p.text("#verdict"); v != "offline" || !strings.Contains(w, "未连接：请重新扫描") {
+		if v, w := verdict(), p.text("#verdict"); v != "offline" || !strings.Contains(w, "未连接：请重新扫描") || !strings.Contains(w, "not connected: scan again") {
 			t.Errorf("scanned while not connected: verdict %q, text %q", v, w)
 		}
 		p.shot("screens/handheld-offline.png")
@@ -353,4 +353,55 @@ func TestHandheldInBrowser(t *testing.T) {
 			t.Errorf("pairing audit records: %q\n%s", kinds, out)
 		}
 	})
+}
+
+// TestHandheldArrivalInBrowser: at an arrival station the handheld page
+// shows the open transit's counts and seals as the arrival screen does, and
+// a seal scanned is recorded, not decided.
+func TestHandheldArrivalInBrowser(t *testing.T) {
+	tab := browser(t)
+	s := newSiteHTTP(t, "arrival", `  transit_patterns: ['^TR\d{10}$']
+  seal_patterns: ['^SH-\d{6}$']`, "  trust_loopback: false")
+	s.addHandheldStation("arr-hh", "arrival")
+	tr := sub(customs.Transit, "TR0000000101")
+	bag := func(n int) customs.Subject { return sub(customs.Bag, sscc(600+n)) }
+	exp := time.Now().Add(24 * time.Hour).UTC()
+	s.waitApplied(s.issue(
+		customs.Order{Action: customs.Seal, Subject: tr, Seals: []string{"SH-000101", "SH-000102"}},
+		customs.Order{Action: customs.Link, Subject: tr, Children: []customs.Subject{bag(1), bag(2), bag(3)}},
+		customs.Order{Action: customs.Release, Subject: tr, ExpiresAt: exp},
+		customs.Order{Action: customs.Hold, Subject: bag(2), HoldID: "insp-9", Reason: "inspection", Office: "2233"},
+	), 30*time.Second)
+	p := &page{t: t, tab: tab, dir: artifactsDir(t)}
+	p.do("360×640", chromedp.EmulateViewport(360, 640, chromedp.EmulateScale(2), chromedp.EmulateMobile))
+	_, link := s.pairHandheld("arr-hh", "hh-arr")
+	p.open(link)
+	verdict := func() string { return p.eval(`document.querySelector("#verdict").dataset.verdict`) }
+	scan := func(code, want string) {
+		t.Helper()
+		before := p.eval(`document.body.dataset.answers || "0"`)
+		p.do("type "+code, chromedp.KeyEvent(code+kb.Enter))
+		p.wait("the answer to "+code, fmt.Sprintf(`(document.body.dataset.answers || "0") !== %q`, before))
+		if v := verdict(); v != want {
+			t.Errorf("%s: verdict %q, want %q (%s)", code, v, want, p.text("#verdict"))
+		}
+	}
+	scan(tr.ID, "stop") // its contents are not all released
+	p.wait("the transit shown", `!!document.querySelector("#count")`)
+	scan("SH-000101", "seal")
+	scan("SH-999999", "seal")
+	scan(bag(1).ID, "pass")
+	scan(bag(2).ID, "stop")
+	p.wait("2 of 3 counted", `document.querySelector("#count").dataset.counted === "2"`)
+	if got := p.eval(`document.querySelector("#count").dataset.expected`); got != "3" {
+		t.Errorf("expected %s, want 3", got)
+	}
+	if got := p.eval(`document.querySelector("#seals").dataset.seen + "/" + document.querySelector("#seals").dataset.expected`); got != "1/2" {
+		t.Errorf("seals %s, want 1/2", got)
+	}
+	if got := p.text("#transit"); !strings.Contains(got, "TR0000000101") || !strings.Contains(got, "SH-999999 · 非本车") ||
+		!strings.Contains(got, "SH-000102 · 未见") || !strings.Contains(got, "停止 1") {
+		t.Errorf("transit panel: %q", got)
+	}
+	p.shot("screens/handheld-arrival.png")
 }

@@ -62,8 +62,13 @@
     box.replaceChildren(...kids);
   }
   function waiting() { show("waiting", [h("div", { class: "word" }, L.waiting)]); }
-  function notice(v, line, code) {
-    show(v, [h("div", { class: "sign" }, "⚠"), h("div", { class: "word2" }, line), code ? h("div", { class: "code" }, code) : ""], { code: code || "" });
+  // Both languages for what the page itself says: the floor reads either.
+  const EN = { notConnected: "not connected: scan again", noAnswer: "no answer: scan again", refused: "not decided: scan again" };
+  const ZH = { notConnected: "未连接：请重新扫描", noAnswer: "网关无应答：请重新扫描", refused: "未判定：请重新扫描" };
+  function notice(v, key, code, why) {
+    const other = en ? ZH[key] : EN[key];
+    show(v, [h("div", { class: "sign" }, "⚠"), h("div", { class: "word2" }, L[key] + (why ? ` (${why})` : "")),
+      h("div", { class: "todo" }, other), code ? h("div", { class: "code" }, code) : ""], { code: code || "" });
     cue("refused");
   }
   function verdict(o, repeat) {
@@ -122,7 +127,7 @@
     ws.send(JSON.stringify({ type: "scan", id: p.id, code: p.code }));
     clearTimeout(answerTimer);
     answerTimer = setTimeout(() => {
-      if (pending === p) notice("refused", L.noAnswer, p.code); // kept: the same code scanned again reuses its id
+      if (pending === p) notice("refused", "noAnswer", p.code); // kept: the same code scanned again reuses its id
     }, 12000);
   }
   function open() {
@@ -152,7 +157,7 @@
         pending = null;
         body.dataset.answers = String(Number(body.dataset.answers || 0) + 1);
         if (m.outcome) verdict(m.outcome, m.repeat);
-        else notice("refused", `${L.refused} (${m.refused})`, p.code);
+        else notice("refused", "refused", p.code, m.refused);
       }
     };
     sock.onclose = () => {
@@ -182,7 +187,7 @@
     refocus();
     if (!code) return;
     if (!ws || ws.readyState !== WebSocket.OPEN || body.dataset.ws !== "open") {
-      notice("offline", L.notConnected, code); // never decided here
+      notice("offline", "notConnected", code); // never decided here
       return;
     }
     // The same code scanned again while its answer is missing: the same id.
