@@ -374,3 +374,10 @@ func (t *tokens) list() []PairedDevice {
 	}
 	return out
 }
+
+// pairedName reports whether a paired device of that name exists.
+func (t *tokens) pairedName(name string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return slices.ContainsFunc(t.paired, func(p pairedToken) bool { return p.Name == name })
+}

@@ -269,14 +269,8 @@ func (h *Hub) serveHandheldWS(w http.ResponseWriter, r *http.Request) {
 	}
 	defer conn.Close()
 	c := &client{station: st, send: make(chan []byte, h.opt.SendBuffer)}
-	h.mu.Lock()
-	if h.closed {
-		h.mu.Unlock()
-		return
-	}
-	h.clients[c] = struct{}{}
-	c.send <- h.helloLocked(st)
-	h.mu.Unlock()
+	// Known as the device's before it is served, and the device checked
+	// again after: a revocation racing this connection closes it.
 	h.hh.mu.Lock()
 	if h.hh.conns[who.Name] == nil {
 		h.hh.conns[who.Name] = map[*client]bool{}
@@ -288,6 +282,14 @@ func (h *Hub) serveHandheldWS(w http.ResponseWriter, r *http.Request) {
 		delete(h.hh.conns[who.Name], c)
 		h.hh.mu.Unlock()
 	}()
+	h.mu.Lock()
+	if h.closed || !h.tokens.pairedName(who.Name) {
+		h.mu.Unlock()
+		return
+	}
+	h.clients[c] = struct{}{}
+	c.send <- h.helloLocked(st)
+	h.mu.Unlock()
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 

@@ -212,6 +212,10 @@ func TestHandheldBoundToItsStation(t *testing.T) {
 		t.Errorf("no token on the handheld page: %d", got)
 	}
 	c := dialHandheld(t, base, "hh", tok)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, b, err := c.ReadMessage(); err != nil || !strings.Contains(string(b), `"hello"`) {
+		t.Fatalf("first message %s %v", b, err)
+	}
 	if got := status(t, "POST", base+"/api/unpair?name=hh-1", bearer(hhOp)); got != 200 {
 		t.Fatalf("unpair: %d", got)
 	}
