@@ -404,4 +404,11 @@ func TestHandheldArrivalInBrowser(t *testing.T) {
 		t.Errorf("transit panel: %q", got)
 	}
 	p.shot("screens/handheld-arrival.png")
+
+	// The supervisor lists the device with its last use.
+	p.open(s.pair("sup-1", "screens", "/supervisor"))
+	p.wait("the handheld listed", `!!document.querySelector('#devices tr[data-device="hh-arr"]')`)
+	if got := p.text(`#devices tr[data-device="hh-arr"]`); !strings.Contains(got, "scan") || !strings.Contains(got, "arr-hh") || strings.Contains(got, "—") {
+		t.Errorf("the handheld on the supervisor screen: %q", got)
+	}
 }
