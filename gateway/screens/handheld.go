@@ -268,7 +268,7 @@ func (h *Hub) serveHandheldWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer conn.Close()
-	c := &client{station: st, send: make(chan []byte, h.opt.SendBuffer)}
+	c := &client{station: st, handheld: true, send: make(chan []byte, h.opt.SendBuffer)}
 	// Known as the device's before it is served, and the device checked
 	// again after: a revocation racing this connection closes it.
 	h.hh.mu.Lock()
@@ -327,8 +327,14 @@ func (h *Hub) serveHandheldWS(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		case <-ping.C:
+			// A ping, and a message the page's script sees: it takes a
+			// connection silent for 25 s as dropped.
 			conn.SetWriteDeadline(time.Now().Add(writeWait))
 			if err := conn.WriteMessage(websocket.PingMessage, nil); err != nil {
+				h.remove(c)
+				return
+			}
+			if err := conn.WriteMessage(websocket.TextMessage, []byte(`{"type":"alive"}`)); err != nil {
 				h.remove(c)
 				return
 			}

@@ -25,6 +25,9 @@ var testHookUpgrade func()
 // writer (serveWS) is the only goroutine that writes to the connection.
 type client struct {
 	station string // "" = every station (supervisor, lookup, index)
+	// handheld: a handheld device's page, which hears of its own station
+	// only (not the overview: a scan token sees no other station).
+	handheld bool
 	send    chan []byte
 	// code and reason are the close frame sent when the hub drops the
 	// client; set before send is closed.
@@ -36,7 +39,7 @@ type client struct {
 // screen whose queue is full is dropped. h.mu is held.
 func (h *Hub) broadcastLocked(msg []byte, st string) {
 	for c := range h.clients {
-		if st != "" && c.station != "" && c.station != st {
+		if st != "" && c.station != "" && c.station != st || st == "" && c.handheld {
 			continue
 		}
 		h.sendLocked(c, msg)
