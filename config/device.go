@@ -23,6 +23,11 @@ const (
 // NoGate is the gate driver of a station with screens only: no gate.
 const NoGate = "none"
 
+// HandheldDriver is the scanner driver of a handheld station: the codes
+// come from paired handheld devices through the gateway's page, and the
+// station has no gate.
+const HandheldDriver = "handheld"
+
 // Device is a station's scanner or gate: the name of its driver, and the
 // driver's own section, whose type and checks belong to the driver (package
 // drivers), the way a telegraf plugin owns its configuration. config knows

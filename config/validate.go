@@ -181,6 +181,16 @@ func (st *Station) validate(p *Problems, path string) {
 		p.Add(path+".close_after", "must not be negative (got %v)", st.CloseAfter)
 	}
 	st.Scanner.validate(p, ScannerKind, path+".scanner")
+	if st.Scanner.Driver == HandheldDriver {
+		// A person holds the scanner: nobody stands at a barrier, so a
+		// handheld never opens a gate.
+		if st.Role == RoleGate {
+			p.Add(path+".role", "gate: a handheld station (scanner driver handheld) has role sort or arrival, never gate")
+		}
+		if st.Gate != nil && st.Gate.Driver != NoGate {
+			p.Add(path+".gate", "a handheld station (scanner driver handheld) has no gate: remove the gate key")
+		}
+	}
 	switch {
 	case st.Gate != nil && st.Gate.Driver == NoGate && st.Role == RoleGate:
 		var gates []string

@@ -38,6 +38,8 @@ var builtin = []struct {
 	{config.ScannerKind, "serial", newSection[SerialScannerConfig], scanner(newSerialScanner), nil},
 	{config.ScannerKind, "tcp-client", newSection[TCPClientConfig], scanner(newTCPClientScanner), nil},
 	{config.ScannerKind, "tcp-server", newSection[TCPServerConfig], scanner(newTCPServerScanner), nil},
+	{config.ScannerKind, config.HandheldDriver, newSection[HandheldConfig], scanner(newHandheld), nil},
+	{config.ScannerKind, "hid", newSection[HIDConfig], scanner(newHIDScanner), nil},
 	{config.GateKind, "serial", newSection[SerialGateConfig], nil, gate(newSerialGate)},
 	{config.GateKind, "modbus", newSection[ModbusGateConfig], nil, gate(newModbusGate)},
 	{config.GateKind, config.NoGate, newSection[NoGateConfig], nil, gate(newNoGate)},

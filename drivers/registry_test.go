@@ -136,7 +136,7 @@ func TestImports(t *testing.T) {
 // driver.
 func TestSectionsRegistered(t *testing.T) {
 	r := Default()
-	if got := config.Drivers(config.ScannerKind); strings.Join(got, " ") != "serial tcp-client tcp-server" {
+	if got := config.Drivers(config.ScannerKind); strings.Join(got, " ") != "serial tcp-client tcp-server handheld hid" {
 		t.Errorf("scanner sections: %q", got)
 	}
 	if got := config.Drivers(config.GateKind); strings.Join(got, " ") != "serial modbus none" {

@@ -71,12 +71,13 @@ func init() {
 				configFlag(fs)
 				fs.String("since", "", "RFC 3339 `TIME`; events at or after it")
 			}, run: cmdExport},
-		{name: "pair", summary: "a one-time pairing link for a screen, an operator's browser or a scanning device (running gateway)",
+		{name: "pair", args: "[STATION]", summary: "a one-time pairing link for a screen, an operator's browser or a handheld device (running gateway)",
 			examples: []string{"cargogate pair --name wall-1 --page /supervisor --config /etc/cargogate/cargogate.yaml",
+				"cargogate pair dock-hh --config /etc/cargogate/cargogate.yaml",
 				"cargogate pair --revoke wall-1"},
 			flags: func(fs *flag.FlagSet) {
 				configFlag(fs)
-				fs.String("name", "", "the device's `NAME` (letters, digits, - and _)")
+				fs.String("name", "", "the device's `NAME` (letters, digits, - and _); with STATION, default STATION-xxxx")
 				fs.String("role", "screens", "screens, operator or scan")
 				fs.String("page", "/", "the page the device opens once paired, e.g. /station/gate-3")
 				fs.String("url", "", "the gateway's address as the device reaches it, e.g. https://10.0.0.7:8443 (default: from http.listen)")

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"net/http"
+	"net/http/cookiejar"
 	"os"
 	"regexp"
 	"strings"
@@ -44,6 +46,15 @@ func TestDemoTellsHowToUseIt(t *testing.T) {
 	hand := find("hand-scan line", regexp.MustCompile(`printf '(\S+)\\r\\n' > /dev/tcp/127\.0\.0\.1/(\d+)`))
 	find("gate-1's scanner", regexp.MustCompile(`gate-1 +\(gate\) +scanner on 127\.0\.0\.1:`+hand[2]+`, gate on the pseudo-terminal /dev/pts/\d+`))
 	find("inspect line", regexp.MustCompile(` inspect `+hand[1]+` --config `+regexp.QuoteMeta(cfgPath)))
+
+	// The handheld station's pairing link, its last line, opens the page.
+	link := find("the handheld pairing link", regexp.MustCompile(`(?m)^(http://127\.0\.0\.1:\d+/pair\?code=\S+&next=%2Fh%2Fhand-1)$`))[1]
+	jar, _ := cookiejar.New(nil)
+	if r, err := (&http.Client{Jar: jar}).Get(link); err != nil || r.StatusCode != 200 || r.Request.URL.Path != "/h/hand-1" {
+		t.Fatalf("the demo's pairing link %s: %v %+v", link, err, r)
+	} else {
+		r.Body.Close()
+	}
 
 	// The operator commands against the running demo, with its config.
 	var so, se bytes.Buffer

@@ -192,6 +192,7 @@ func serve(ctx context.Context, cfg *config.Config, deps gatewayDeps, stdout, st
 		Stations: screenStations(cfg), Inspector: insp,
 		AllowedOrigins: cfg.HTTP.AllowedOrigins, Tokens: httpCredentials(cfg.HTTP),
 		PairedFile: filepath.Join(cfg.DataDir, pairedFile), NoLoopback: !cfg.HTTP.Loopback(),
+		Audit: pairingAudit(aud),
 		Routes: append([]screens.Route{
 			{Pattern: "GET /metrics", Handler: met.Handler()},
 			{Pattern: "GET /healthz", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "alive") })},
@@ -200,6 +201,7 @@ func serve(ctx context.Context, cfg *config.Config, deps gatewayDeps, stdout, st
 	if err := hub.Err(); err != nil {
 		return fmt.Errorf("paired devices: %w", err)
 	}
+	set.bindHandheld = func(id string, h *drivers.Handheld) { hub.BindHandheld(id, h) }
 	set.obs = tee{hub, met, audit.Observer{Log: aud}}
 	if deps.observer != nil {
 		set.obs = append(set.obs, deps.observer)
@@ -298,7 +300,8 @@ func loadTLS(c config.Central) (*tls.Config, error) {
 func screenStations(cfg *config.Config) []screens.StationInfo {
 	out := make([]screens.StationInfo, 0, len(cfg.Stations))
 	for _, sc := range cfg.Stations {
-		out = append(out, screens.StationInfo{ID: sc.ID, Role: sc.Role, Gate: sc.Gate != nil && sc.Gate.Driver != "none"})
+		out = append(out, screens.StationInfo{ID: sc.ID, Role: sc.Role, Gate: sc.Gate != nil && sc.Gate.Driver != "none",
+			Handheld: sc.Scanner.Driver == config.HandheldDriver})
 	}
 	return out
 }

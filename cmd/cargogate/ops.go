@@ -284,10 +284,16 @@ func cmdPair(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	if fs.NArg() > 1 {
+		return usageError{msg: "pair takes one handheld STATION at most"}
+	}
+	name, role, page, revoke := sval(fs, "name"), sval(fs, "role"), sval(fs, "page"), sval(fs, "revoke")
+	if fs.NArg() == 1 && revoke == "" {
+		return pairHandheld(cfg, fs.Arg(0), name, sval(fs, "url"), stdout, stderr)
+	}
 	if err := noArgs(fs); err != nil {
 		return err
 	}
-	name, role, page, revoke := sval(fs, "name"), sval(fs, "role"), sval(fs, "page"), sval(fs, "revoke")
 	base := sval(fs, "url")
 	for flag, v := range map[string]string{"name": name, "revoke": revoke} {
 		if v != "" && !screens.ValidDeviceName(v) {
@@ -316,13 +322,7 @@ func cmdPair(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := callAPI(cfg, "POST", "/api/pair?"+q.Encode(), &out); err != nil {
 		return err
 	}
-	if base == "" {
-		base = "http://" + cfg.HTTP.Listen
-		if cfg.HTTP.TLSCertFile != "" {
-			base = "https://" + cfg.HTTP.Listen
-		}
-	}
-	fmt.Fprintf(stdout, "%s%s\n", strings.TrimSuffix(base, "/"), out.Link)
+	fmt.Fprintf(stdout, "%s%s\n", baseURL(cfg, base), out.Link)
 	fmt.Fprintf(stderr, "open it once on the device before %s; it works once\n", out.Expires.Format(time.RFC3339))
 	return nil
 }

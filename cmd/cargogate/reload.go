@@ -35,6 +35,8 @@ type stations struct {
 	obs  tee
 	log  *slog.Logger
 	live *liveness.Registry // the station loops' heartbeats
+	// bindHandheld gives a handheld station's scanner to the page's hub.
+	bindHandheld func(id string, h *drivers.Handheld)
 
 	cfg atomic.Pointer[config.Config] // the configuration in force
 }
@@ -45,6 +47,9 @@ func (s *stations) build(cfg *config.Config, sc config.Station, cls *ident.Class
 	scanner, err := s.deps.registry.NewScanner(sc.Scanner)
 	if err != nil {
 		return nil, fmt.Errorf("station %q: scanner: %w", sc.ID, err)
+	}
+	if hh, ok := scanner.(*drivers.Handheld); ok && s.bindHandheld != nil {
+		s.bindHandheld(sc.ID, hh)
 	}
 	var gate drivers.Gate
 	if sc.Gate != nil {

@@ -38,6 +38,10 @@ type Read struct {
 	Overlong bool
 	// At is when the last byte arrived (the chunk holding it was read).
 	At time.Time
+	// Ref names the read for its answer (a handheld's scan id): the station
+	// copies it into the outcome, so whoever submitted the read finds its
+	// decision among the outcomes. Empty for fixed scanners.
+	Ref string
 }
 
 // Scanner reads codes until ctx is done. It owns reopening its port with

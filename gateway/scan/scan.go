@@ -31,6 +31,8 @@ type Outcome struct {
 	Offline  bool             `json:"offline"`
 	Gate     string           `json:"gate"` // "opened", "closed", "fault" (not told: stays closed), "unknown" (may have opened), "none"
 	Latency  time.Duration    `json:"latency_ns"`
+	// Ref is the read's Ref (a handheld's scan id), empty for fixed scanners.
+	Ref string `json:"ref,omitempty"`
 
 	Seal    string         `json:"seal,omitempty"`    // the seal scanned (Kind "seal")
 	Transit *arrival.View  `json:"transit,omitempty"` // the open transit after this scan (arrival stations)

@@ -24,7 +24,7 @@ import (
 //
 //	screens   view: the pages (not the lookup), the WebSocket, status, overview, recent, metrics, health
 //	operator  view and operate: besides, the lookup, inspect, backup, exports, audit, pairing
-//	scan      scan: the handheld devices' scanning routes (none yet)
+//	scan      scan: a handheld device's page and WebSocket (/h/{station}), for the one station its token is bound to
 const (
 	RoleScreens  = "screens"
 	RoleOperator = "operator"
@@ -71,6 +71,8 @@ type Who struct {
 	// trusted loopback): a WebSocket opened with a token is closed when
 	// the token is revoked or replaced.
 	cred [32]byte
+	// Station is the handheld station a scan-role device is bound to.
+	Station string `json:"station,omitempty"`
 }
 
 // DefaultPairingTTL is how long a pairing link may wait to be opened.
@@ -83,6 +85,7 @@ type pairedToken struct {
 	Role    string    `json:"role"`
 	SHA256  string    `json:"sha256"`
 	Created time.Time `json:"created"`
+	Station string    `json:"station,omitempty"`
 }
 
 type pairing struct {
@@ -101,10 +104,11 @@ type tokens struct {
 	byHash map[[32]byte]Who
 	paired []pairedToken
 	codes  map[[32]byte]pairing
+	used   map[string]time.Time // paired device → its last request (since start)
 }
 
 func newTokens(creds []Credential, file string) (*tokens, error) {
-	t := &tokens{file: file, byHash: map[[32]byte]Who{}, codes: map[[32]byte]pairing{}}
+	t := &tokens{file: file, byHash: map[[32]byte]Who{}, codes: map[[32]byte]pairing{}, used: map[string]time.Time{}}
 	for _, c := range creds {
 		t.byHash[sha256.Sum256([]byte(c.Token))] = Who{Name: c.Name, Role: c.Role}
 	}
@@ -126,7 +130,7 @@ func newTokens(creds []Credential, file string) (*tokens, error) {
 		if err != nil || len(raw) != 32 {
 			return nil, fmt.Errorf("%s: %q: bad sha256", file, p.Name)
 		}
-		t.byHash[[32]byte(raw)] = Who{Name: p.Name, Role: p.Role}
+		t.byHash[[32]byte(raw)] = Who{Name: p.Name, Role: p.Role, Station: p.Station}
 	}
 	return t, nil
 }
@@ -140,6 +144,9 @@ func (t *tokens) lookup(token string) (Who, bool) {
 	h := sha256.Sum256([]byte(token))
 	w, ok := t.byHash[h]
 	w.cred = h
+	if ok {
+		t.used[w.Name] = time.Now().UTC()
+	}
 	return w, ok
 }
 
@@ -184,7 +191,7 @@ func (t *tokens) redeem(code string, now time.Time) (string, Who, error) {
 	token := randomToken()
 	th := sha256.Sum256([]byte(token))
 	paired := append(slices.DeleteFunc(slices.Clone(t.paired), func(x pairedToken) bool { return x.Name == p.who.Name }),
-		pairedToken{Name: p.who.Name, Role: p.who.Role, SHA256: hex.EncodeToString(th[:]), Created: now.UTC()})
+		pairedToken{Name: p.who.Name, Role: p.who.Role, SHA256: hex.EncodeToString(th[:]), Created: now.UTC(), Station: p.who.Station})
 	if err := t.saveLocked(paired); err != nil {
 		return "", Who{}, err
 	}
@@ -289,6 +296,7 @@ func (h *Hub) servePair(w http.ResponseWriter, r *http.Request) {
 	}
 	h.log.Info("device paired", "name", who.Name, "role", who.Role, "remote", r.RemoteAddr)
 	h.dropRevoked() // the device's former token, if it was paired before
+	h.audit("device paired", map[string]any{"name": who.Name, "role": who.Role, "station": who.Station, "remote": r.RemoteAddr})
 	h.guard.setCookie(w, r, token)
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, safeNext(q.Get("next")), http.StatusSeeOther)
@@ -307,19 +315,31 @@ func (h *Hub) serveMintPairing(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "name: letters, digits, - and _ (1 to 64); role: screens, operator or scan", http.StatusBadRequest)
 		return
 	}
+	st := q.Get("station")
+	if role == RoleScan || st != "" {
+		// A handheld's token is good for one handheld station only.
+		if role != RoleScan || !h.handheldStation(st) {
+			http.Error(w, "station: a handheld station of this gateway (scanner driver handheld), with role scan", http.StatusBadRequest)
+			return
+		}
+		if !q.Has("next") || q.Get("next") == "/" {
+			q.Set("next", "/h/"+st)
+		}
+	}
 	if !h.guard.originOK(r) {
 		http.Error(w, "origin not allowed", http.StatusForbidden)
 		return
 	}
 	by, _ := WhoFrom(r.Context())
 	now := h.opt.Now()
-	code := h.tokens.mint(Who{Name: name, Role: role}, now, h.opt.PairingTTL)
-	h.log.Info("pairing link made", "name", name, "role", role, "by", by.Name)
+	code := h.tokens.mint(Who{Name: name, Role: role, Station: st}, now, h.opt.PairingTTL)
+	h.log.Info("pairing link made", "name", name, "role", role, "station", st, "by", by.Name)
+	h.audit("pairing link made", map[string]any{"name": name, "role": role, "station": st, "by": by.Name})
 	link := "/pair?code=" + code
 	if next := q.Get("next"); next != "" {
 		link += "&next=" + url.QueryEscape(safeNext(next))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"link": link, "name": name, "role": role, "expires": now.Add(h.opt.PairingTTL).UTC()})
+	writeJSON(w, http.StatusOK, map[string]any{"link": link, "name": name, "role": role, "station": st, "expires": now.Add(h.opt.PairingTTL).UTC()})
 }
 
 // serveRevoke (operator) forgets a paired device: POST /api/unpair?name=wall-1.
@@ -336,7 +356,10 @@ func (h *Hub) serveRevoke(w http.ResponseWriter, r *http.Request) {
 	case !ok:
 		http.Error(w, "no paired device of that name", http.StatusNotFound)
 	default:
+		by, _ := WhoFrom(r.Context())
 		h.log.Info("device unpaired", "name", name)
+		h.audit("device unpaired", map[string]any{"name": name, "by": by.Name})
+		h.dropDevice(name)
 		h.dropRevoked()
 		writeJSON(w, http.StatusOK, map[string]any{"revoked": name})
 	}
@@ -357,3 +380,30 @@ func nameRE(s string) bool {
 // ValidDeviceName reports whether s can name a paired device: letters,
 // digits, - and _, 1 to 64 of them (the CLI checks before it asks).
 func ValidDeviceName(s string) bool { return nameRE(s) }
+
+// PairedDevice is a paired device as the supervisor lists it.
+type PairedDevice struct {
+	Name     string    `json:"name"`
+	Role     string    `json:"role"`
+	Station  string    `json:"station,omitempty"`
+	Created  time.Time `json:"created"`
+	LastUsed time.Time `json:"last_used,omitzero"` // zero: not used since the gateway started
+}
+
+// list returns the paired devices, with their last use.
+func (t *tokens) list() []PairedDevice {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]PairedDevice, 0, len(t.paired))
+	for _, p := range t.paired {
+		out = append(out, PairedDevice{Name: p.Name, Role: p.Role, Station: p.Station, Created: p.Created, LastUsed: t.used[p.Name]})
+	}
+	return out
+}
+
+// pairedName reports whether a paired device of that name exists.
+func (t *tokens) pairedName(name string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return slices.ContainsFunc(t.paired, func(p pairedToken) bool { return p.Name == name })
+}

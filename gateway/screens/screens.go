@@ -50,6 +50,8 @@ type StationInfo struct {
 	ID   string `json:"id"`
 	Role string `json:"role"` // arrival, sort or gate
 	Gate bool   `json:"gate"` // a gate controller is configured
+	// Handheld: the station's scanner is handheld devices (/h/{id}).
+	Handheld bool `json:"handheld,omitempty"`
 }
 
 // Options configure a Hub. The zero value of every field is usable.
@@ -102,6 +104,17 @@ type Options struct {
 	// Now is the clock for the last-hour counts and the "since" times.
 	// Default time.Now.
 	Now func() time.Time
+	// Audit records pairings and revocations (what, and its fields). Nil:
+	// logged only.
+	Audit func(event string, fields map[string]any)
+	// ScanRate and ScanBurst limit the scans of one handheld device: on
+	// average ScanRate a second, ScanBurst at once. Defaults
+	// DefaultScanRate and DefaultScanBurst.
+	ScanRate  float64
+	ScanBurst int
+	// AnswerTimeout bounds the wait for a handheld scan's decision.
+	// Default DefaultAnswerTimeout.
+	AnswerTimeout time.Duration
 }
 
 // Route is a further handler and the permission it needs.
@@ -135,6 +148,8 @@ type Hub struct {
 	record    *Alarm            // the journal refused the last scan
 	overview  []byte            // the last overview message pushed
 	scans     map[string]uint64 // scans seen per station, for tests and the overview
+
+	hh *handhelds // the handheld stations' devices (handheld.go)
 }
 
 // item is one thing the scan path handed to the hub.
@@ -201,13 +216,22 @@ func New(opt Options) *Hub {
 	if opt.PairingTTL <= 0 {
 		opt.PairingTTL = DefaultPairingTTL
 	}
+	if opt.ScanRate <= 0 {
+		opt.ScanRate = DefaultScanRate
+	}
+	if opt.ScanBurst <= 0 {
+		opt.ScanBurst = DefaultScanBurst
+	}
+	if opt.AnswerTimeout <= 0 {
+		opt.AnswerTimeout = DefaultAnswerTimeout
+	}
 	tk, err := newTokens(opt.Tokens, opt.PairedFile)
 	if err != nil {
 		tk, _ = newTokens(opt.Tokens, "") // Err reports it; nothing paired gets in
 	}
 	h := &Hub{opt: opt, log: opt.Log.With("part", "screens"), in: make(chan item, inBuffer), tokens: tk, initErr: err,
 		guard: newGuard(opt.AllowedOrigins, tk, opt.NoLoopback), clients: map[*client]struct{}{},
-		stations: map[string]*stationState{}, scans: map[string]uint64{}}
+		stations: map[string]*stationState{}, scans: map[string]uint64{}, hh: newHandhelds()}
 	for _, si := range opt.Stations {
 		h.stationLocked(si.ID).info = si
 	}
@@ -223,6 +247,9 @@ func (h *Hub) Err() error { return h.initErr }
 // that far behind, the outcome is dropped from the screens (the event is
 // journalled regardless) and counted.
 func (h *Hub) Decided(o scan.Outcome) {
+	if o.Ref != "" {
+		h.hh.resolve(o) // a handheld waits for it: answered directly, never dropped
+	}
 	h.enqueue(item{outcome: &o})
 }
 
@@ -430,6 +457,7 @@ func (h *Hub) Handler() http.Handler {
 	operate("POST /api/pair", h.serveMintPairing)
 	operate("POST /api/unpair", h.serveRevoke)
 	view("GET /ws", h.serveWS)
+	h.handheldRoutes(mux)
 	mux.HandleFunc("GET /pair", h.servePair)
 	for _, rt := range h.opt.Routes {
 		mux.Handle(rt.Pattern, need(rt.Need, rt.Handler))

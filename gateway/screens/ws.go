@@ -26,7 +26,10 @@ var testHookUpgrade func()
 type client struct {
 	station string   // "" = every station (supervisor, lookup, index)
 	cred    [32]byte // the SHA-256 of its token (zero: trusted loopback)
-	send    chan []byte
+	// handheld: a handheld device's page, which hears of its own station
+	// only (not the overview: a scan token sees no other station).
+	handheld bool
+	send     chan []byte
 	// code and reason are the close frame sent when the hub drops the
 	// client; set before send is closed.
 	code   int
@@ -37,7 +40,7 @@ type client struct {
 // screen whose queue is full is dropped. h.mu is held.
 func (h *Hub) broadcastLocked(msg []byte, st string) {
 	for c := range h.clients {
-		if st != "" && c.station != "" && c.station != st {
+		if st != "" && c.station != "" && c.station != st || st == "" && c.handheld {
 			continue
 		}
 		h.sendLocked(c, msg)

@@ -234,7 +234,7 @@ func (s *Station) appendEvent(ctx context.Context, ev *customs.Event) error {
 // or anyone else hears of the decision.
 func (s *Station) Handle(ctx context.Context, r device.Read) Outcome {
 	start := s.cfg.Time.Now()
-	out := Outcome{Kind: "scan", Station: s.cfg.ID, Role: s.cfg.Role, At: r.At.UTC(), Reason: customs.ReasonError, Gate: "none"}
+	out := Outcome{Kind: "scan", Station: s.cfg.ID, Role: s.cfg.Role, At: r.At.UTC(), Reason: customs.ReasonError, Gate: "none", Ref: r.Ref}
 	if out.At.IsZero() {
 		out.At = start.UTC()
 	}

@@ -117,6 +117,19 @@
     document.body.dataset.updated = ov.at;
   }
 
+  // Paired devices (screens, browsers, handhelds) and their last use.
+  async function devices() {
+    let list;
+    try { const r = await fetch("/api/devices", { cache: "no-store" }); if (!r.ok) return; list = await r.json(); } catch (e) { return; }
+    const en = CG.lang === "en";
+    const head = h("tr", {}, ...(en ? ["device", "role", "station", "paired", "last used"] : ["设备", "角色", "站点", "配对时间", "最近使用"]).map((x) => h("th", {}, x)));
+    const rows = (list || []).map((d) => h("tr", { dataset: { device: d.name } }, h("td", {}, d.name), h("td", {}, d.role), h("td", {}, d.station || ""),
+      h("td", {}, CG.dateTime ? CG.dateTime(d.created) : d.created), h("td", { class: "lastused" }, d.last_used ? `${CG.hms(d.last_used)} · ${CG.age(d.last_used)}` : "—")));
+    $("#devices").replaceChildren(h("h2", {}, en ? "Paired devices" : "已配对设备"), h("table", { class: "grid" }, head, ...rows));
+  }
+  devices();
+  setInterval(devices, 10000);
+
   connect("", (m) => {
     if (m.type === "overview") render(m.overview);
   });
