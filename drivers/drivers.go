@@ -120,12 +120,6 @@ func (r *reporter) flush() {
 	}
 }
 
-func (r *reporter) state() State {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.last
-}
-
 // debouncer drops a code identical to the previous one read within window.
 // The window slides: a code held in front of a scanner that rereads it is
 // dropped for as long as the rereads come closer than window.

@@ -121,9 +121,6 @@ func lookup(name string) *command {
 	return nil
 }
 
-// errHelp: --help or -h was given; the command's usage goes to stdout.
-var errHelp = errors.New("help requested")
-
 // usageError is a misuse: exit status 2. Unless quiet (the command said
 // what is wrong already, e.g. the configuration's problems), the message
 // and the command's usage are printed on stderr.

@@ -136,5 +136,3 @@ func slug(h string) string {
 	}
 	return b.String()
 }
-
-func itoa(n int) string { return strings.TrimSpace(strings.Repeat(" ", 0) + string(rune('0'+n))) }

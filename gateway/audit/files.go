@@ -9,10 +9,6 @@ import (
 	"github.com/cargogate/cargogate/internal/boltfile"
 )
 
-// ErrLocked is returned by the *File functions when another process (a
-// running gateway) holds the log.
-var ErrLocked = errors.New("audit: file locked by another process")
-
 // CopyFile writes a consistent copy of the audit log src, which no process
 // holds open, to dst. ErrLocked: a running gateway holds it (ask it for a
 // hot copy, Backup, instead).

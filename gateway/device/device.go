@@ -6,7 +6,6 @@ package device
 
 import (
 	"context"
-	"errors"
 	"time"
 )
 
@@ -62,10 +61,3 @@ type Gate interface {
 	Run(ctx context.Context, state StateFunc) error
 	Signal(ctx context.Context, pass bool) error
 }
-
-// ErrStateUnknown: telling the gate failed in a way that leaves open
-// whether the controller got it (a timeout, a garbled or lost answer): an
-// output may be on. The gate is reported at fault until a new connection
-// has switched every output off; the caller must not say the gate stayed
-// closed.
-var ErrStateUnknown = errors.New("coil state unknown")

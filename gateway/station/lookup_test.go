@@ -3,11 +3,14 @@ package station
 import (
 	"context"
 	"log/slog"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/cargogate/cargogate/gateway/customs"
 	"github.com/cargogate/cargogate/gateway/rules"
+	"github.com/cargogate/cargogate/internal/tstime"
 )
 
 type unknownDecider struct{}
@@ -54,5 +57,62 @@ func TestSetLookupTimeout(t *testing.T) {
 	}
 	if got := s.LookupTimeout(); got != time.Hour {
 		t.Fatalf("LookupTimeout %v", got)
+	}
+}
+
+// firedClock is a tstime.Clock whose timers have fired already; it records
+// the durations asked for.
+type firedClock struct {
+	mu    sync.Mutex
+	asked []time.Duration
+}
+
+func (c *firedClock) Now() time.Time { return fixedClock{}.Now() }
+func (c *firedClock) NewTicker(d time.Duration) (tstime.Ticker, <-chan time.Time) {
+	t := time.NewTicker(time.Hour)
+	return t, t.C
+}
+func (c *firedClock) NewTimer(d time.Duration) (tstime.Timer, <-chan time.Time) {
+	c.mu.Lock()
+	c.asked = append(c.asked, d)
+	c.mu.Unlock()
+	ch := make(chan time.Time, 1)
+	ch <- c.Now()
+	return time.NewTimer(time.Hour), ch
+}
+
+func (c *firedClock) timers() []time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.asked)
+}
+
+// waitLink's lookups wait for their context and report its deadline.
+type waitLink struct{ deadline time.Time }
+
+func (*waitLink) Online() bool      { return true }
+func (*waitLink) Watermark() uint64 { return 0 }
+func (l *waitLink) Lookup(ctx context.Context, _ customs.Subject) error {
+	l.deadline, _ = ctx.Deadline()
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// The lookup timeout runs on the station's injected clock (Config.Time),
+// like its other waits: a lookup given an hour ends when that clock's
+// timer fires, and its deadline is the clock's now plus the timeout.
+func TestLookupTimeoutOnInjectedClock(t *testing.T) {
+	clk := &firedClock{}
+	lk := &waitLink{}
+	s := New(Config{ID: "gate-3", LookupTimeout: 50 * time.Millisecond, Time: clk}, unknownDecider{}, nil, lk, fixedClock{}, nil, nil)
+	d := s.decide(context.Background(), customs.Subject{Kind: customs.Parcel, ID: "RR000000001CN"})
+	if d.Pass || d.Reason != customs.ReasonUnknown {
+		t.Errorf("decision %+v, want STOP unknown", d)
+	}
+	if got := clk.timers(); !slices.Contains(got, 50*time.Millisecond) {
+		t.Errorf("timers asked of the station's clock: %v, want the lookup timeout 50ms among them", got)
+	}
+	if want := clk.Now().Add(50 * time.Millisecond); !lk.deadline.Equal(want) {
+		t.Errorf("lookup deadline %v, want %v (the injected clock's now + timeout)", lk.deadline, want)
 	}
 }

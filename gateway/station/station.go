@@ -76,8 +76,9 @@ type Config struct {
 	GateTimeout time.Duration
 	// Arrival tracks the open transit at an arrival station; nil elsewhere.
 	Arrival *arrival.Tracker
-	// Time is the clock of event times, latency and the close_after tick
-	// (wall time); nil: the real one. Decisions are judged at Clock's time.
+	// Time is the clock of event times, latency, the close_after tick and
+	// the lookup and gate timeouts (wall time); nil: the real one.
+	// Decisions are judged at Clock's time.
 	Time tstime.Clock
 	// Liveness, if set, has the station loop's heartbeat ("station ID"),
 	// ticked on each turn (at least every second): the systemd watchdog is
@@ -411,7 +412,7 @@ func (s *Station) decide(ctx context.Context, sub customs.Subject) rules.Decisio
 	if d.Pass || d.Reason != customs.ReasonUnknown || s.link == nil || timeout <= 0 || !s.link.Online() {
 		return d
 	}
-	lctx, cancel := context.WithTimeout(ctx, timeout)
+	lctx, cancel := tstime.WithTimeout(ctx, s.cfg.Time, timeout)
 	defer cancel()
 	if err := s.link.Lookup(lctx, sub); err != nil {
 		s.log.Debug("lookup", "subject", sub.String(), "err", err)
@@ -421,7 +422,7 @@ func (s *Station) decide(ctx context.Context, sub customs.Subject) rules.Decisio
 }
 
 func (s *Station) tellGate(ctx context.Context, pass bool) string {
-	gctx, cancel := context.WithTimeout(ctx, s.cfg.GateTimeout)
+	gctx, cancel := tstime.WithTimeout(ctx, s.cfg.Time, s.cfg.GateTimeout)
 	defer cancel()
 	if err := s.cfg.Gate.Signal(gctx, pass); err != nil {
 		word := map[bool]string{true: "PASS", false: "STOP"}[pass]

@@ -1,13 +1,15 @@
 // Package backoff computes capped, jittered delays between reconnection
 // attempts: the drivers' device connections and the events connection
-// (sync/outbox) share it. It holds no clock: callers wait with Wait or
-// their own timer.
+// (sync/outbox) share it. Wait waits on the Backoff's Time, the caller's
+// injected clock (nil: package time).
 package backoff
 
 import (
 	"context"
 	"math/rand/v2"
 	"time"
+
+	"github.com/cargogate/cargogate/internal/tstime"
 )
 
 // Defaults used by the drivers: 100ms doubling up to 10s (config key
@@ -28,6 +30,8 @@ type Backoff struct {
 	Jitter float64       // fraction, 0 ≤ Jitter ≤ 1; 0: DefaultJitter, negative: none
 	// Rand returns a number in [0, 1); nil: math/rand/v2.Float64. Tests set it.
 	Rand func() float64
+	// Time is the clock Wait waits on; nil: the real one.
+	Time tstime.Clock
 
 	cur time.Duration // base of the next delay; 0: Min
 }
@@ -106,12 +110,5 @@ func (b *Backoff) Reset() { b.cur = 0 }
 // Wait sleeps for Next() or until ctx is done; it reports whether the full
 // delay elapsed (false: ctx is done, the caller should return).
 func (b *Backoff) Wait(ctx context.Context) bool {
-	t := time.NewTimer(b.Next())
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
+	return tstime.After(tstime.Or(b.Time), b.Next(), ctx.Done())
 }

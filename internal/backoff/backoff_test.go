@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/cargogate/cargogate/internal/tstime"
 )
 
 func TestBounds(t *testing.T) {
@@ -93,5 +95,34 @@ func TestCapped(t *testing.T) {
 		if b.Min != tc.wantMin {
 			t.Errorf("Capped(%v).Min = %v, want %v", tc.max, b.Min, tc.wantMin)
 		}
+	}
+}
+
+// firedClock is a tstime.Clock whose timers have fired already; it records
+// the durations asked for.
+type firedClock struct{ asked []time.Duration }
+
+func (c *firedClock) Now() time.Time { return time.Time{} }
+func (c *firedClock) NewTicker(d time.Duration) (tstime.Ticker, <-chan time.Time) {
+	panic("no ticker")
+}
+func (c *firedClock) NewTimer(d time.Duration) (tstime.Timer, <-chan time.Time) {
+	c.asked = append(c.asked, d)
+	ch := make(chan time.Time, 1)
+	ch <- time.Time{}
+	return time.NewTimer(time.Hour), ch
+}
+
+// Wait waits on the Backoff's clock (the caller's injected one), not on
+// package time: an hour-long delay returns at once on a clock whose timers
+// have fired.
+func TestWaitOnClock(t *testing.T) {
+	clk := &firedClock{}
+	b := Backoff{Min: time.Hour, Max: time.Hour, Jitter: -1, Time: clk}
+	if !b.Wait(context.Background()) {
+		t.Fatal("Wait reported ctx done")
+	}
+	if len(clk.asked) != 1 || clk.asked[0] != time.Hour {
+		t.Errorf("timers asked of the clock: %v, want [1h]", clk.asked)
 	}
 }

@@ -12,9 +12,6 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// ErrLocked is returned when another process holds the file.
-var ErrLocked = errors.New("file in use by another process")
-
 // lockTimeout is how long Copy and Compact wait for the file's lock.
 const lockTimeout = 200 * time.Millisecond
 

@@ -9,7 +9,10 @@
 // judged at (gateway/clock).
 package tstime
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // Clock tells the time and makes tickers and timers.
 type Clock interface {
@@ -75,3 +78,40 @@ func After(c Clock, d time.Duration, done <-chan struct{}) bool {
 }
 
 var _ Clock = Std{}
+
+// WithTimeout is context.WithTimeout on c: the context is done when c's
+// timer of d fires, with Err context.DeadlineExceeded, and its Deadline is
+// c.Now()+d. On Std it is context.WithTimeout itself.
+func WithTimeout(parent context.Context, c Clock, d time.Duration) (context.Context, context.CancelFunc) {
+	if _, std := c.(Std); std || c == nil {
+		return context.WithTimeout(parent, d)
+	}
+	deadline := c.Now().Add(d)
+	ctx, cancel := context.WithCancelCause(parent)
+	t, fired := c.NewTimer(d)
+	go func() {
+		defer t.Stop()
+		select {
+		case <-fired:
+			cancel(context.DeadlineExceeded)
+		case <-ctx.Done():
+		}
+	}()
+	return &clockCtx{Context: ctx, deadline: deadline}, func() { cancel(context.Canceled) }
+}
+
+// clockCtx is a context cancelled by a Clock's timer.
+type clockCtx struct {
+	context.Context
+	deadline time.Time
+}
+
+func (c *clockCtx) Deadline() (time.Time, bool) { return c.deadline, true }
+
+func (c *clockCtx) Err() error {
+	err := c.Context.Err()
+	if err != nil && context.Cause(c.Context) == context.DeadlineExceeded {
+		return context.DeadlineExceeded
+	}
+	return err
+}

@@ -118,7 +118,7 @@ type eventsDoc struct {
 // drops the copies by id; events still leave in decision order.
 func (d *Deliverer) Run(ctx context.Context) error {
 	// 100ms doubling to 5s, jittered ×0.5–1.5 (capped at 5s).
-	bo := backoff.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second, Jitter: 0.5}
+	bo := backoff.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second, Jitter: 0.5, Time: d.opts.Time}
 	var lostAt time.Time // when the last events connection ended
 	for ctx.Err() == nil {
 		lost := make(chan struct{})
