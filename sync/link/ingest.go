@@ -257,14 +257,21 @@ type anyDoc struct {
 // batcher commits verified messages in arrival order.
 func (l *Link) batcher(ctx context.Context, ordered <-chan *item, release func(n int64)) error {
 	var batch []*item
+	var carry *item
 	for {
-		it, ok := <-ordered
+		it, ok := carry, carry != nil
+		if carry == nil {
+			it, ok = <-ordered
+		}
 		if !ok {
 			return nil
 		}
 		batch = append(batch[:0], it)
 		<-it.done
-		n := len(it.orders)
+		n, est := len(it.orders), it.writeEstimate()
+		// The next message is taken only if the commit stays within both
+		// bounds; one that would pass a bound starts the next commit.
+		var next *item
 	greedy:
 		for n < l.opts.MaxBatch {
 			select {
@@ -273,12 +280,18 @@ func (l *Link) batcher(ctx context.Context, ordered <-chan *item, release func(n
 					break greedy
 				}
 				<-it.done
+				if l.opts.MaxBatchBytes > 0 && est+it.writeEstimate() > l.opts.MaxBatchBytes {
+					next = it
+					break greedy
+				}
 				batch = append(batch, it)
 				n += len(it.orders)
+				est += it.writeEstimate()
 			default:
 				break greedy
 			}
 		}
+		carry = next
 		err := l.commit(batch)
 		var size int64
 		for _, it := range batch {
@@ -300,6 +313,18 @@ func (l *Link) batcher(ctx context.Context, ordered <-chan *item, release func(n
 			l.client.Connect()
 		}
 	}
+}
+
+// DefaultMaxBatchBytes is Options.MaxBatchBytes's default.
+const DefaultMaxBatchBytes = 16 << 20
+
+// pageEstimate is what one order is counted to dirty in the store: a leaf
+// page of the subject bucket of its own, the worst case (random ids).
+const pageEstimate = 4096
+
+// writeEstimate is what committing it is counted to write.
+func (it *item) writeEstimate() int64 {
+	return int64(len(it.orders))*pageEstimate + it.size
 }
 
 func (l *Link) commit(batch []*item) error {

@@ -67,6 +67,14 @@ type Options struct {
 	ResyncTimeout time.Duration // default 30s
 	// MaxBatch is the most orders one commit takes. Default 20000.
 	MaxBatch int
+	// MaxBatchBytes bounds what one commit writes, estimated as one 4 KiB
+	// page per order (a random id dirties a leaf of its own) plus the
+	// message bytes (the seq log keeps every order): bbolt holds every
+	// dirty page in the heap until the commit and writes them in one
+	// burst that the journal's fsync waits behind. A message is never
+	// split, so a commit takes at least one. Default 16 MiB (about 3,800
+	// orders); negative: no bound but MaxBatch.
+	MaxBatchBytes int64
 	// RedeliverWindow: after the events connection comes back, the events
 	// delivered in this window before it was lost are sent again at once,
 	// and those delivered in this window after it came back are sent again
@@ -170,6 +178,9 @@ func New(opts Options, st Store, ob Outbox, clk Clock) (*Link, error) {
 	}
 	if opts.MaxBatch == 0 {
 		opts.MaxBatch = 20000
+	}
+	if opts.MaxBatchBytes == 0 {
+		opts.MaxBatchBytes = DefaultMaxBatchBytes
 	}
 	if opts.RedeliverWindow == 0 {
 		opts.RedeliverWindow = 30 * time.Second
