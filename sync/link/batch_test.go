@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -135,4 +136,71 @@ func TestCommitBoundedInBytes(t *testing.T) {
 		t.Errorf("watermark %d, want %d", p.Watermark, seq)
 	}
 	t.Logf("commits: %v", commits)
+}
+
+// blockedStore is a store whose commits wait until open is closed.
+type blockedStore struct {
+	*store.Store
+	open chan struct{}
+}
+
+func (s *blockedStore) Apply(b persist.Batch) (persist.Result, error) {
+	<-s.open
+	return s.Store.Apply(b)
+}
+
+// TestHandoffBoundedInBytes: while commits are slow, the messages the
+// link takes in (and so holds in the heap) are bounded by their bytes:
+// the handoff blocks, and the rest waits in the broker. Each message here
+// is 256 KiB (an order message of about 1,000 orders is 200 KB); they
+// are rejected, which holds them until their commit all the same.
+func TestHandoffBoundedInBytes(t *testing.T) {
+	dir := t.TempDir()
+	st, err := store.Open(filepath.Join(dir, "orders.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	jr, err := journal.Open(filepath.Join(dir, "events.db"), journal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer jr.Close()
+	bs := &blockedStore{Store: st, open: make(chan struct{})}
+	lk, err := link.New(link.Options{Site: "PVG-W", Gateway: "g07", Broker: "tcp://127.0.0.1:1",
+		Keys: envelope.Keyring{centralKey.Kid: centralKey.Public()}, Signer: gwKey}, bs, jr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- lk.Ingest(ctx) }()
+	defer func() { cancel(); <-done }()
+	const msgs = 200
+	junk := make([]byte, 256<<10)
+	var fed atomic.Int64
+	var ms []*ackMsg
+	for range msgs {
+		ms = append(ms, &ackMsg{payload: junk, acked: make(chan struct{})})
+	}
+	go func() {
+		for _, m := range ms {
+			lk.Feed(m)
+			fed.Add(1)
+		}
+	}()
+	time.Sleep(time.Second)
+	// 8 MiB held (32 messages), 16 waiting at the handoff, a few in hand.
+	if n := fed.Load(); n > 60 {
+		t.Errorf("%d messages of 256 KiB taken in while commits wait (%d MiB): the handoff does not hold them back", n, n/4)
+	}
+	t.Logf("taken in while commits wait: %d messages", fed.Load())
+	close(bs.open)
+	for i, m := range ms {
+		select {
+		case <-m.acked:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("message %d not acked", i)
+		}
+	}
 }

@@ -72,7 +72,7 @@ func (l *Link) ingest(ctx context.Context) error {
 	// Payload bytes taken in and not yet acked are bounded, so a queue of
 	// large messages (1,000 orders ≈ 200 KB each, a broker window of
 	// 20,000) waits in the broker, not in the heap; paho's router then
-	// blocks on l.in, which is the backpressure.
+	// blocks on l.in (handoffDepth), which is the backpressure.
 	var held atomic.Int64
 	freed := make(chan struct{}, 1)
 	release := func(n int64) {
