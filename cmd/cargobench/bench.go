@@ -218,7 +218,7 @@ func (b *bench) openGateway(storePath, journalPath string) (*gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	jr, err := journal.Open(journalPath, journal.Options{KeepDelivered: true})
+	jr, err := journal.Open(journalPath, journal.Options{KeepDelivered: true, DeliveredPerCommit: b.o.perDelivered})
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -237,7 +237,7 @@ func (b *bench) openGateway(storePath, journalPath string) (*gateway, error) {
 func (g *gateway) start(withStation bool) error {
 	b := g.b
 	lk, err := link.New(link.Options{Site: site, Gateway: gwName, Broker: b.broker, Keys: b.keys, Signer: b.gwKey,
-		Version: "bench", MaxBatch: b.o.maxBatch, Log: b.log}, g.st, g.jr, g.clk)
+		Version: "bench", MaxBatch: b.o.maxBatch, MaxBatchBytes: b.o.batchBytes, Log: b.log}, g.st, g.jr, g.clk)
 	if err != nil {
 		return err
 	}
@@ -352,8 +352,8 @@ func (b *bench) printTable(w io.Writer) {
 	fmt.Fprintf(w, "\ncargobench  %s\n", time.Now().UTC().Format(time.RFC3339))
 	fmt.Fprintf(w, "machine: %s, %d cores, kernel %s, %s, GOMAXPROCS %d\n", m.CPU, m.Cores, m.Kernel, m.Go, runtime.GOMAXPROCS(0))
 	fmt.Fprintf(w, "disk:    %s\n", m.Disk)
-	fmt.Fprintf(w, "sizes:   -max-batch %d -subjects %d -ratio-msgs %d -scale-orders %d -per-msg %d -live-rate %d -duration %v -scans %d -decisions %d -outbox-events %d\n\n",
-		b.o.maxBatch, b.o.subjects, b.o.ratioMsgs, b.o.scaleOrders, b.o.perMsg, b.o.liveRate, b.o.duration, b.o.scans, b.o.decisions, b.o.outboxEvents)
+	fmt.Fprintf(w, "sizes:   -max-batch %d -max-batch-bytes %d -delivered-per-commit %d -subjects %d -ratio-msgs %d -scale-orders %d -per-msg %d -live-rate %d -duration %v -scans %d -decisions %d -outbox-events %d\n\n",
+		b.o.maxBatch, b.o.batchBytes, b.o.perDelivered, b.o.subjects, b.o.ratioMsgs, b.o.scaleOrders, b.o.perMsg, b.o.liveRate, b.o.duration, b.o.scans, b.o.decisions, b.o.outboxEvents)
 	head := row{"#", "measure", "value", "target", "vs bare", "met"}
 	rows := append([]row{head}, b.rows...)
 	var wd [6]int

@@ -47,6 +47,8 @@ type options struct {
 	outboxEvents int
 	profileDir   string
 	maxBatch     int
+	batchBytes   int64
+	perDelivered int
 	keep         bool
 	quiet        bool
 }
@@ -70,6 +72,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.outboxEvents, "outbox-events", 1_000_000, "events buffered before the link returns (target 5)")
 	fs.StringVar(&o.profileDir, "profile", "", "write CPU profiles of ingest and decide, and a heap profile, into this directory")
 	fs.IntVar(&o.maxBatch, "max-batch", 0, "link MaxBatch, the most orders one commit takes (0: the link's default, as cargogate runs)")
+	fs.Int64Var(&o.batchBytes, "max-batch-bytes", 0, "link MaxBatchBytes, the most one commit is estimated to write (0: the link's default; -1: no bound, as before issue 15)")
+	fs.IntVar(&o.perDelivered, "delivered-per-commit", 0, "journal DeliveredPerCommit, the most delivered events one transaction moves (0: the journal's default; -1: all of a message, as before issue 15)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress display")
 	if err := fs.Parse(args); err != nil {

@@ -8,6 +8,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/cargogate/cargogate/gateway/journal"
 )
 
@@ -161,4 +163,52 @@ func TestRedeliver(t *testing.T) {
 			t.Fatalf("redelivered %d from the future", n)
 		}
 	})
+}
+
+// txid is the id of the last write transaction committed to the file at
+// path (the journal closed).
+func txid(t *testing.T, path string) int {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var id int
+	db.View(func(tx *bolt.Tx) error { id = tx.ID(); return nil })
+	return id
+}
+
+// TestDeliveredInSmallCommits: Delivered moves a large delivery in write
+// transactions of at most DeliveredPerCommit events, so that a scan's
+// append never waits behind a transaction moving a whole message of
+// events; every event still leaves the outbox and is kept as delivered.
+func TestDeliveredInSmallCommits(t *testing.T) {
+	for _, tc := range []struct {
+		per, commits int
+	}{{0, 3}, {100, 3}, {-1, 1}} { // 0: the default, 128
+		j, path := openTemp(t, journal.Options{KeepDelivered: true, DeliveredPerCommit: tc.per})
+		appendN(t, j, 300, "e")
+		es, err := j.Pending(1000, 1<<30)
+		if err != nil || len(es) != 300 {
+			t.Fatalf("pending %d, %v", len(es), err)
+		}
+		j.Close()
+		before := txid(t, path)
+		j, err = journal.Open(path, journal.Options{KeepDelivered: true, DeliveredPerCommit: tc.per})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := j.Delivered(es); err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := j.Depth(); n != 0 {
+			t.Errorf("per %d: %d events still pending", tc.per, n)
+		}
+		j.Close()
+		// Open commits once (its buckets), then the deliveries.
+		if got := txid(t, path) - before - 1; got != tc.commits {
+			t.Errorf("per %d: 300 events delivered in %d write transactions, want %d", tc.per, got, tc.commits)
+		}
+	}
 }

@@ -54,6 +54,11 @@ type Options struct {
 	AlarmPercent int
 	// KeepDelivered keeps delivered events for export and audit.
 	KeepDelivered bool
+	// DeliveredPerCommit is the most events Delivered moves in one write
+	// transaction. Appends (the scans) wait for the transaction in
+	// progress, so a small one keeps them quick; the outbox drains with
+	// more, smaller commits. Default 128; negative: all in one.
+	DeliveredPerCommit int
 	// Log receives the alarm and refusal messages; nil: discard them.
 	Log *slog.Logger
 	// Time stamps appends and deliveries (the redelivery window and
@@ -100,6 +105,9 @@ func Open(path string, opts Options) (*Journal, error) {
 	}
 	if opts.AlarmPercent <= 0 || opts.AlarmPercent > 100 {
 		opts.AlarmPercent = DefaultAlarmPercent
+	}
+	if opts.DeliveredPerCommit == 0 {
+		opts.DeliveredPerCommit = DefaultDeliveredPerCommit
 	}
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
@@ -349,12 +357,30 @@ func (j *Journal) Pending(max int, maxBytes int) ([]Entry, error) {
 	return out, err
 }
 
+// DefaultDeliveredPerCommit is Options.DeliveredPerCommit's default.
+const DefaultDeliveredPerCommit = 128
+
 // Delivered removes events that central's broker acknowledged, keeping a
-// copy in the delivered bucket when configured.
+// copy in the delivered bucket when configured. It commits them in
+// transactions of at most DeliveredPerCommit events, so that the appends
+// waiting for the file wait for a small one: a crash between two leaves
+// the later events pending, and they are sent again (central drops the
+// copies by event id).
 func (j *Journal) Delivered(entries []Entry) error {
-	if len(entries) == 0 {
-		return nil
+	for len(entries) > 0 {
+		n := len(entries)
+		if per := j.opts.DeliveredPerCommit; per > 0 {
+			n = min(n, per)
+		}
+		if err := j.delivered(entries[:n]); err != nil {
+			return err
+		}
+		entries = entries[n:]
 	}
+	return nil
+}
+
+func (j *Journal) delivered(entries []Entry) error {
 	var removed int
 	var freed int64
 	now := key(uint64(j.opts.Time.Now().UnixNano()))

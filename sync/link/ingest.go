@@ -72,7 +72,7 @@ func (l *Link) ingest(ctx context.Context) error {
 	// Payload bytes taken in and not yet acked are bounded, so a queue of
 	// large messages (1,000 orders ≈ 200 KB each, a broker window of
 	// 20,000) waits in the broker, not in the heap; paho's router then
-	// blocks on l.in, which is the backpressure.
+	// blocks on l.in (handoffDepth), which is the backpressure.
 	var held atomic.Int64
 	freed := make(chan struct{}, 1)
 	release := func(n int64) {
@@ -107,10 +107,11 @@ func (l *Link) ingest(ctx context.Context) error {
 	}
 }
 
-// ingestBudget bounds the payload bytes between the handoff and the ack.
-// 16 MiB holds 80 messages of 1,000 orders (four full batches) or 30,000
-// messages of one order, so batches still fill up to MaxBatch.
-const ingestBudget = 16 << 20
+// ingestBudget bounds the payload bytes between the handoff and the ack
+// (their decoded orders take about twice as much again). 8 MiB holds 40
+// messages of 1,000 orders (ten commits of the default MaxBatchBytes) or
+// 15,000 messages of one order, so commits still fill up to their bound.
+const ingestBudget = 8 << 20
 
 func (l *Link) reject(it *item, reason string, err error) {
 	it.reject, it.rejectErr = reason, err
@@ -257,14 +258,21 @@ type anyDoc struct {
 // batcher commits verified messages in arrival order.
 func (l *Link) batcher(ctx context.Context, ordered <-chan *item, release func(n int64)) error {
 	var batch []*item
+	var carry *item
 	for {
-		it, ok := <-ordered
+		it, ok := carry, carry != nil
+		if carry == nil {
+			it, ok = <-ordered
+		}
 		if !ok {
 			return nil
 		}
 		batch = append(batch[:0], it)
 		<-it.done
-		n := len(it.orders)
+		n, est := len(it.orders), it.writeEstimate()
+		// The next message is taken only if the commit stays within both
+		// bounds; one that would pass a bound starts the next commit.
+		var next *item
 	greedy:
 		for n < l.opts.MaxBatch {
 			select {
@@ -273,12 +281,18 @@ func (l *Link) batcher(ctx context.Context, ordered <-chan *item, release func(n
 					break greedy
 				}
 				<-it.done
+				if l.opts.MaxBatchBytes > 0 && est+it.writeEstimate() > l.opts.MaxBatchBytes {
+					next = it
+					break greedy
+				}
 				batch = append(batch, it)
 				n += len(it.orders)
+				est += it.writeEstimate()
 			default:
 				break greedy
 			}
 		}
+		carry = next
 		err := l.commit(batch)
 		var size int64
 		for _, it := range batch {
@@ -300,6 +314,18 @@ func (l *Link) batcher(ctx context.Context, ordered <-chan *item, release func(n
 			l.client.Connect()
 		}
 	}
+}
+
+// DefaultMaxBatchBytes is Options.MaxBatchBytes's default.
+const DefaultMaxBatchBytes = 16 << 20
+
+// pageEstimate is what one order is counted to dirty in the store: a leaf
+// page of the subject bucket of its own, the worst case (random ids).
+const pageEstimate = 4096
+
+// writeEstimate is what committing it is counted to write.
+func (it *item) writeEstimate() int64 {
+	return int64(len(it.orders))*pageEstimate + it.size
 }
 
 func (l *Link) commit(batch []*item) error {

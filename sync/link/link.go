@@ -67,6 +67,14 @@ type Options struct {
 	ResyncTimeout time.Duration // default 30s
 	// MaxBatch is the most orders one commit takes. Default 20000.
 	MaxBatch int
+	// MaxBatchBytes bounds what one commit writes, estimated as one 4 KiB
+	// page per order (a random id dirties a leaf of its own) plus the
+	// message bytes (the seq log keeps every order): bbolt holds every
+	// dirty page in the heap until the commit and writes them in one
+	// burst that the journal's fsync waits behind. A message is never
+	// split, so a commit takes at least one. Default 16 MiB (about 3,800
+	// orders); negative: no bound but MaxBatch.
+	MaxBatchBytes int64
 	// RedeliverWindow: after the events connection comes back, the events
 	// delivered in this window before it was lost are sent again at once,
 	// and those delivered in this window after it came back are sent again
@@ -181,6 +189,9 @@ func New(opts Options, st Store, ob Outbox, clk Clock) (*Link, error) {
 	if opts.MaxBatch == 0 {
 		opts.MaxBatch = 20000
 	}
+	if opts.MaxBatchBytes == 0 {
+		opts.MaxBatchBytes = DefaultMaxBatchBytes
+	}
 	if opts.RedeliverWindow == 0 {
 		opts.RedeliverWindow = 30 * time.Second
 	}
@@ -197,7 +208,7 @@ func New(opts Options, st Store, ob Outbox, clk Clock) (*Link, error) {
 	st = &watchedStore{Store: st, time: opts.Time} // for store_writable in Snapshot
 	l := &Link{opts: opts, store: st, outbox: ob, clock: clk, time: opts.Time, log: opts.Log.With("part", "link"),
 		gaps: map[uint64]*GapSeq{}, seqs: seqs, missing: missing,
-		in: make(chan mqtt.Message, 4096), connected: make(chan struct{}, 1), committed: make(chan persist.Result, 64),
+		in: make(chan mqtt.Message, handoffDepth), connected: make(chan struct{}, 1), committed: make(chan persist.Result, 64),
 		doneReq: make(chan replayDoneMsg, 16), statusDue: make(chan struct{}, 1),
 		lookups: map[string]chan struct{}{}, rejectedBy: map[string]uint64{}}
 	l.watermark.Store(p.Watermark)
@@ -275,3 +286,10 @@ func (l *Link) audit(kind string, data any) {
 		l.opts.Audit(kind, data)
 	}
 }
+
+// handoffDepth is how many received messages wait for the ingest loop,
+// which moves them on at once while the payload bytes it holds are within
+// ingestBudget. Beyond that the MQTT client's handler blocks here, and
+// what waits beyond these few messages waits in the broker, not in the
+// heap (4,096 messages of 1,000 orders were 800 MB).
+const handoffDepth = 16
