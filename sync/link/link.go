@@ -250,7 +250,7 @@ func (l *Link) Run(ctx context.Context) error {
 
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return l.ingest(ctx) })
-	g.Go(func() error { return l.control(ctx) })
+	g.Go(func() error { return l.newControl().Run(ctx) })
 	g.Go(func() error { return l.out.Run(ctx) })
 	<-ctx.Done()
 	err = g.Wait()
