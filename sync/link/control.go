@@ -14,7 +14,7 @@ import (
 	"github.com/cargogate/cargogate/internal/tstime"
 )
 
-// control is the link's resync and status part (§5.3, §4.3): a loop of
+// control is the link's resync and status part (§5.3, §3 status): a loop of
 // its own, holding only what it reads and writes of the link's shared
 // state. Ingest's commits reach it through committed and doneReq, the
 // order connection's (re)connections through connected.
