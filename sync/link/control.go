@@ -2,14 +2,105 @@ package link
 
 import (
 	"context"
+	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/oklog/ulid/v2"
 
 	"github.com/cargogate/cargogate/gateway/customs"
+	"github.com/cargogate/cargogate/gateway/persist"
+	"github.com/cargogate/cargogate/internal/liveness"
+	"github.com/cargogate/cargogate/internal/tstime"
 )
 
-// control runs resync (§5.3) and the status publisher. Resync:
+// control is the link's resync and status part (§5.3, §3 status): a loop of
+// its own, holding only what it reads and writes of the link's shared
+// state. Ingest's commits reach it through committed and doneReq, the
+// order connection's (re)connections through connected.
+type control struct {
+	conn                     conn
+	time                     tstime.Clock
+	log                      *slog.Logger
+	beat                     *liveness.Registry
+	site                     string
+	gateway                  string
+	resyncTopic, statusTopic string
+
+	// Events from the other parts.
+	connected <-chan struct{}
+	doneReq   <-chan replayDoneMsg
+	committed <-chan persist.Result
+	statusDue <-chan struct{}
+
+	// The shared state it reads (set by ingest and the connection).
+	online                                   *atomic.Bool
+	watermark, head, maxSeq, settled, gapTop *atomic.Uint64
+	rejected                                 *atomic.Uint64 // Counters.Rejected
+	// What it publishes for the snapshot.
+	gapSince, resyncAt *atomic.Int64
+	resyncs            *atomic.Uint64 // Counters.Resyncs
+
+	publish  func(ctx context.Context, topic string, doc any, retained bool) error
+	status   func(state string) customs.Status
+	timeouts func() (gapGrace, resyncTimeout time.Duration)
+	resync   resyncBook
+}
+
+// resyncBook is the outstanding resync and the gaps it settles, kept by
+// the link (under its mutex) because Snapshot and commit read them too.
+type resyncBook interface {
+	// sent records the resync id for from..end as the one outstanding.
+	sent(id string, from, end uint64)
+	// pending reports whether a resync is outstanding.
+	pending() bool
+	// done clears the outstanding resync if it is id, and returns its range.
+	done(id string) (match bool, from, end uint64)
+	noteReplayDone(from, end, upTo uint64)
+	excusedEnd(q uint64) uint64
+}
+
+// newControl makes the control part over the link's state, on l.conn.
+func (l *Link) newControl() *control {
+	return &control{conn: l.conn, time: l.time, log: l.log, beat: l.opts.Liveness,
+		site: l.opts.Site, gateway: l.opts.Gateway,
+		resyncTopic: l.topic(customs.LeafResync), statusTopic: l.topic(customs.LeafStatus),
+		connected: l.connected, doneReq: l.doneReq, committed: l.committed, statusDue: l.statusDue,
+		online: &l.online, watermark: &l.watermark, head: &l.head, maxSeq: &l.maxSeq, settled: &l.settled, gapTop: &l.gapTop,
+		rejected: &l.C.Rejected, gapSince: &l.gapSince, resyncAt: &l.resyncAt, resyncs: &l.C.Resyncs,
+		publish: l.publish, status: l.status, timeouts: l.Timeouts, resync: (*linkBook)(l)}
+}
+
+// linkBook is the link as control's resyncBook.
+type linkBook Link
+
+func (b *linkBook) sent(id string, from, end uint64) {
+	b.mu.Lock()
+	b.outstanding, b.outFrom, b.outEnd = id, from, end
+	b.mu.Unlock()
+}
+
+func (b *linkBook) pending() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.outstanding != ""
+}
+
+func (b *linkBook) done(id string) (match bool, from, end uint64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	match = id == b.outstanding
+	from, end = b.outFrom, b.outEnd
+	if match {
+		b.outstanding = ""
+	}
+	return match, from, end
+}
+
+func (b *linkBook) noteReplayDone(from, end, upTo uint64) { (*Link)(b).noteReplayDone(from, end, upTo) }
+func (b *linkBook) excusedEnd(q uint64) uint64            { return (*Link)(b).excusedEnd(q) }
+
+// Run runs resync (§5.3) and the status publisher. Resync:
 //
 //   - at every (re)connection, resync(W+1, 0), retried on every tick until
 //     it is sent, replacing any outstanding one;
@@ -28,8 +119,8 @@ import (
 // gaps nor triggers a resync every gap_grace: the resync that asks for it
 // again, resync(W+1, end of its run), goes out at most once per
 // resync_timeout.
-func (l *Link) control(ctx context.Context) error {
-	tick, tickC := l.time.NewTicker(100 * time.Millisecond)
+func (c *control) Run(ctx context.Context) error {
+	tick, tickC := c.time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	var (
 		sentAt     time.Time
@@ -41,37 +132,38 @@ func (l *Link) control(ctx context.Context) error {
 		onConnect bool
 		// rejected is the rejection count last seen; rejectedAt when a new
 		// rejection was first seen and not yet covered by a resync.
-		rejected   = l.C.Rejected.Load()
+		rejected   = c.rejected.Load()
 		rejectedAt time.Time
 		// reconnectAt: when control last connected a client paho gave up.
 		reconnectAt time.Time
 		// badAt: when the unappliable seq at W+1 was last asked for (or
 		// first seen); zero while W+1 is no such seq.
 		badAt time.Time
+		// gapGrace and resyncTimeout are those in force (SetTimeouts),
+		// read at each round.
+		gapGrace, resyncTimeout time.Duration
 	)
-	defer l.gapSince.Store(0)
-	defer l.resyncAt.Store(0)
-	beat := l.opts.Liveness.Beat("link")
+	defer c.gapSince.Store(0)
+	defer c.resyncAt.Store(0)
+	beat := c.beat.Beat("link")
 	defer beat.Stop()
 	send := func(from, to uint64) bool {
 		id := ulid.Make().String()
-		doc := customs.Resync{Type: customs.TypeResync, Site: l.opts.Site, Gateway: l.opts.Gateway,
+		doc := customs.Resync{Type: customs.TypeResync, Site: c.site, Gateway: c.gateway,
 			RequestID: id, FromSeq: from, ToSeq: to}
-		if err := l.publish(ctx, l.topic(customs.LeafResync), doc, false); err != nil {
-			l.log.Warn("resync not sent; trying again", "err", err)
+		if err := c.publish(ctx, c.resyncTopic, doc, false); err != nil {
+			c.log.Warn("resync not sent; trying again", "err", err)
 			return false
 		}
 		end := to
 		if end == 0 {
-			end = max(l.head.Load(), l.maxSeq.Load(), l.gapTop.Load())
+			end = max(c.head.Load(), c.maxSeq.Load(), c.gapTop.Load())
 		}
-		l.mu.Lock()
-		l.outstanding, l.outFrom, l.outEnd = id, from, end
-		l.mu.Unlock()
-		sentAt = l.time.Now()
-		l.resyncAt.Store(sentAt.UnixNano())
-		l.C.Resyncs.Add(1)
-		l.log.Info("resync sent", "from_seq", from, "to_seq", to, "request_id", id)
+		c.resync.sent(id, from, end)
+		sentAt = c.time.Now()
+		c.resyncAt.Store(sentAt.UnixNano())
+		c.resyncs.Add(1)
+		c.log.Info("resync sent", "from_seq", from, "to_seq", to, "request_id", id)
 		return true
 	}
 	for {
@@ -79,58 +171,52 @@ func (l *Link) control(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-l.connected:
+		case <-c.connected:
 			// Every (re)connection: from W+1 up to central's head (§5.3);
 			// sent below, and again on each tick until it went out.
 			onConnect = true
 			statusWant = true
-		case d := <-l.doneReq:
-			l.mu.Lock()
-			match := d.id == l.outstanding
-			from, end := l.outFrom, l.outEnd
+		case d := <-c.doneReq:
+			match, from, end := c.resync.done(d.id)
 			if match {
-				l.outstanding = ""
-			}
-			l.mu.Unlock()
-			if match {
-				l.log.Info("replay done", "request_id", d.id, "up_to", d.upTo, "applied_seq", l.watermark.Load())
+				c.log.Info("replay done", "request_id", d.id, "up_to", d.upTo, "applied_seq", c.watermark.Load())
 				// What the replay was asked for and did not deliver stays
 				// a gap, asked for again once per resync_timeout.
-				l.noteReplayDone(from, end, d.upTo)
+				c.resync.noteReplayDone(from, end, d.upTo)
 				gapSince = time.Time{}
 			}
-		case <-l.committed:
-		case <-l.statusDue:
+		case <-c.committed:
+		case <-c.statusDue:
 			statusWant = true
 		case <-tickC:
 		}
-		now := l.time.Now()
-		l.opts.GapGrace, l.opts.ResyncTimeout = l.Timeouts()
-		if !l.online.Load() && !l.conn.IsConnected() && now.Sub(reconnectAt) >= time.Second {
+		now := c.time.Now()
+		gapGrace, resyncTimeout = c.timeouts()
+		if !c.online.Load() && !c.conn.IsConnected() && now.Sub(reconnectAt) >= time.Second {
 			// The client is neither connected nor trying: a Disconnect (after
 			// a failed subscribe or commit) ends paho's automatic
 			// reconnection, and a Connect racing it can fail. The fault
 			// suite found the link deaf for good this way; connect again,
 			// at most once a second.
 			reconnectAt = now
-			l.log.Warn("order connection given up by the MQTT client; connecting again")
-			l.conn.Connect()
+			c.log.Warn("order connection given up by the MQTT client; connecting again")
+			c.conn.Connect()
 		}
-		if r := l.C.Rejected.Load(); r != rejected {
+		if r := c.rejected.Load(); r != rejected {
 			rejected = r
 			if rejectedAt.IsZero() {
 				rejectedAt = now
 			}
 		}
-		w := l.watermark.Load()
-		set := max(l.settled.Load(), w)
-		top := max(l.head.Load(), l.maxSeq.Load(), l.gapTop.Load())
+		w := c.watermark.Load()
+		set := max(c.settled.Load(), w)
+		top := max(c.head.Load(), c.maxSeq.Load(), c.gapTop.Load())
 		if top > w {
-			if l.gapSince.Load() == 0 {
-				l.gapSince.Store(now.UnixNano())
+			if c.gapSince.Load() == 0 {
+				c.gapSince.Store(now.UnixNano())
 			}
 		} else {
-			l.gapSince.Store(0)
+			c.gapSince.Store(0)
 		}
 		if top > set {
 			if gapSince.IsZero() {
@@ -145,10 +231,8 @@ func (l *Link) control(ctx context.Context) error {
 		case badAt.IsZero():
 			badAt = now // central just sent it: ask again after resync_timeout
 		}
-		if l.online.Load() {
-			l.mu.Lock()
-			outstanding := l.outstanding != ""
-			l.mu.Unlock()
+		if c.online.Load() {
+			outstanding := c.resync.pending()
 			switch {
 			case onConnect:
 				if send(w+1, 0) {
@@ -157,39 +241,39 @@ func (l *Link) control(ctx context.Context) error {
 						badAt = now
 					}
 				}
-			case outstanding && now.Sub(sentAt) > l.opts.ResyncTimeout:
-				l.log.Warn("no replay_done in time; asking again", "timeout", l.opts.ResyncTimeout)
+			case outstanding && now.Sub(sentAt) > resyncTimeout:
+				c.log.Warn("no replay_done in time; asking again", "timeout", resyncTimeout)
 				if send(set+1, 0) {
 					rejectedAt = time.Time{}
 				}
 			case outstanding:
-			case !gapSince.IsZero() && now.Sub(gapSince) >= l.opts.GapGrace:
-				l.log.Info("gap open longer than gap_grace", "applied_seq", w, "settled_seq", set, "top_seq", top, "gap_grace", l.opts.GapGrace)
+			case !gapSince.IsZero() && now.Sub(gapSince) >= gapGrace:
+				c.log.Info("gap open longer than gap_grace", "applied_seq", w, "settled_seq", set, "top_seq", top, "gap_grace", gapGrace)
 				send(set+1, top)
 				gapSince = now
-			case !rejectedAt.IsZero() && now.Sub(rejectedAt) >= l.opts.GapGrace:
+			case !rejectedAt.IsZero() && now.Sub(rejectedAt) >= gapGrace:
 				// A rejected message may have held orders we now lack: ask
 				// for everything above what is settled.
 				if send(set+1, 0) {
 					rejectedAt = time.Time{}
 				}
-			case set > w && now.Sub(badAt) >= l.opts.ResyncTimeout:
+			case set > w && now.Sub(badAt) >= resyncTimeout:
 				// The seq at W+1 came only in orders that cannot be
 				// applied, or a replay did not deliver it: ask for it (and
 				// its run) again, once per resync_timeout.
-				end := max(l.excusedEnd(w+1), w+1)
+				end := max(c.resync.excusedEnd(w+1), w+1)
 				if end >= top {
 					end = 0 // up to central's head
 				}
-				l.log.Warn("order seq cannot be applied or was not delivered; asking central for it again", "from_seq", w+1, "to_seq", end)
+				c.log.Warn("order seq cannot be applied or was not delivered; asking central for it again", "from_seq", w+1, "to_seq", end)
 				if send(w+1, end) {
 					badAt = now
 				}
 			}
-			st := l.status("online")
+			st := c.status("online")
 			changed := st.AppliedSeq != lastSent.AppliedSeq || st.HeadSeq != lastSent.HeadSeq || st.Outbox != lastSent.Outbox || lastSent.State != "online"
 			if (statusWant || changed) && now.Sub(lastStatus) >= 200*time.Millisecond || now.Sub(lastStatus) >= 30*time.Second {
-				if err := l.publish(ctx, l.topic(customs.LeafStatus), st, true); err == nil {
+				if err := c.publish(ctx, c.statusTopic, st, true); err == nil {
 					lastStatus, lastSent, statusWant = now, st, false
 				}
 			}

@@ -115,7 +115,7 @@ func controlRigWith(t *testing.T, st Store, gapGrace, resyncTimeout time.Duratio
 	l.conn = c
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
-	go func() { l.control(ctx); close(done) }()
+	go func() { l.newControl().Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 	l.setOnline(true)
 	l.connected <- struct{}{}

@@ -12,7 +12,7 @@ import (
 // gateway itself uses Run; Ingest is the seam through which the robustness
 // test (internal/robustness) drives the real ingest code message by message.
 // A commit that fails leaves its messages unacknowledged, as under Run.
-func (l *Link) Ingest(ctx context.Context) error { return l.ingest(ctx) }
+func (l *Link) Ingest(ctx context.Context) error { return l.newIngest().Run(ctx) }
 
 // Feed hands one received message to the pipeline, as the MQTT client's
 // handler does under Run. The message's Ack is called once its orders are

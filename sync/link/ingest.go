@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"runtime"
 	"slices"
 	"sync"
@@ -51,9 +52,34 @@ type orderDrops struct {
 	dropped []customs.Dropped
 }
 
-// ingest verifies messages on every core, then commits them in arrival
-// order in batches, acking each message only after its batch is durable.
-func (l *Link) ingest(ctx context.Context) error {
+// ingest is the link's order pipeline part: it verifies messages on every
+// core, then commits them in arrival order in batches, acking each message
+// only after its batch is durable. It holds the handoff it reads from and
+// the link's verify and commit (which own the shared state), nothing more.
+type ingest struct {
+	in            <-chan mqtt.Message
+	verify        func(*item)
+	commit        func([]*item) error
+	maxBatch      int
+	maxBatchBytes int64
+	log           *slog.Logger
+	time          tstime.Clock
+	// client is the order connection, dropped and connected again after a
+	// failed commit so the broker redelivers; nil without a broker
+	// (Ingest, feed.go). offline marks the link offline when it is dropped.
+	client  mqtt.Client
+	offline func()
+}
+
+// newIngest makes the ingest part over the link, on l.client (nil: none).
+func (l *Link) newIngest() *ingest {
+	return &ingest{in: l.in, verify: l.verify, commit: l.commit,
+		maxBatch: l.opts.MaxBatch, maxBatchBytes: l.opts.MaxBatchBytes, log: l.log, time: l.time,
+		client: l.client, offline: func() { l.setOnline(false) }}
+}
+
+// Run runs the pipeline until ctx ends.
+func (g *ingest) Run(ctx context.Context) error {
 	work := make(chan *item, 4096)
 	ordered := make(chan *item, 8192)
 	var wg sync.WaitGroup
@@ -62,7 +88,7 @@ func (l *Link) ingest(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			for it := range work {
-				l.verify(it)
+				g.verify(it)
 				close(it.done)
 			}
 		}()
@@ -83,7 +109,7 @@ func (l *Link) ingest(ctx context.Context) error {
 		}
 	}
 	batchDone := make(chan error, 1)
-	go func() { batchDone <- l.batcher(ctx, ordered, release) }()
+	go func() { batchDone <- g.batcher(ctx, ordered, release) }()
 	for {
 		for held.Load() >= ingestBudget {
 			select {
@@ -98,7 +124,7 @@ func (l *Link) ingest(ctx context.Context) error {
 			close(ordered)
 			<-batchDone
 			return nil
-		case m := <-l.in:
+		case m := <-g.in:
 			it := &item{msg: m, done: make(chan struct{}), size: int64(len(m.Payload()))}
 			held.Add(it.size)
 			work <- it
@@ -256,7 +282,7 @@ type anyDoc struct {
 }
 
 // batcher commits verified messages in arrival order.
-func (l *Link) batcher(ctx context.Context, ordered <-chan *item, release func(n int64)) error {
+func (g *ingest) batcher(ctx context.Context, ordered <-chan *item, release func(n int64)) error {
 	var batch []*item
 	var carry *item
 	for {
@@ -274,14 +300,14 @@ func (l *Link) batcher(ctx context.Context, ordered <-chan *item, release func(n
 		// bounds; one that would pass a bound starts the next commit.
 		var next *item
 	greedy:
-		for n < l.opts.MaxBatch {
+		for n < g.maxBatch {
 			select {
 			case it, ok := <-ordered:
 				if !ok {
 					break greedy
 				}
 				<-it.done
-				if l.opts.MaxBatchBytes > 0 && est+it.writeEstimate() > l.opts.MaxBatchBytes {
+				if g.maxBatchBytes > 0 && est+it.writeEstimate() > g.maxBatchBytes {
 					next = it
 					break greedy
 				}
@@ -293,7 +319,7 @@ func (l *Link) batcher(ctx context.Context, ordered <-chan *item, release func(n
 			}
 		}
 		carry = next
-		err := l.commit(batch)
+		err := g.commit(batch)
 		var size int64
 		for _, it := range batch {
 			size += it.size
@@ -302,16 +328,16 @@ func (l *Link) batcher(ctx context.Context, ordered <-chan *item, release func(n
 		if err != nil {
 			// Not acked: the broker keeps the messages and redelivers them
 			// on the next connection. Drop the connection so it does.
-			l.log.Error("commit failed; orders not acknowledged, reconnecting", "err", err)
-			if l.client == nil { // Ingest without a broker (feed.go)
+			g.log.Error("commit failed; orders not acknowledged, reconnecting", "err", err)
+			if g.client == nil { // Ingest without a broker (feed.go)
 				continue
 			}
-			l.client.Disconnect(0)
-			l.setOnline(false)
-			if !tstime.After(l.time, time.Second, ctx.Done()) {
+			g.client.Disconnect(0)
+			g.offline()
+			if !tstime.After(g.time, time.Second, ctx.Done()) {
 				return nil
 			}
-			l.client.Connect()
+			g.client.Connect()
 		}
 	}
 }

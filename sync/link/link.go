@@ -1,10 +1,12 @@
 // Package link is the gateway's link to central customs over MQTT
-// (PROTOCOL §1–§5). On the order connection it ingests signed orders and
-// acks them only after they are committed with fsync (ingest.go), tracks
-// head and the watermark, fills every gap by resync and publishes the
-// retained status with an offline will (control.go), and answers lookups
-// (lookup.go). The event outbox is delivered on a second connection by
-// sync/outbox, which Run runs beside them.
+// (PROTOCOL §1–§5). Run composes three parts, each with its own Run: on
+// the order connection, ingest verifies signed orders and acks them only
+// after they are committed with fsync (ingest.go), and control fills every
+// gap by resync and publishes the retained status with an offline will
+// (control.go); the event outbox is delivered on a second connection by
+// sync/outbox. The parts share only the link's state they name (the
+// watermark, head and gap atomics, the connection); the link also answers
+// lookups (lookup.go).
 //
 // The link consumes the order store, the event journal and the clock
 // through the interfaces below, written against gateway/persist's types:
@@ -248,9 +250,13 @@ func (l *Link) Run(ctx context.Context) error {
 	l.conn = l.client
 	l.client.Connect() // with ConnectRetry, retries in the background
 
+	// The three parts, each with its own Run: the order pipeline
+	// (ingest.go), resync and status (control.go), and the event outbox on
+	// its own connection (sync/outbox).
+	in, ctl := l.newIngest(), l.newControl()
 	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return l.ingest(ctx) })
-	g.Go(func() error { return l.control(ctx) })
+	g.Go(func() error { return in.Run(ctx) })
+	g.Go(func() error { return ctl.Run(ctx) })
 	g.Go(func() error { return l.out.Run(ctx) })
 	<-ctx.Done()
 	err = g.Wait()

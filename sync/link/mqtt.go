@@ -71,7 +71,7 @@ func (l *Link) subscribe(c mqtt.Client) {
 		l.log.Error("subscribe failed; reconnecting", "err", t.Error())
 		// Without subscriptions the link would sit deaf: drop the
 		// connection. Disconnect ends paho's automatic reconnection, so
-		// control() connects again (see its watch on IsConnected).
+		// the control part connects again (see its watch on IsConnected).
 		go c.Disconnect(0)
 		return
 	}
