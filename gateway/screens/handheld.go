@@ -3,7 +3,6 @@ package screens
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"sync"
 	"time"
@@ -237,8 +236,6 @@ type answerMsg struct {
 	Repeat  bool          `json:"repeat,omitempty"` // answered from the first time this id was sent
 	Refused string        `json:"refused,omitempty"`
 }
-
-var errNoStation = errors.New("the station is not running")
 
 // serveHandheldWS is a handheld's connection: the station's screen
 // messages (hello, transit, decisions) like a station screen, plus the
