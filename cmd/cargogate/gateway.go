@@ -32,6 +32,7 @@ import (
 	"github.com/cargogate/cargogate/gateway/store"
 	"github.com/cargogate/cargogate/internal/liveness"
 	"github.com/cargogate/cargogate/internal/metrics"
+	"github.com/cargogate/cargogate/internal/opsapi"
 	"github.com/cargogate/cargogate/internal/sdnotify"
 	"github.com/cargogate/cargogate/sync/envelope"
 	"github.com/cargogate/cargogate/sync/link"
@@ -177,8 +178,9 @@ func serve(ctx context.Context, cfg *config.Config, deps gatewayDeps, stdout, st
 	met.CounterFunc("cargogate_audit_lost_total",
 		"Audit records the log could not take (queue full, commit failed); gap records in the chain stand for them.",
 		func() float64 { return float64(aud.Lost()) })
-	ops := &opsAPI{store: st, journal: jr, audit: aud, pub: signer.Public(), dir: cfg.DataDir, stall: cfg.HTTP.StreamStall,
-		log: log, verifyEvery: verifyEvery}
+	ops := opsapi.New(opsapi.Options{Backups: []opsapi.Backup{{Name: ordersFile, File: st}, {Name: journalFile, File: jr},
+		{Name: auditFile, File: aud}}, Journal: jr, Audit: aud, Pub: signer.Public(), Dir: cfg.DataDir,
+		Stall: cfg.HTTP.StreamStall, Log: log, VerifyEvery: verifyEvery})
 	insp := &inspector{st: st, lk: lk, clk: clk}
 	insp.cls.Store(cls)
 	sizes := metrics.NewSizes(st.Path(), jr.Path(), aud.Path())
@@ -196,8 +198,8 @@ func serve(ctx context.Context, cfg *config.Config, deps gatewayDeps, stdout, st
 		Routes: append([]screens.Route{
 			{Pattern: "GET /metrics", Handler: met.Handler()},
 			{Pattern: "GET /healthz", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "alive") })},
-			{Pattern: "GET /readyz", Handler: readyz(lk)},
-		}, ops.routes()...)})
+			{Pattern: "GET /readyz", Handler: opsapi.Readyz(lk)},
+		}, ops.Routes()...)})
 	if err := hub.Err(); err != nil {
 		return fmt.Errorf("paired devices: %w", err)
 	}

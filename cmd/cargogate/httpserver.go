@@ -17,7 +17,7 @@ import (
 // headers within readHeaderTimeout (a trickled request is cut before any
 // 401 is due), the whole request within readTimeout, each response within
 // writeTimeout (streams set their own per-write deadline instead, see
-// opsAPI.spool), and an idle keep-alive connection for idleTimeout.
+// opsapi.API.spool), and an idle keep-alive connection for idleTimeout.
 // Variables, so that tests can shorten them.
 var (
 	readHeaderTimeout = 2 * time.Second

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync/atomic"
 
 	"golang.org/x/sync/errgroup"
@@ -128,4 +129,14 @@ func reload(ctx context.Context, g *errgroup.Group, path string, set *stations, 
 	insp.cls.Store(cls)
 	log.Info("configuration reloaded", "digest", cfg.Digest(), "central_kids", sortedKeys(cfg.Central.Keys), "stations", len(cfg.Stations))
 	aud.Add(audit.KindConfig, map[string]any{"event": "reloaded", "digest": cfg.Digest(), "central_kids": sortedKeys(cfg.Central.Keys)})
+}
+
+// sortedKeys are the keys of m, sorted.
+func sortedKeys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
 }

@@ -1,4 +1,7 @@
-package main
+// Package opsapi is the operator HTTP API of a running gateway (whose
+// files are locked): hot backups, event export, audit verify and export,
+// and /readyz. Package main constructs it and registers its routes.
+package opsapi
 
 import (
 	"bufio"
@@ -11,6 +14,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,11 +22,10 @@ import (
 	"github.com/cargogate/cargogate/gateway/audit"
 	"github.com/cargogate/cargogate/gateway/journal"
 	"github.com/cargogate/cargogate/gateway/screens"
-	"github.com/cargogate/cargogate/gateway/store"
 	"github.com/cargogate/cargogate/sync/link"
 )
 
-// opsAPI serves the operator commands against a running gateway (whose
+// API serves the operator commands against a running gateway (whose
 // files are locked): hot backups, event export, audit verify and export.
 // Its routes need the operator role (screens.NeedOperate).
 //
@@ -33,8 +36,8 @@ import (
 // file in the data directory at disk speed, then sent from the file with a
 // deadline on every write (stream_stall): a client that accepts nothing
 // for that long is cut off.
-type opsAPI struct {
-	store   *store.Store
+type API struct {
+	backups []Backup
 	journal *journal.Journal
 	audit   *audit.Log
 	pub     ed25519.PublicKey
@@ -53,10 +56,45 @@ type opsAPI struct {
 	verifyEvery time.Duration
 }
 
+// Backuper writes a consistent copy of its file, taken in one read
+// transaction (the store, the journal and the audit log are).
+type Backuper interface {
+	Backup(w io.Writer) (int64, error)
+}
+
+// Backup is one file GET /api/backup?file=Name serves.
+type Backup struct {
+	Name string
+	File Backuper
+}
+
+// Options are what New needs.
+type Options struct {
+	Backups     []Backup          // the files /api/backup serves, in the order its error lists them
+	Journal     *journal.Journal  // GET /api/export/events
+	Audit       *audit.Log        // GET /api/audit/verify and /api/audit/export
+	Pub         ed25519.PublicKey // the checkpoints' key, for verify
+	Dir         string            // where the spools go (the data directory)
+	Stall       time.Duration     // per-write deadline of a stream (http.stream_stall)
+	Log         *slog.Logger      // nil discards
+	VerifyEvery time.Duration     // how often /api/audit/verify may run
+}
+
+// New makes the operator API.
+func New(o Options) *API {
+	log := o.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &API{backups: o.Backups, journal: o.Journal, audit: o.Audit, pub: o.Pub, dir: o.Dir, stall: o.Stall,
+		log: log, verifyEvery: o.VerifyEvery}
+}
+
 // maxSpools bounds the downloads (backups, exports) running at once.
 const maxSpools = 2
 
-func (o *opsAPI) routes() []screens.Route {
+// Routes are the operator routes, each needing the operator role.
+func (o *API) Routes() []screens.Route {
 	op := func(pattern string, f http.HandlerFunc) screens.Route {
 		return screens.Route{Pattern: pattern, Handler: f, Need: screens.NeedOperate}
 	}
@@ -79,7 +117,7 @@ func sinceParam(r *http.Request) (time.Time, error) {
 // spool runs fill (which reads the stores) into a temporary file, then
 // sends the file with a Content-Length, so that a client cut off short
 // knows it. A fill that fails answers 500 before any byte is sent.
-func (o *opsAPI) spool(w http.ResponseWriter, r *http.Request, what, contentType string, fill func(io.Writer) error) {
+func (o *API) spool(w http.ResponseWriter, r *http.Request, what, contentType string, fill func(io.Writer) error) {
 	if o.spools.Add(1) > maxSpools {
 		o.spools.Add(-1)
 		w.Header().Set("Retry-After", "10")
@@ -149,23 +187,25 @@ func sendPaced(w http.ResponseWriter, src io.Reader, stall time.Duration) (int64
 
 // backup sends a consistent copy of one file, taken in one read
 // transaction into the spool.
-func (o *opsAPI) backup(w http.ResponseWriter, r *http.Request) {
-	files := map[string]interface {
-		Backup(w io.Writer) (int64, error)
-	}{ordersFile: o.store, journalFile: o.journal, auditFile: o.audit}
+func (o *API) backup(w http.ResponseWriter, r *http.Request) {
 	name := r.URL.Query().Get("file")
-	f, ok := files[name]
-	if !ok {
-		http.Error(w, "file: one of "+ordersFile+", "+journalFile+", "+auditFile, http.StatusBadRequest)
+	i := slices.IndexFunc(o.backups, func(b Backup) bool { return b.Name == name })
+	if i < 0 {
+		names := make([]string, len(o.backups))
+		for j, b := range o.backups {
+			names[j] = b.Name
+		}
+		http.Error(w, "file: one of "+strings.Join(names, ", "), http.StatusBadRequest)
 		return
 	}
+	f := o.backups[i].File
 	o.spool(w, r, "backup "+name, "application/octet-stream", func(out io.Writer) error {
 		_, err := f.Backup(out)
 		return err
 	})
 }
 
-func (o *opsAPI) exportEvents(w http.ResponseWriter, r *http.Request) {
+func (o *API) exportEvents(w http.ResponseWriter, r *http.Request) {
 	since, err := sinceParam(r)
 	if err != nil {
 		http.Error(w, "since: "+err.Error(), http.StatusBadRequest)
@@ -179,7 +219,7 @@ func (o *opsAPI) exportEvents(w http.ResponseWriter, r *http.Request) {
 // auditVerify verifies a snapshot of the audit log (so the log's commits
 // never wait for the walk), one at a time and at most once per
 // verifyEvery; others get 429.
-func (o *opsAPI) auditVerify(w http.ResponseWriter, r *http.Request) {
+func (o *API) auditVerify(w http.ResponseWriter, r *http.Request) {
 	if !o.verifyMu.TryLock() {
 		w.Header().Set("Retry-After", "10")
 		http.Error(w, "an audit verify is running: try again later", http.StatusTooManyRequests)
@@ -201,7 +241,7 @@ func (o *opsAPI) auditVerify(w http.ResponseWriter, r *http.Request) {
 	writeJSONResp(w, out)
 }
 
-func (o *opsAPI) verifySnapshot() (audit.Report, error) {
+func (o *API) verifySnapshot() (audit.Report, error) {
 	f, err := os.CreateTemp(o.dir, ".verify-*")
 	if err != nil {
 		return audit.Report{}, err
@@ -223,7 +263,7 @@ func (o *opsAPI) verifySnapshot() (audit.Report, error) {
 
 // auditExport: JSON lines with the chain hash, ending with the trailer
 // line; a failed export answers 500, never a 200 that looks complete.
-func (o *opsAPI) auditExport(w http.ResponseWriter, r *http.Request) {
+func (o *API) auditExport(w http.ResponseWriter, r *http.Request) {
 	since, err := sinceParam(r)
 	if err != nil {
 		http.Error(w, "since: "+err.Error(), http.StatusBadRequest)
@@ -243,10 +283,10 @@ func writeJSONResp(w http.ResponseWriter, v any) {
 	enc.Encode(v)
 }
 
-// readyz: 200 while the gateway can do its job (the stores take commits,
+// Readyz: 200 while the gateway can do its job (the stores take commits,
 // the configuration was valid to start with). The link to central is
 // reported, not required: the gateway decides offline.
-func readyz(lk *link.Link) http.Handler {
+func Readyz(lk *link.Link) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s := lk.Snapshot()
 		body := map[string]any{"ready": s.Ready, "store_writable": s.StoreWritable, "outbox_writable": s.OutboxWritable,
@@ -256,13 +296,4 @@ func readyz(lk *link.Link) http.Handler {
 		}
 		writeJSONResp(w, body)
 	})
-}
-
-func sortedKeys(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }
