@@ -103,6 +103,8 @@ func (c *HIDConfig) Check(p *config.Problems) {
 
 // Key codes (linux/input-event-codes.h) the decoder treats apart.
 const (
+	evSyn       = 0x00
+	synDropped  = 3
 	evKey       = 0x01
 	keyEnter    = 28
 	keyKPEnter  = 96
@@ -230,6 +232,12 @@ func (d *keyDecoder) key(code uint16, value int32) []byte {
 		return nil
 	}
 	d.out = d.out[:0]
+	if value == 2 {
+		// The kernel's autorepeat of a key held: a scanner never holds
+		// one, so its report came late. Typing the character again would
+		// make another code: the code is marked unreadable instead.
+		return append(d.out, 0x1a)
+	}
 	switch code {
 	case keyEnter, keyKPEnter:
 		return append(d.out, '\r')
@@ -256,6 +264,15 @@ func (d *keyDecoder) key(code uint16, value int32) []byte {
 		}
 	}
 	return append(d.out, string(r)...)
+}
+
+// dropped is the kernel's SYN_DROPPED: its buffer overflowed and key
+// events were lost. The code in progress is marked unreadable (what is
+// left of it could be another, valid code) and the modifiers, whose
+// releases may be among the lost, are taken as released.
+func (d *keyDecoder) dropped() []byte {
+	d.lshift, d.rshift, d.lctrl, d.rctrl, d.altgr = false, false, false, false, false
+	return []byte{0x1a}
 }
 
 // eventSize is sizeof(struct input_event): a struct timeval, then type
@@ -367,6 +384,10 @@ func (s *hidScanner) session(ctx context.Context, f *os.File, cs *codeStream) er
 		recs := have / eventSize
 		for i := 0; i < recs; i++ {
 			ev := decodeEvent(buf[i*eventSize : (i+1)*eventSize])
+			if ev.typ == evSyn && ev.code == synDropped {
+				cs.feed(dec.dropped(), s.now())
+				continue
+			}
 			if ev.typ != evKey {
 				continue
 			}
