@@ -229,13 +229,17 @@ type scanMsg struct {
 }
 
 // answerMsg answers one scan: its outcome, or why it was not decided
-// (Refused: nothing was decided or journalled; scan again).
+// (Refused: nothing was decided or journalled; scan again), or Pending:
+// the station has the scan but did not answer in time, so it may be
+// decided and journalled; the same id sent again gets its decision (a new
+// id would decide and journal it a second time).
 type answerMsg struct {
 	Type    string        `json:"type"` // "answer"
 	ID      string        `json:"id"`
 	Outcome *scan.Outcome `json:"outcome,omitempty"`
 	Repeat  bool          `json:"repeat,omitempty"` // answered from the first time this id was sent
 	Refused string        `json:"refused,omitempty"`
+	Pending bool          `json:"pending,omitempty"`
 }
 
 var errNoStation = errors.New("the station is not running")
@@ -404,7 +408,7 @@ func (h *Hub) handheldScan(ctx context.Context, c *client, who Who, st string, m
 		o := s.out
 		answer(answerMsg{Outcome: &o, Repeat: !fresh})
 	case <-t.C:
-		answer(answerMsg{Refused: "no answer"}) // may be decided: the same id sent again gets it
+		answer(answerMsg{Pending: true}) // may be decided: the same id sent again gets it
 	case <-ctx.Done():
 	}
 }

@@ -153,6 +153,12 @@
       } else if (m.type === "answer") {
         if (!pending || m.id !== pending.id) return; // an older scan's answer
         clearTimeout(answerTimer);
+        if (m.pending) {
+          // The gateway has the scan, maybe decided: kept, so the same
+          // code scanned again reuses its id and gets that decision.
+          notice("refused", "noAnswer", pending.code);
+          return;
+        }
         const p = pending;
         pending = null;
         body.dataset.answers = String(Number(body.dataset.answers || 0) + 1);
