@@ -37,6 +37,11 @@ const (
 	// bytes, escaped, and the envelope.
 	handheldReadLimit = 4096
 	maxScanID         = 64
+	// maxInFlight bounds the scans of one connection waiting for their
+	// answer; beyond it the connection is not read until one is answered
+	// (a device repeating an id cannot make the gateway hold a goroutine
+	// and a timer for each message).
+	maxInFlight = 8
 )
 
 // Submitter is a handheld station's scanner: it passes a read to the
@@ -297,6 +302,7 @@ func (h *Hub) serveHandheldWS(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 
+	inFlight := make(chan struct{}, maxInFlight)
 	conn.SetReadLimit(handheldReadLimit)
 	conn.SetReadDeadline(time.Now().Add(pongWait))
 	conn.SetPongHandler(func(string) error { return conn.SetReadDeadline(time.Now().Add(pongWait)) })
@@ -313,7 +319,16 @@ func (h *Hub) serveHandheldWS(w http.ResponseWriter, r *http.Request) {
 			if json.Unmarshal(b, &m) != nil || m.Type != "scan" {
 				continue
 			}
-			go h.handheldScan(ctx, c, who, st, m)
+			select {
+			case inFlight <- struct{}{}:
+			case <-ctx.Done():
+				h.remove(c)
+				return
+			}
+			go func() {
+				defer func() { <-inFlight }()
+				h.handheldScan(ctx, c, who, st, m)
+			}()
 		}
 	}()
 	ping := time.NewTicker(pingEvery)

@@ -2,6 +2,10 @@ package screens
 
 import (
 	"context"
+	"encoding/json"
+	"runtime"
+
+	"github.com/gorilla/websocket"
 	"sync"
 	"testing"
 	"time"
@@ -60,4 +64,34 @@ func TestReview18_HandheldNoAnswerIsNotRefused(t *testing.T) {
 	if n := st.count(); n != 1 {
 		t.Errorf("the station got %d reads, want 1", n)
 	}
+}
+
+// A paired device sending one id over and over (or any message) must not
+// make the gateway hold a goroutine and a timer for each: the scans of a
+// connection in flight are bounded, beyond that the connection is not read.
+func TestReview18_HandheldInFlightBounded(t *testing.T) {
+	h, base := startHandheldHub(t, Options{AnswerTimeout: time.Minute})
+	st := &slowStation{h: h}
+	h.BindHandheld("hh", st)
+	c := dialHandheld(t, base, "hh", pairDevice(t, h, "hh-1", "hh"))
+	before := runtime.NumGoroutine()
+	b, _ := json.Marshal(scanMsg{Type: "scan", ID: "s1", Code: "P-1"})
+	for range 500 {
+		c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		if err := c.WriteMessage(websocket.TextMessage, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	peak := 0
+	for range 50 { // up to a second for the gateway to read them
+		peak = max(peak, runtime.NumGoroutine()-before)
+		if peak > 100 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if peak > 100 {
+		t.Errorf("500 messages of one connection made %d goroutines", peak)
+	}
+	st.decideAll()
 }
