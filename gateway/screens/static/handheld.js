@@ -145,6 +145,7 @@
         backoff = 250;
         setState("open");
         transit(m.arrival);
+        if (box.dataset.verdict === "offline" && !pending) waiting();
         // A scan sent before the connection dropped, unanswered: sent again
         // with its id, so the gateway answers the first decision.
         if (pending) { body.dataset.resent = String(Number(body.dataset.resent || 0) + 1); send(pending); }
@@ -170,6 +171,12 @@
       if (ws !== sock) return;
       ws = null;
       setState("closed");
+      // The last verdict is not left on the screen while not connected: a
+      // PASS glanced at then would be a stale one.
+      if (box.dataset.verdict !== "offline") {
+        show("offline", [h("div", { class: "sign" }, "⚠"), h("div", { class: "word2" }, L.disconnected),
+          h("div", { class: "todo" }, `${EN.notConnected} · ${ZH.notConnected}`)]);
+      }
       body.dataset.reconnects = String(Number(body.dataset.reconnects || 0) + 1);
       const wait = Math.round(backoff * (0.5 + Math.random()));
       backoff = Math.min(backoff * 2, 5000);
