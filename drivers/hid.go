@@ -262,6 +262,9 @@ func (d *keyDecoder) key(code uint16, value int32) []byte {
 		if c := v[0]; c >= 'a' && c <= 'z' || c >= '[' && c <= '_' {
 			return append(d.out, byte(c)&0x1f)
 		}
+		// Any other key with Ctrl has no control code: typing the key
+		// itself would make another code.
+		return append(d.out, 0x1a)
 	}
 	return append(d.out, string(r)...)
 }

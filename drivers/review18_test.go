@@ -74,3 +74,21 @@ func TestReview18_HIDPartialCodeAtUnplugDropped(t *testing.T) {
 	rec.expectReads(t, "56785CN")
 	rec.noReads(t)
 }
+
+// Ctrl with a key that has no control code (Ctrl+1, Ctrl+Shift+2) must
+// not type the plain key: the code would be another one. Unreadable.
+func TestReview18_HIDCtrlWithoutControlCode(t *testing.T) {
+	d := newKeyDecoder("us", nil)
+	d.key(keyLCtrl, 1)
+	if got := string(d.key(2, 1)); got != "\x1a" { // 1
+		t.Errorf("Ctrl+1 typed %q", got)
+	}
+	d.key(keyRShift, 1)
+	if got := string(d.key(3, 1)); got != "\x1a" { // 2 / @
+		t.Errorf("Ctrl+Shift+2 typed %q", got)
+	}
+	d.key(keyRShift, 0)
+	if got := string(d.key(27, 1)); got != "\x1d" { // ]: GS still
+		t.Errorf("Ctrl+] typed %q", got)
+	}
+}
