@@ -232,15 +232,18 @@ func (d *keyDecoder) key(code uint16, value int32) []byte {
 		return nil
 	}
 	d.out = d.out[:0]
+	switch code {
+	case keyEnter, keyKPEnter:
+		if value == 2 {
+			return nil // Enter held: the code ended once
+		}
+		return append(d.out, '\r')
+	}
 	if value == 2 {
 		// The kernel's autorepeat of a key held: a scanner never holds
 		// one, so its report came late. Typing the character again would
 		// make another code: the code is marked unreadable instead.
 		return append(d.out, 0x1a)
-	}
-	switch code {
-	case keyEnter, keyKPEnter:
-		return append(d.out, '\r')
 	}
 	v, ok := d.keys[code]
 	if !ok || d.altgr {

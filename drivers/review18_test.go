@@ -92,3 +92,12 @@ func TestReview18_HIDCtrlWithoutControlCode(t *testing.T) {
 		t.Errorf("Ctrl+] typed %q", got)
 	}
 }
+
+// Enter held (its autorepeat) ends the code once and taints nothing after.
+func TestReview18_HIDEnterRepeat(t *testing.T) {
+	d := newKeyDecoder("us", nil)
+	got := string(d.key(keyEnter, 1)) + string(d.key(keyEnter, 2)) + string(d.key(keyEnter, 0)) + string(d.key(30, 1))
+	if got != "\ra" {
+		t.Errorf("Enter held, then a: %q", got)
+	}
+}
