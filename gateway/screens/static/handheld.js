@@ -145,7 +145,9 @@
         backoff = 250;
         setState("open");
         transit(m.arrival);
-        if (box.dataset.verdict === "offline" && !pending) waiting();
+        // Only the "not connected" shown at the drop is cleared: a scan
+        // refused while offline keeps its "scan again".
+        if (box.dataset.reason === "disconnected" && !pending) waiting();
         // A scan sent before the connection dropped, unanswered: sent again
         // with its id, so the gateway answers the first decision.
         if (pending) { body.dataset.resent = String(Number(body.dataset.resent || 0) + 1); send(pending); }
@@ -175,7 +177,7 @@
       // PASS glanced at then would be a stale one.
       if (box.dataset.verdict !== "offline") {
         show("offline", [h("div", { class: "sign" }, "⚠"), h("div", { class: "word2" }, L.disconnected),
-          h("div", { class: "todo" }, `${EN.notConnected} · ${ZH.notConnected}`)]);
+          h("div", { class: "todo" }, `${EN.notConnected} · ${ZH.notConnected}`)], { reason: "disconnected" });
       }
       body.dataset.reconnects = String(Number(body.dataset.reconnects || 0) + 1);
       const wait = Math.round(backoff * (0.5 + Math.random()));
