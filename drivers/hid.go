@@ -103,6 +103,8 @@ func (c *HIDConfig) Check(p *config.Problems) {
 
 // Key codes (linux/input-event-codes.h) the decoder treats apart.
 const (
+	evSyn       = 0x00
+	synDropped  = 3
 	evKey       = 0x01
 	keyEnter    = 28
 	keyKPEnter  = 96
@@ -232,7 +234,16 @@ func (d *keyDecoder) key(code uint16, value int32) []byte {
 	d.out = d.out[:0]
 	switch code {
 	case keyEnter, keyKPEnter:
+		if value == 2 {
+			return nil // Enter held: the code ended once
+		}
 		return append(d.out, '\r')
+	}
+	if value == 2 {
+		// The kernel's autorepeat of a key held: a scanner never holds
+		// one, so its report came late. Typing the character again would
+		// make another code: the code is marked unreadable instead.
+		return append(d.out, 0x1a)
 	}
 	v, ok := d.keys[code]
 	if !ok || d.altgr {
@@ -254,8 +265,20 @@ func (d *keyDecoder) key(code uint16, value int32) []byte {
 		if c := v[0]; c >= 'a' && c <= 'z' || c >= '[' && c <= '_' {
 			return append(d.out, byte(c)&0x1f)
 		}
+		// Any other key with Ctrl has no control code: typing the key
+		// itself would make another code.
+		return append(d.out, 0x1a)
 	}
 	return append(d.out, string(r)...)
+}
+
+// dropped is the kernel's SYN_DROPPED: its buffer overflowed and key
+// events were lost. The code in progress is marked unreadable (what is
+// left of it could be another, valid code) and the modifiers, whose
+// releases may be among the lost, are taken as released.
+func (d *keyDecoder) dropped() []byte {
+	d.lshift, d.rshift, d.lctrl, d.rctrl, d.altgr = false, false, false, false, false
+	return []byte{0x1a}
 }
 
 // eventSize is sizeof(struct input_event): a struct timeval, then type
@@ -367,6 +390,10 @@ func (s *hidScanner) session(ctx context.Context, f *os.File, cs *codeStream) er
 		recs := have / eventSize
 		for i := 0; i < recs; i++ {
 			ev := decodeEvent(buf[i*eventSize : (i+1)*eventSize])
+			if ev.typ == evSyn && ev.code == synDropped {
+				cs.feed(dec.dropped(), s.now())
+				continue
+			}
 			if ev.typ != evKey {
 				continue
 			}

@@ -104,9 +104,9 @@ func TestKeyDecoder(t *testing.T) {
 	if got := string(d.key(30, 1)); got != "a" {
 		t.Errorf("caps lock and shift: %q", got)
 	}
-	// An autorepeat (value 2) types again; a key the keymap lacks (F1)
-	// makes the code unreadable, not shorter.
-	if got := string(newKeyDecoder("us", nil).key(30, 2)); got != "a" {
+	// An autorepeat (value 2) and a key the keymap lacks (F1) make the
+	// code unreadable, not another code.
+	if got := string(newKeyDecoder("us", nil).key(30, 2)); got != "\x1a" {
 		t.Errorf("repeat: %q", got)
 	}
 	if got := string(newKeyDecoder("us", nil).key(59, 1)); got != "\x1a" {

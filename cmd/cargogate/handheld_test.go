@@ -267,6 +267,10 @@ func TestHandheldInBrowser(t *testing.T) {
 		if got := p.text("#offline"); !strings.Contains(got, "未连接") {
 			t.Errorf("offline banner %q", got)
 		}
+		// The PASS of the scan before is not left on the screen (review 18).
+		if v := verdict(); v == "pass" || v == "stop" {
+			t.Errorf("not connected, the page still shows the last verdict %q", v)
+		}
 		p.do("type "+s10(1)+" offline", chromedp.KeyEvent(s10(1)+kb.Enter))
 		if v, w := verdict(), p.text("#verdict"); v != "offline" || !strings.Contains(w, "未连接：请重新扫描") || !strings.Contains(w, "not connected: scan again") {
 			t.Errorf("scanned while not connected: verdict %q, text %q", v, w)

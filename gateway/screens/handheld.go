@@ -36,6 +36,11 @@ const (
 	// bytes, escaped, and the envelope.
 	handheldReadLimit = 4096
 	maxScanID         = 64
+	// maxInFlight bounds the scans of one connection waiting for their
+	// answer; beyond it the connection is not read until one is answered
+	// (a device repeating an id cannot make the gateway hold a goroutine
+	// and a timer for each message).
+	maxInFlight = 8
 )
 
 // Submitter is a handheld station's scanner: it passes a read to the
@@ -228,13 +233,17 @@ type scanMsg struct {
 }
 
 // answerMsg answers one scan: its outcome, or why it was not decided
-// (Refused: nothing was decided or journalled; scan again).
+// (Refused: nothing was decided or journalled; scan again), or Pending:
+// the station has the scan but did not answer in time, so it may be
+// decided and journalled; the same id sent again gets its decision (a new
+// id would decide and journal it a second time).
 type answerMsg struct {
 	Type    string        `json:"type"` // "answer"
 	ID      string        `json:"id"`
 	Outcome *scan.Outcome `json:"outcome,omitempty"`
 	Repeat  bool          `json:"repeat,omitempty"` // answered from the first time this id was sent
 	Refused string        `json:"refused,omitempty"`
+	Pending bool          `json:"pending,omitempty"`
 }
 
 
@@ -291,6 +300,7 @@ func (h *Hub) serveHandheldWS(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 
+	inFlight := make(chan struct{}, maxInFlight)
 	conn.SetReadLimit(handheldReadLimit)
 	conn.SetReadDeadline(time.Now().Add(pongWait))
 	conn.SetPongHandler(func(string) error { return conn.SetReadDeadline(time.Now().Add(pongWait)) })
@@ -307,7 +317,16 @@ func (h *Hub) serveHandheldWS(w http.ResponseWriter, r *http.Request) {
 			if json.Unmarshal(b, &m) != nil || m.Type != "scan" {
 				continue
 			}
-			go h.handheldScan(ctx, c, who, st, m)
+			select {
+			case inFlight <- struct{}{}:
+			case <-ctx.Done():
+				h.remove(c)
+				return
+			}
+			go func() {
+				defer func() { <-inFlight }()
+				h.handheldScan(ctx, c, who, st, m)
+			}()
 		}
 	}()
 	ping := time.NewTicker(pingEvery)
@@ -402,7 +421,7 @@ func (h *Hub) handheldScan(ctx context.Context, c *client, who Who, st string, m
 		o := s.out
 		answer(answerMsg{Outcome: &o, Repeat: !fresh})
 	case <-t.C:
-		answer(answerMsg{Refused: "no answer"}) // may be decided: the same id sent again gets it
+		answer(answerMsg{Pending: true}) // may be decided: the same id sent again gets it
 	case <-ctx.Done():
 	}
 }

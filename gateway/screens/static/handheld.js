@@ -145,6 +145,9 @@
         backoff = 250;
         setState("open");
         transit(m.arrival);
+        // Only the "not connected" shown at the drop is cleared: a scan
+        // refused while offline keeps its "scan again".
+        if (box.dataset.reason === "disconnected" && !pending) waiting();
         // A scan sent before the connection dropped, unanswered: sent again
         // with its id, so the gateway answers the first decision.
         if (pending) { body.dataset.resent = String(Number(body.dataset.resent || 0) + 1); send(pending); }
@@ -153,6 +156,12 @@
       } else if (m.type === "answer") {
         if (!pending || m.id !== pending.id) return; // an older scan's answer
         clearTimeout(answerTimer);
+        if (m.pending) {
+          // The gateway has the scan, maybe decided: kept, so the same
+          // code scanned again reuses its id and gets that decision.
+          notice("refused", "noAnswer", pending.code);
+          return;
+        }
         const p = pending;
         pending = null;
         body.dataset.answers = String(Number(body.dataset.answers || 0) + 1);
@@ -164,6 +173,12 @@
       if (ws !== sock) return;
       ws = null;
       setState("closed");
+      // The last verdict is not left on the screen while not connected: a
+      // PASS glanced at then would be a stale one.
+      if (box.dataset.verdict !== "offline") {
+        show("offline", [h("div", { class: "sign" }, "⚠"), h("div", { class: "word2" }, L.disconnected),
+          h("div", { class: "todo" }, `${EN.notConnected} · ${ZH.notConnected}`)], { reason: "disconnected" });
+      }
       body.dataset.reconnects = String(Number(body.dataset.reconnects || 0) + 1);
       const wait = Math.round(backoff * (0.5 + Math.random()));
       backoff = Math.min(backoff * 2, 5000);
