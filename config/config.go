@@ -43,6 +43,11 @@ type Central struct {
 	// ResyncTimeout is how long to wait for replay_done before asking again.
 	// Default 30s.
 	ResyncTimeout time.Duration `yaml:"resync_timeout"`
+	// AckTimeout: an event sent to central but not named by its
+	// events_ack within it is sent again under the same id (PROTOCOL
+	// §5.4, amendment 3). Default 30s; at least 1s. Changing it needs a
+	// restart.
+	AckTimeout time.Duration `yaml:"ack_timeout"`
 	// LookupTimeout bounds the wait for a lookup reply. Unset or 0: the
 	// default, 300ms. Negative: lookups off (kept negative after the
 	// defaults, so a configuration written out and loaded again keeps it

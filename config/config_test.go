@@ -361,7 +361,7 @@ func TestOutbox(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Outbox != (Outbox{MaxEvents: DefaultOutboxMaxEvents, MaxBytes: DefaultOutboxMaxBytes, AlarmPercent: DefaultOutboxAlarmPercent, RedeliverWindow: DefaultOutboxRedeliverWindow}) {
+	if c.Outbox != (Outbox{MaxEvents: DefaultOutboxMaxEvents, MaxBytes: DefaultOutboxMaxBytes, AlarmPercent: DefaultOutboxAlarmPercent}) {
 		t.Errorf("defaults: outbox %+v", c.Outbox)
 	}
 }

@@ -31,10 +31,10 @@ const (
 	DefaultHTTPMaxConns    = 512
 	DefaultHTTPStreamStall = 30 * time.Second
 	// Outbox bounds (see Outbox).
-	DefaultOutboxMaxEvents       = 1_000_000
-	DefaultOutboxMaxBytes        = 1 << 30
-	DefaultOutboxAlarmPercent    = 80
-	DefaultOutboxRedeliverWindow = 30 * time.Second
+	DefaultOutboxMaxEvents    = 1_000_000
+	DefaultOutboxMaxBytes     = 1 << 30
+	DefaultOutboxAlarmPercent = 80
+	DefaultAckTimeout         = 30 * time.Second
 )
 
 // Load reads, decodes, defaults and validates the configuration file at path.
@@ -156,6 +156,9 @@ func (c *Config) applyDefaults() {
 	// Negative means no lookup and stays negative, so that the value
 	// survives Prepare again and a write-out and load (0 would read back
 	// as unset, the default).
+	if c.Central.AckTimeout == 0 {
+		c.Central.AckTimeout = DefaultAckTimeout
+	}
 	if c.Central.LookupTimeout == 0 {
 		c.Central.LookupTimeout = DefaultLookupTimeout
 	}

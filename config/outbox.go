@@ -23,12 +23,11 @@ type Outbox struct {
 	// which the outbox alarm is raised (status page, log), 1..99.
 	// Default 80.
 	AlarmPercent int `yaml:"alarm_percent"`
-	// RedeliverWindow: after the events connection to the broker comes
-	// back, events delivered this long before it was lost, and this long
-	// after it came back, are sent again (central drops copies by id), in
-	// case the broker lost them before central had them. It should exceed
-	// the time central takes to reconnect to a restarted broker. Default
-	// 30s; negative: never.
+	// RedeliverWindow is deprecated and ignored (a warning names it):
+	// since PROTOCOL amendment 3 an event leaves the outbox only when
+	// central's events_ack names it, and one not acknowledged within
+	// central.ack_timeout is sent again. Still accepted so that existing
+	// configuration files load.
 	RedeliverWindow time.Duration `yaml:"redeliver_window"`
 }
 
@@ -83,9 +82,6 @@ func (o *Outbox) applyDefaults() {
 	}
 	if o.AlarmPercent == 0 {
 		o.AlarmPercent = DefaultOutboxAlarmPercent
-	}
-	if o.RedeliverWindow == 0 {
-		o.RedeliverWindow = DefaultOutboxRedeliverWindow
 	}
 }
 

@@ -23,6 +23,7 @@ var restartKeys = []struct {
 	{"central.ca_file", func(a, b *Config) bool { return a.Central.CAFile == b.Central.CAFile }},
 	{"central.cert_file", func(a, b *Config) bool { return a.Central.CertFile == b.Central.CertFile }},
 	{"central.key_file", func(a, b *Config) bool { return a.Central.KeyFile == b.Central.KeyFile }},
+	{"central.ack_timeout", func(a, b *Config) bool { return a.Central.AckTimeout == b.Central.AckTimeout }},
 	{"http.listen", func(a, b *Config) bool { return a.HTTP.Listen == b.HTTP.Listen }},
 	{"http.allowed_origins", func(a, b *Config) bool { return slices.Equal(a.HTTP.AllowedOrigins, b.HTTP.AllowedOrigins) }},
 	{"http.token", func(a, b *Config) bool { return a.HTTP.Token == b.HTTP.Token }},

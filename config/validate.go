@@ -163,6 +163,9 @@ func (ce *Central) validate(p *Problems) {
 			p.Add("central."+d.key, "must not be negative (got %v)", d.v)
 		}
 	}
+	if ce.AckTimeout != 0 && (ce.AckTimeout < time.Second || ce.AckTimeout > time.Hour) {
+		p.Add("central.ack_timeout", "must be between 1s and 1h (got %v)", ce.AckTimeout)
+	}
 }
 
 func patterns(p *Problems, path string, pats []string) {

@@ -8,6 +8,9 @@ import "fmt"
 // which of their settings these are (Warner).
 func (c *Config) Warnings() []string {
 	var out []string
+	if c.Outbox.RedeliverWindow != 0 {
+		out = append(out, "outbox.redeliver_window: deprecated and ignored: events leave the outbox when central's events_ack names them, and are sent again after central.ack_timeout")
+	}
 	for i, st := range c.Stations {
 		for _, d := range []struct {
 			kind Kind

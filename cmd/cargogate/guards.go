@@ -27,6 +27,6 @@ var (
 	_ link.Outbox = (*journal.Journal)(nil)
 	_ link.Clock  = (*clock.Clock)(nil)
 
-	_ link.OutboxHealth  = (*journal.Journal)(nil)
-	_ outbox.Redeliverer = (*journal.Journal)(nil)
+	_ link.OutboxHealth = (*journal.Journal)(nil)
+	_ outbox.Afterer    = (*journal.Journal)(nil)
 )

@@ -43,7 +43,7 @@ func reloadBase(dir string) map[string]string {
 		"site": "PVG-W", "gateway": "g07", "data_dir": filepath.Join(dir, "gw"),
 		// Nothing listens there: the link stays offline and keeps trying.
 		"central.broker": "tcp://127.0.0.1:1", "central.username": "gw", "central.password": "pw1",
-		"central.gap_grace": "2s", "central.resync_timeout": "30s", "central.lookup_timeout": "300ms",
+		"central.gap_grace": "2s", "central.resync_timeout": "30s", "central.lookup_timeout": "300ms", "central.ack_timeout": "30s",
 		"http.listen": `""`, "http.allowed_origins": "[]", "http.token": `""`,
 		"log.level": "info", "log.format": "text",
 		"outbox.max_events": "1000", "outbox.max_bytes": "1MiB", "outbox.alarm_percent": "80", "outbox.redeliver_window": "30s",
@@ -250,6 +250,7 @@ func TestReloadRefusesRestartKeys(t *testing.T) {
 		{"outbox.max_bytes", "2MiB"},
 		{"outbox.alarm_percent", "90"},
 		{"outbox.redeliver_window", "40s"},
+		{"central.ack_timeout", "40s"},
 	} {
 		t.Run(tc.key, func(t *testing.T) {
 			line := r.reload(map[string]string{tc.key: tc.value, "central.gap_grace": "9s"})

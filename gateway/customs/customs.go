@@ -411,6 +411,7 @@ const (
 	TypeReplayDone = "replay_done"
 	TypeLookup     = "lookup"
 	TypeEvents     = "events"
+	TypeEventsAck  = "events_ack"
 	TypeStatus     = "status"
 )
 
@@ -463,6 +464,16 @@ type Events struct {
 	Site    string  `json:"site"`
 	Gateway string  `json:"gateway"`
 	Events  []Event `json:"events"`
+}
+
+// EventsAck is central's acknowledgement of events it holds durably
+// (PROTOCOL amendment 3): at most MaxEvents ids, duplicates it already had
+// included.
+type EventsAck struct {
+	Type    string   `json:"type"`
+	Site    string   `json:"site"`
+	Gateway string   `json:"gateway"`
+	IDs     []string `json:"ids"`
 }
 
 // Event kinds.
@@ -586,6 +597,7 @@ const (
 	LeafLookup      = "lookup"
 	LeafLookupReply = "lookup/reply"
 	LeafEvents      = "events"
+	LeafEventsAck   = "events/ack"
 	LeafStatus      = "status"
 )
 

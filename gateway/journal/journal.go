@@ -357,10 +357,29 @@ func (j *Journal) Pending(max int, maxBytes int) ([]Entry, error) {
 	return out, err
 }
 
+// PendingAfter is Pending from the first event whose journal seq is
+// greater than after.
+func (j *Journal) PendingAfter(after uint64, max int, maxBytes int) ([]Entry, error) {
+	var out []Entry
+	err := j.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bPending).Cursor()
+		size := 0
+		for k, v := c.Seek(key(after + 1)); k != nil && len(out) < max; k, v = c.Next() {
+			if len(out) > 0 && size+len(v) > maxBytes {
+				break
+			}
+			size += len(v)
+			out = append(out, Entry{Seq: binary.BigEndian.Uint64(k), Data: append([]byte(nil), v...)})
+		}
+		return nil
+	})
+	return out, err
+}
+
 // DefaultDeliveredPerCommit is Options.DeliveredPerCommit's default.
 const DefaultDeliveredPerCommit = 128
 
-// Delivered removes events that central's broker acknowledged, keeping a
+// Delivered removes events that central acknowledged, keeping a
 // copy in the delivered bucket when configured. It commits them in
 // transactions of at most DeliveredPerCommit events, so that the appends
 // waiting for the file wait for a small one: a crash between two leaves

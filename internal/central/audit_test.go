@@ -82,7 +82,7 @@ func TestCheckPass(t *testing.T) {
 		{ID: "E2", Kind: customs.EventScan, Station: "g", At: now, Subject: &customs.Subject{Kind: customs.Parcel, ID: "P2"}, Decision: "pass", Reason: "released", BasisSeq: 4, AppliedSeq: seq(5), Offline: &f},
 		{ID: "E3", Kind: customs.EventScan, Station: "g", At: now, Subject: &customs.Subject{Kind: customs.Parcel, ID: "P5"}, Decision: "stop", Reason: "cancelled", BasisSeq: 9, AppliedSeq: seq(10), Offline: &f},
 	}
-	if err := h.c.recordEvents("g07", customs.Events{Type: customs.TypeEvents, Site: site, Gateway: "g07", Events: evs}); err != nil {
+	if err := h.c.recordEvents(context.Background(), "g07", customs.Events{Type: customs.TypeEvents, Site: site, Gateway: "g07", Events: evs}); err != nil {
 		t.Fatal(err)
 	}
 	var a Audit
@@ -222,7 +222,7 @@ func TestAuditWindow(t *testing.T) {
 		scan("E4", P("C"), "stop", "error", 3, 6),           // not judged
 		scan("E5", P("A"), "stop", "held:inspection", 2, 6), // fine
 	}
-	if err := h.c.recordEvents("g07", customs.Events{Type: customs.TypeEvents, Site: site, Gateway: "g07", Events: evs}); err != nil {
+	if err := h.c.recordEvents(context.Background(), "g07", customs.Events{Type: customs.TypeEvents, Site: site, Gateway: "g07", Events: evs}); err != nil {
 		t.Fatal(err)
 	}
 	a, err := h.c.Audit("g07")

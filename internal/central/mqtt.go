@@ -238,7 +238,7 @@ func (c *Central) dispatch(ctx context.Context, gw, leaf string, msg []byte) err
 		if err := decodeDoc(payload, &e, gw, &e.Gateway); err != nil {
 			return err
 		}
-		return c.recordEvents(gw, e)
+		return c.recordEvents(ctx, gw, e)
 	default: // status
 		var s customs.Status
 		if err := decodeDoc(payload, &s, gw, &s.Gateway); err != nil {
@@ -346,9 +346,11 @@ func (c *Central) answerLookup(ctx context.Context, gw string, l customs.Lookup)
 }
 
 // recordEvents stores the events not seen before (dedupe by id) in one
-// commit. A message with more than customs.MaxEvents events, or an event
+// commit, then acknowledges every id of the message, duplicates included,
+// with an events_ack on the gateway's events/ack topic (PROTOCOL amendment
+// 3). A message with more than customs.MaxEvents events, or an event
 // without a usable id, is rejected whole.
-func (c *Central) recordEvents(gw string, e customs.Events) error {
+func (c *Central) recordEvents(ctx context.Context, gw string, e customs.Events) error {
 	if len(e.Events) > customs.MaxEvents {
 		return reject(RejectTooMany, "%d events, at most %d", len(e.Events), customs.MaxEvents)
 	}
@@ -363,6 +365,22 @@ func (c *Central) recordEvents(gw string, e customs.Events) error {
 	}
 	c.count(func(s *Stats) { s.DuplicatesDropped += uint64(dups) })
 	c.log.Debug("events", "gateway", gw, "added", added, "duplicates", dups)
+	if len(e.Events) == 0 {
+		return nil
+	}
+	ack := customs.EventsAck{Type: customs.TypeEventsAck, Site: c.opts.Site, Gateway: gw, IDs: make([]string, 0, len(e.Events))}
+	for _, ev := range e.Events {
+		ack.IDs = append(ack.IDs, ev.ID)
+	}
+	msg, err := c.opts.Signer.Seal(ack)
+	if err != nil {
+		return err
+	}
+	// Not acknowledged (no connection): the gateway sends the events again
+	// after its ack_timeout, and they are acknowledged then.
+	if err := c.publish(ctx, customs.GatewayTopic(c.opts.Site, gw, customs.LeafEventsAck), msg, false); err != nil {
+		c.log.Debug("events_ack not published", "gateway", gw, "err", err)
+	}
 	return nil
 }
 

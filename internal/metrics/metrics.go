@@ -121,7 +121,7 @@ var (
 	descResyncs   = prometheus.NewDesc("cargogate_resyncs_total", "Resync requests sent.", nil, nil)
 	descOutbox    = prometheus.NewDesc("cargogate_outbox_events", "Events waiting for central's PUBACK.", nil, nil)
 	descOutboxB   = prometheus.NewDesc("cargogate_outbox_bytes", "Bytes of events waiting.", nil, nil)
-	descOldest    = prometheus.NewDesc("cargogate_outbox_oldest_seconds", "Age of the oldest undelivered event.", nil, nil)
+	descOldest    = prometheus.NewDesc("cargogate_outbox_oldest_seconds", "Age of the oldest event not yet acknowledged by central (events_ack).", nil, nil)
 	descSent      = prometheus.NewDesc("cargogate_events_delivered_total", "Events delivered to central's broker.", nil, nil)
 	descStoreOK   = prometheus.NewDesc("cargogate_store_writable", "1 while the order store takes commits.", nil, nil)
 	descReady     = prometheus.NewDesc("cargogate_ready", "1 while the gateway is ready (store writable, config valid).", nil, nil)

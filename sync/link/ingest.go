@@ -33,7 +33,8 @@ type item struct {
 	head      uint64
 	upTo      uint64
 	at        time.Time
-	reject    string // reason label when rejected
+	ackIDs    []string // events_ack: the event ids central holds
+	reject    string   // reason label when rejected
 	rejectErr error
 	// bad are the orders of the message that cannot be applied, drops the
 	// fields set aside in orders applied (amendment 2).
@@ -175,6 +176,8 @@ func (l *Link) verify(it *item) {
 		allowed = customs.TypeOrders
 	case customs.HeadTopic(l.opts.Site):
 		allowed = customs.TypeHead
+	case l.topic(customs.LeafEventsAck):
+		allowed = customs.TypeEventsAck
 	default:
 		known = false
 	}
@@ -264,6 +267,21 @@ func (l *Link) verify(it *item) {
 			}
 		}
 		it.requestID, it.upTo = doc.RequestID, doc.UpTo
+	case customs.TypeEventsAck:
+		var ack customs.EventsAck
+		if err := json.Unmarshal(payload, &ack); err != nil {
+			l.reject(it, "malformed", err)
+			return
+		}
+		if ack.Gateway != l.opts.Gateway {
+			l.reject(it, "wrong_gateway", fmt.Errorf("gateway %q is not %q", ack.Gateway, l.opts.Gateway))
+			return
+		}
+		if len(ack.IDs) > customs.MaxEvents {
+			l.reject(it, "too_many_ids", fmt.Errorf("%d ids, at most %d", len(ack.IDs), customs.MaxEvents))
+			return
+		}
+		it.ackIDs = ack.IDs
 	}
 }
 
@@ -416,6 +434,10 @@ func (l *Link) commit(batch []*item) error {
 	l.head.Store(res.Head)
 	l.maxSeq.Store(res.MaxSeq)
 	for _, it := range batch {
+		if it.reject == "" && it.typ == customs.TypeEventsAck {
+			l.out.Acked(it.ackIDs)
+			continue
+		}
 		if it.reject != "" || it.requestID == "" {
 			continue
 		}

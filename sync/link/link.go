@@ -77,12 +77,11 @@ type Options struct {
 	// split, so a commit takes at least one. Default 16 MiB (about 3,800
 	// orders); negative: no bound but MaxBatch.
 	MaxBatchBytes int64
-	// RedeliverWindow: after the events connection comes back, the events
-	// delivered in this window before it was lost are sent again at once,
-	// and those delivered in this window after it came back are sent again
-	// when it has passed (see sync/outbox). 0: 30s; negative: never.
-	RedeliverWindow time.Duration
-	Log             *slog.Logger // nil: discard
+	// AckTimeout: an event sent but not acknowledged by central's
+	// events_ack within it is sent again under the same id (see
+	// sync/outbox). 0: 30s.
+	AckTimeout time.Duration
+	Log        *slog.Logger // nil: discard
 	// Time is the clock the loops wait and measure on (gap_grace,
 	// resync_timeout, the status cadence, redelivery); nil: the real one.
 	Time tstime.Clock
@@ -194,9 +193,6 @@ func New(opts Options, st Store, ob Outbox, clk Clock) (*Link, error) {
 	if opts.MaxBatchBytes == 0 {
 		opts.MaxBatchBytes = DefaultMaxBatchBytes
 	}
-	if opts.RedeliverWindow == 0 {
-		opts.RedeliverWindow = 30 * time.Second
-	}
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
@@ -220,8 +216,8 @@ func New(opts Options, st Store, ob Outbox, clk Clock) (*Link, error) {
 	l.since.Store(l.time.Now().UnixNano())
 	l.SetTimeouts(opts.GapGrace, opts.ResyncTimeout)
 	l.out = outbox.New(outbox.Options{Site: opts.Site, Gateway: opts.Gateway, Signer: opts.Signer,
-		Connect:         func() *mqtt.ClientOptions { return l.clientOptions(l.clientID() + "-pub") },
-		RedeliverWindow: opts.RedeliverWindow, Log: l.log, Time: opts.Time,
+		Connect:    func() *mqtt.ClientOptions { return l.clientOptions(l.clientID() + "-pub") },
+		AckTimeout: opts.AckTimeout, Log: l.log, Time: opts.Time,
 		Delivered: func(n int) {
 			l.C.EventsSent.Add(uint64(n))
 			l.kickStatus()

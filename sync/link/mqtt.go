@@ -65,6 +65,7 @@ func (l *Link) subscribe(c mqtt.Client) {
 		customs.HeadTopic(l.opts.Site):   1,
 		l.topic(customs.LeafReplay):      1,
 		l.topic(customs.LeafLookupReply): 1,
+		l.topic(customs.LeafEventsAck):   1,
 	}
 	t := c.SubscribeMultiple(subs, l.handoff)
 	if !t.WaitTimeout(10*time.Second) || t.Error() != nil {

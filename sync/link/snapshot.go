@@ -40,14 +40,16 @@ type Snapshot struct {
 	// OutboxWritable is false while the outbox fails to commit.
 	OutboxWritable bool                  `json:"outbox_writable"`
 	OutboxHealth   *persist.OutboxHealth `json:"outbox_health,omitempty"`
-	// OutboxOldest is the age in seconds of the oldest undelivered event.
+	// OutboxOldest is the age in seconds of the oldest event not yet
+	// acknowledged by central (amendment 3).
 	OutboxOldest float64 `json:"outbox_oldest_s"`
 	// Ready: both stores commit. Deciding goes on when not ready, but
 	// orders are not taken and scans may be decided STOP (error).
 	Ready  bool     `json:"ready"`
 	Alarms []string `json:"alarms,omitempty"`
-	// RedeliverDue: events delivered since the events connection came back
-	// will be sent again (see Options.RedeliverWindow).
+	// RedeliverDue: events were sent and are still waiting for central's
+	// events_ack; those not acknowledged within Options.AckTimeout are sent
+	// again.
 	RedeliverDue bool `json:"redeliver_due"`
 	// Unappliable counts orders that could not be applied (amendment 2),
 	// FieldsDropped the out-of-form fields set aside in orders applied.

@@ -1,8 +1,8 @@
 // Package outbox delivers the gateway's event outbox to central (PROTOCOL
 // §5.4) on its own MQTT connection: clean session, no automatic reconnect,
 // so that a lost connection fails the token instead of completing it on a
-// re-send, and an event leaves the outbox only after a PUBACK that really
-// happened.
+// re-send. An event leaves the outbox only when central's events_ack names
+// it (PROTOCOL amendment 3): a PUBACK ends one send, not the delivery.
 //
 // It consumes the event journal through Source, written against
 // gateway/persist's types, so it depends neither on gateway/journal nor on
@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -29,20 +30,25 @@ import (
 
 // Source is what delivery needs of the event journal.
 type Source interface {
-	// Pending returns the oldest undelivered events, at most max of them
-	// and about maxBytes of JSON.
+	// Pending returns the oldest events not yet acknowledged by central,
+	// at most max of them and about maxBytes of JSON.
 	Pending(max, maxBytes int) ([]persist.Entry, error)
-	// Delivered takes events out of the outbox after their PUBACK.
+	// Delivered takes events out of the outbox once central's events_ack
+	// names them.
 	Delivered(entries []persist.Entry) error
 	// Notify is signalled when events are appended.
 	Notify() <-chan struct{}
 }
 
-// Redeliverer is the optional ability of a Source to put delivered events
-// back (journal.Journal has it).
-type Redeliverer interface {
-	Redeliver(since time.Time) (int, error)
+// Afterer is the optional ability of a Source to list the pending events
+// after a journal seq (journal.Journal has it); without it Pending is
+// filtered, which is enough for small outboxes.
+type Afterer interface {
+	PendingAfter(after uint64, max, maxBytes int) ([]persist.Entry, error)
 }
+
+// DefaultAckTimeout is Options.AckTimeout's default (PROTOCOL §5.4).
+const DefaultAckTimeout = 30 * time.Second
 
 // Options configure a Deliverer.
 type Options struct {
@@ -52,18 +58,23 @@ type Options struct {
 	// client id, credentials, TLS, timeouts); the Deliverer adds the clean
 	// session, the lost-connection handler and turns reconnection off.
 	Connect func() *mqtt.ClientOptions
-	// RedeliverWindow: after the connection comes back, the events
-	// delivered in this window before it was lost are sent again at once,
-	// and those delivered in this window after it came back are sent again
-	// when it has passed. 0: 30s; negative: never.
-	RedeliverWindow time.Duration
+	// AckTimeout: an event sent but not named by central's events_ack
+	// within it is sent again, under the same id. 0: DefaultAckTimeout.
+	AckTimeout time.Duration
 	// Delivered, if set, is called with the number of events that left the
-	// outbox after each PUBACK.
+	// outbox after each events_ack.
 	Delivered func(n int)
 	Log       *slog.Logger // nil: discard
-	// Time is the clock the redelivery window and the waits run on; nil:
-	// the real one.
+	// Time is the clock the ack timeout and the waits run on; nil: the
+	// real one.
 	Time tstime.Clock
+}
+
+// sent is one event sent and not yet acknowledged by central.
+type sent struct {
+	id  string
+	seq uint64
+	at  time.Time
 }
 
 // Deliverer delivers the outbox. Run starts it.
@@ -72,31 +83,154 @@ type Deliverer struct {
 	src  Source
 	log  *slog.Logger
 
-	online atomic.Bool
-	// redeliverAt is when the deliveries since redeliverSince are sent
-	// again, 0: none due.
-	redeliverAt    atomic.Int64
-	redeliverSince atomic.Int64
+	online     atomic.Bool
+	ackTimeout atomic.Int64
+
+	mu     sync.Mutex
+	cursor uint64            // the highest journal seq sent in this round
+	unack  map[string]uint64 // id → journal seq of the events sent, not acknowledged
+	queue  []sent            // the same, in the order they were sent
+	oldest atomic.Int64      // send time of the oldest unacknowledged event, 0: none
 }
 
 // New makes a Deliverer of src.
 func New(opts Options, src Source) *Deliverer {
-	if opts.RedeliverWindow == 0 {
-		opts.RedeliverWindow = 30 * time.Second
-	}
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
 	opts.Time = tstime.Or(opts.Time)
-	return &Deliverer{opts: opts, src: src, log: opts.Log}
+	d := &Deliverer{opts: opts, src: src, log: opts.Log, unack: map[string]uint64{}}
+	d.SetAckTimeout(opts.AckTimeout)
+	return d
+}
+
+// SetAckTimeout changes the ack timeout in place (0: DefaultAckTimeout).
+func (d *Deliverer) SetAckTimeout(t time.Duration) {
+	if t <= 0 {
+		t = DefaultAckTimeout
+	}
+	d.ackTimeout.Store(int64(t))
 }
 
 // Online reports whether the events connection is up.
 func (d *Deliverer) Online() bool { return d.online.Load() }
 
-// RedeliverDue reports whether the events delivered since the connection
-// came back will be sent again (see Options.RedeliverWindow).
-func (d *Deliverer) RedeliverDue() bool { return d.redeliverAt.Load() != 0 }
+// RedeliverDue reports whether events were sent and are still waiting for
+// central's events_ack.
+func (d *Deliverer) RedeliverDue() bool { return d.oldest.Load() != 0 }
+
+// OldestUnacked returns when the oldest event sent and not yet
+// acknowledged by central was sent; false: none.
+func (d *Deliverer) OldestUnacked() (time.Time, bool) {
+	n := d.oldest.Load()
+	if n == 0 {
+		return time.Time{}, false
+	}
+	return time.Unix(0, n), true
+}
+
+// Acked takes the events central names in an events_ack out of the
+// outbox. Ids it does not know (sent before a restart, or acknowledged
+// twice) are ignored: their events are sent again and acknowledged then.
+func (d *Deliverer) Acked(ids []string) {
+	d.mu.Lock()
+	var entries []persist.Entry
+	for _, id := range ids {
+		if seq, ok := d.unack[id]; ok {
+			entries = append(entries, persist.Entry{Seq: seq})
+			delete(d.unack, id)
+		}
+	}
+	d.trimLocked()
+	d.mu.Unlock()
+	if len(entries) == 0 {
+		return
+	}
+	if err := d.src.Delivered(entries); err != nil {
+		d.log.Error("acknowledged events not taken out of the outbox; they are sent again", "err", err)
+		return
+	}
+	if d.opts.Delivered != nil {
+		d.opts.Delivered(len(entries))
+	}
+}
+
+// trimLocked drops the acknowledged events from the front of the queue and
+// publishes the oldest send time.
+func (d *Deliverer) trimLocked() {
+	i := 0
+	for i < len(d.queue) {
+		if _, ok := d.unack[d.queue[i].id]; ok {
+			break
+		}
+		i++
+	}
+	d.queue = d.queue[i:]
+	if len(d.queue) == 0 {
+		d.queue = nil
+		d.oldest.Store(0)
+		return
+	}
+	d.oldest.Store(d.queue[0].at.UnixNano())
+}
+
+// restart forgets what was sent: the next round sends every pending event
+// again, oldest first, under the same ids.
+func (d *Deliverer) restart() {
+	d.mu.Lock()
+	d.cursor = 0
+	clear(d.unack)
+	d.queue = nil
+	d.oldest.Store(0)
+	d.mu.Unlock()
+}
+
+// timedOut reports whether the oldest unacknowledged event waited longer
+// than the ack timeout.
+func (d *Deliverer) timedOut() bool {
+	n := d.oldest.Load()
+	return n != 0 && d.opts.Time.Now().UnixNano()-n >= d.ackTimeout.Load()
+}
+
+// next returns the pending events not sent in this round.
+func (d *Deliverer) next() ([]persist.Entry, error) {
+	d.mu.Lock()
+	after := d.cursor
+	d.mu.Unlock()
+	if a, ok := d.src.(Afterer); ok {
+		return a.PendingAfter(after, customs.MaxEvents, 600<<10)
+	}
+	all, err := d.src.Pending(customs.MaxEvents, 600<<10)
+	var out []persist.Entry
+	for _, e := range all {
+		if e.Seq > after {
+			out = append(out, e)
+		}
+	}
+	return out, err
+}
+
+// sentNow records entries as sent now.
+func (d *Deliverer) sentNow(entries []persist.Entry) {
+	now := d.opts.Time.Now()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, e := range entries {
+		var ev struct {
+			ID string `json:"id"`
+		}
+		_ = json.Unmarshal(e.Data, &ev)
+		d.cursor = max(d.cursor, e.Seq)
+		if ev.ID == "" {
+			continue // central cannot name it; sent again after the timeout
+		}
+		if _, ok := d.unack[ev.ID]; !ok {
+			d.unack[ev.ID] = e.Seq
+			d.queue = append(d.queue, sent{id: ev.ID, seq: e.Seq, at: now})
+		}
+	}
+	d.trimLocked()
+}
 
 // eventsDoc is customs.Events with the events kept as the journal's bytes.
 type eventsDoc struct {
@@ -110,16 +244,14 @@ type eventsDoc struct {
 // an error.
 //
 // A PUBACK is the broker's, not central's: a broker that dies (or restarts
-// without persistence) loses central's session and what it had routed to
-// it, and until central has subscribed again the new broker routes events
-// to no one. So after the connection comes back, Run sends again, with the
-// same ids, the events delivered in RedeliverWindow before it was lost,
-// and, RedeliverWindow later, those delivered since it came back. Central
-// drops the copies by id; events still leave in decision order.
+// without persistence) may lose what it acknowledged. So a PUBACK ends one
+// send only; an event leaves the outbox when central's events_ack names it
+// (Acked), and one not acknowledged within the ack timeout is sent again,
+// with the same id, as is every pending event after the connection comes
+// back. Central drops the copies by id; events are sent in decision order.
 func (d *Deliverer) Run(ctx context.Context) error {
 	// 100ms doubling to 5s, jittered ×0.5–1.5 (capped at 5s).
 	bo := backoff.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second, Jitter: 0.5, Time: d.opts.Time}
-	var lostAt time.Time // when the last events connection ended
 	for ctx.Err() == nil {
 		lost := make(chan struct{})
 		o := d.opts.Connect().SetCleanSession(true).SetAutoReconnect(false).SetConnectRetry(false).
@@ -133,13 +265,9 @@ func (d *Deliverer) Run(ctx context.Context) error {
 			continue
 		}
 		bo.Reset()
-		if !lostAt.IsZero() {
-			d.back(lostAt)
-		}
 		d.online.Store(true)
 		err := d.drain(ctx, c, lost)
 		d.online.Store(false)
-		lostAt = d.opts.Time.Now()
 		c.Disconnect(100)
 		if err != nil && ctx.Err() == nil {
 			d.log.Warn("events connection dropped; events stay in the outbox", "err", err)
@@ -149,45 +277,18 @@ func (d *Deliverer) Run(ctx context.Context) error {
 	return nil
 }
 
-// back starts the redelivery of a connection back after one lost at lostAt:
-// the events delivered in the window before lostAt are put back at once,
-// and those delivered from now on are put back when the window has passed
-// (drain does it).
-func (d *Deliverer) back(lostAt time.Time) {
-	d.redeliver(lostAt.Add(-d.opts.RedeliverWindow), "events connection back")
-	if d.opts.RedeliverWindow > 0 {
-		now := d.opts.Time.Now()
-		d.redeliverSince.Store(now.UnixNano())
-		d.redeliverAt.Store(now.Add(d.opts.RedeliverWindow).UnixNano())
-	}
-}
-
-// redeliver puts the events delivered since back into the outbox.
-func (d *Deliverer) redeliver(since time.Time, why string) {
-	rd, ok := d.src.(Redeliverer)
-	if !ok || d.opts.RedeliverWindow <= 0 {
-		return
-	}
-	n, err := rd.Redeliver(since)
-	if err != nil {
-		d.log.Error("events not put back for redelivery", "err", err)
-		return
-	}
-	if n > 0 {
-		d.log.Info("sending delivered events again; central drops the copies it has", "events", n, "since", since, "why", why)
-	}
-}
-
 // drain publishes the outbox, oldest first, until the connection is lost
-// or ctx is done.
+// or ctx is done: every pending event once, then again those central has
+// not acknowledged within the ack timeout.
 func (d *Deliverer) drain(ctx context.Context, c publisher, lost <-chan struct{}) error {
 	topic := customs.GatewayTopic(d.opts.Site, d.opts.Gateway, customs.LeafEvents)
+	d.restart()
 	for {
-		if due := d.redeliverAt.Load(); due != 0 && d.opts.Time.Now().UnixNano() >= due {
-			d.redeliver(time.Unix(0, d.redeliverSince.Load()), "window after reconnection passed")
-			d.redeliverAt.Store(0)
+		if d.timedOut() {
+			d.log.Info("events not acknowledged by central in time; sending the outbox again", "ack_timeout", time.Duration(d.ackTimeout.Load()))
+			d.restart()
 		}
-		entries, err := d.src.Pending(customs.MaxEvents, 600<<10)
+		entries, err := d.next()
 		if err != nil {
 			return err
 		}
@@ -205,14 +306,9 @@ func (d *Deliverer) drain(ctx context.Context, c publisher, lost <-chan struct{}
 		if err != nil {
 			return err
 		}
+		d.sentNow(entries)
 		if done, err := d.send(ctx, c, topic, data, lost); done || err != nil {
 			return err
-		}
-		if err := d.src.Delivered(entries); err != nil {
-			return err
-		}
-		if d.opts.Delivered != nil {
-			d.opts.Delivered(len(entries))
 		}
 	}
 }
@@ -223,7 +319,7 @@ type publisher interface {
 }
 
 // idle waits, with the outbox empty, for events, the connection's loss,
-// the end of ctx (done), or a second (for the redelivery window).
+// the end of ctx (done), or a second (for the ack timeout).
 func (d *Deliverer) idle(ctx context.Context, lost <-chan struct{}) (done bool, err error) {
 	t, tc := d.opts.Time.NewTimer(time.Second)
 	defer t.Stop()

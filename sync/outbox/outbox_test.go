@@ -56,33 +56,27 @@ func (s *source) Pending(max, _ int) ([]persist.Entry, error) {
 func (s *source) Delivered(es []persist.Entry) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(es) > len(s.pending) || es[0].Seq != s.pending[0].Seq {
-		return fmt.Errorf("delivered out of order")
+	for _, e := range es {
+		for i, p := range s.pending {
+			if p.Seq == e.Seq {
+				s.delivered = append(s.delivered, p)
+				s.pending = append(s.pending[:i], s.pending[i+1:]...)
+				break
+			}
+		}
 	}
-	s.delivered = append(s.delivered, s.pending[:len(es)]...)
-	s.pending = s.pending[len(es):]
 	return nil
 }
 
 func (s *source) Notify() <-chan struct{} { return s.notify }
 
-func (s *source) Redeliver(since time.Time) (int, error) {
+func (s *source) counts() (pending, delivered int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.redelivered = append(s.redelivered, since)
-	return 0, nil
+	return len(s.pending), len(s.delivered)
 }
 
-func (s *source) counts() (pending, delivered, redelivered int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.pending), len(s.delivered), len(s.redelivered)
-}
-
-var (
-	_ outbox.Source      = (*source)(nil)
-	_ outbox.Redeliverer = (*source)(nil)
-)
+var _ outbox.Source = (*source)(nil)
 
 // subscribe collects the events documents central would receive.
 func subscribe(t *testing.T, broker string) <-chan []byte {
@@ -100,9 +94,9 @@ func subscribe(t *testing.T, broker string) <-chan []byte {
 	return got
 }
 
-func start(t *testing.T, broker string, src *source, window time.Duration, sent *atomic.Int64) *outbox.Deliverer {
+func start(t *testing.T, broker string, src *source, sent *atomic.Int64) *outbox.Deliverer {
 	t.Helper()
-	d := outbox.New(outbox.Options{Site: "PVG-W", Gateway: "g07", Signer: gwKey, RedeliverWindow: window,
+	d := outbox.New(outbox.Options{Site: "PVG-W", Gateway: "g07", Signer: gwKey,
 		Connect: func() *mqtt.ClientOptions {
 			return mqtt.NewClientOptions().AddBroker(broker).SetClientID("cargogate-PVG-W-g07-pub").
 				SetConnectTimeout(5 * time.Second)
@@ -129,24 +123,17 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// The outbox leaves the journal only after the broker's PUBACK, in one
-// signed events document per batch, oldest first.
+// Events go out in one signed events document per batch, oldest first,
+// and leave the outbox only when central acknowledges their ids (here the
+// test plays central and calls Acked with what it received).
 func TestDeliver(t *testing.T) {
 	broker, _ := testenv.StartMosquitto(t)
 	got := subscribe(t, broker)
 	src := newSource()
 	src.add(3)
 	var sent atomic.Int64
-	d := start(t, broker, src, -1, &sent)
-	waitFor(t, "3 events delivered", func() bool { _, n, _ := src.counts(); return n == 3 })
-	if !d.Online() {
-		t.Error("not online after delivering")
-	}
-	if sent.Load() != 3 {
-		t.Errorf("Delivered callback counted %d events, want 3", sent.Load())
-	}
+	d := start(t, broker, src, &sent)
 	src.add(2) // woken by Notify
-	waitFor(t, "5 events delivered", func() bool { _, n, _ := src.counts(); return n == 5 })
 
 	keys := envelope.Keyring{gwKey.Kid: gwKey.Public()}
 	var ids []string
@@ -180,28 +167,18 @@ func TestDeliver(t *testing.T) {
 			t.Errorf("event %d is %s, want %s (decision order)", i, id, want)
 		}
 	}
-	if _, _, r := src.counts(); r != 0 {
-		t.Errorf("redelivered %d times with the window negative", r)
+	if !d.Online() {
+		t.Error("not online after sending")
 	}
-}
-
-// After the events connection comes back, the events delivered in the
-// window before it was lost are put back at once, and a second
-// redelivery is due when the window has passed.
-func TestRedeliverAfterReconnect(t *testing.T) {
-	m := testenv.NewMosquitto(t)
-	src := newSource()
-	src.add(1)
-	var sent atomic.Int64
-	d := start(t, m.URL(), src, time.Hour, &sent)
-	waitFor(t, "the event delivered", func() bool { _, n, _ := src.counts(); return n == 1 })
-	if _, _, r := src.counts(); r != 0 || d.RedeliverDue() {
-		t.Fatalf("redelivery before any loss: %d put back, due %v", r, d.RedeliverDue())
+	if p, n := src.counts(); p != 5 || n != 0 {
+		t.Fatalf("after the PUBACKs alone: %d pending, %d delivered; want 5, 0", p, n)
 	}
-	m.Restart()
-	waitFor(t, "the events put back after the reconnection", func() bool { _, _, r := src.counts(); return r == 1 })
-	waitFor(t, "online again", d.Online)
-	if !d.RedeliverDue() {
-		t.Error("no redelivery due for the window after the reconnection")
+	d.Acked(ids[:2])
+	if p, n := src.counts(); p != 3 || n != 2 || sent.Load() != 2 {
+		t.Fatalf("after acking 2: %d pending, %d delivered, callback %d", p, n, sent.Load())
+	}
+	d.Acked(ids)
+	if p, n := src.counts(); p != 0 || n != 5 || sent.Load() != 5 {
+		t.Fatalf("after acking all: %d pending, %d delivered, callback %d", p, n, sent.Load())
 	}
 }
