@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -59,5 +60,28 @@ func TestModbusWatchdog(t *testing.T) {
 		if _, err := parseGate(tc.gate); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: error %v, want %q", tc.gate, err, tc.want)
 		}
+	}
+}
+
+// central.ack_timeout (amendment 3): default 30s, 1s..1h; the former
+// outbox.redeliver_window is still accepted but warned about.
+func TestAckTimeoutAndDeprecatedRedeliverWindow(t *testing.T) {
+	c, err := parseGate(`{driver: modbus, address: "10.0.0.9:502", open_coil: 0, alarm_coil: 1}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Central.AckTimeout != 30*time.Second {
+		t.Fatalf("default ack_timeout %v", c.Central.AckTimeout)
+	}
+	for _, bad := range []time.Duration{500 * time.Millisecond, 2 * time.Hour, -time.Second} {
+		c.Central.AckTimeout = bad
+		if err := c.Validate(); err == nil || !strings.Contains(fmt.Sprint(err), "central.ack_timeout") {
+			t.Errorf("ack_timeout %v: %v", bad, err)
+		}
+	}
+	c.Central.AckTimeout = 30 * time.Second
+	c.Outbox.RedeliverWindow = 10 * time.Second
+	if ws := c.Warnings(); len(ws) != 1 || !strings.Contains(ws[0], "outbox.redeliver_window") {
+		t.Fatalf("warnings: %q", ws)
 	}
 }
