@@ -246,7 +246,6 @@ type answerMsg struct {
 	Pending bool          `json:"pending,omitempty"`
 }
 
-
 // serveHandheldWS is a handheld's connection: the station's screen
 // messages (hello, transit, decisions) like a station screen, plus the
 // answers to its own scans.
