@@ -246,6 +246,9 @@ func (g *gateway) start(withStation bool) error {
 	g.cancel, g.done = cancel, make(chan error, 2)
 	n := 1
 	go func() { g.done <- lk.Run(ctx) }()
+	// Central's acknowledgements of events (amendment 3): without them no
+	// event leaves the outbox.
+	go b.acker(ctx)
 	if withStation {
 		cls, err := ident.New([]string{`^LP\d{14}$`}, nil, nil)
 		if err != nil {

@@ -238,6 +238,9 @@ func (b *bench) large() error {
 	if err := g.start(true); err != nil {
 		return err
 	}
+	if err := b.waitStation(); err != nil {
+		return err
+	}
 	start = time.Now()
 	var drained time.Duration
 	during, err := b.scanRun(0, func() bool {
