@@ -328,34 +328,9 @@ func (h *Hub) serveHandheldWS(w http.ResponseWriter, r *http.Request) {
 			}()
 		}
 	}()
-	ping := time.NewTicker(pingEvery)
-	defer ping.Stop()
-	for {
-		select {
-		case msg, ok := <-c.send:
-			conn.SetWriteDeadline(time.Now().Add(writeWait))
-			if !ok {
-				conn.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(c.code, c.reason))
-				return
-			}
-			if err := conn.WriteMessage(websocket.TextMessage, msg); err != nil {
-				h.remove(c)
-				return
-			}
-		case <-ping.C:
-			// A ping, and a message the page's script sees: it takes a
-			// connection silent for 25 s as dropped.
-			conn.SetWriteDeadline(time.Now().Add(writeWait))
-			if err := conn.WriteMessage(websocket.PingMessage, nil); err != nil {
-				h.remove(c)
-				return
-			}
-			if err := conn.WriteMessage(websocket.TextMessage, []byte(`{"type":"alive"}`)); err != nil {
-				h.remove(c)
-				return
-			}
-		}
-	}
+	// A ping, and a message the page's script sees: it takes a connection
+	// silent for 25 s as dropped.
+	h.writeLoop(conn, c, []byte(`{"type":"alive"}`))
 }
 
 // handheldScan decides one scan of a handheld, once, and answers it.

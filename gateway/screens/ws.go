@@ -243,6 +243,13 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}()
+	h.writeLoop(conn, c, nil)
+}
+
+// writeLoop sends c's messages and a ping every pingEvery (with alive, if
+// set, as a text message the page's script sees) until c is closed or a
+// write fails.
+func (h *Hub) writeLoop(conn *websocket.Conn, c *client, alive []byte) {
 	ping := time.NewTicker(pingEvery)
 	defer ping.Stop()
 	for {
@@ -260,6 +267,13 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 		case <-ping.C:
 			conn.SetWriteDeadline(time.Now().Add(writeWait))
 			if err := conn.WriteMessage(websocket.PingMessage, nil); err != nil {
+				h.remove(c)
+				return
+			}
+			if alive == nil {
+				continue
+			}
+			if err := conn.WriteMessage(websocket.TextMessage, alive); err != nil {
 				h.remove(c)
 				return
 			}
