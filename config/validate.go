@@ -57,7 +57,7 @@ func (c *Config) validate(p *Problems) {
 		p.Add("retention.interval", "must be at least 1m (got %s)", c.Retention.Interval)
 	}
 	if c.HTTP.Listen != "" {
-		if err := hostPort(c.HTTP.Listen, false); err != nil {
+		if err := HostPort(c.HTTP.Listen, false); err != nil {
 			p.Wrap("http.listen", err)
 		}
 	}
@@ -107,7 +107,7 @@ func (ce *Central) validate(p *Problems) {
 		if scheme != "tcp" && scheme != "ssl" {
 			p.Add("central.broker", "%q: scheme must be tcp:// or ssl://", ce.Broker)
 		}
-		if err := hostPort(u.Host, true); err != nil {
+		if err := HostPort(u.Host, true); err != nil {
 			p.Wrap("central.broker", err)
 		}
 		if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
@@ -210,8 +210,9 @@ func (st *Station) validate(p *Problems, path string) {
 	}
 }
 
-// hostPort checks a host:port address; needHost: the host may not be empty.
-func hostPort(addr string, needHost bool) error {
+// HostPort checks a host:port address; needHost: the host may not be
+// empty (an address to dial). The drivers check their addresses with it.
+func HostPort(addr string, needHost bool) error {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return fmt.Errorf("%q is not host:port: %w", addr, err)

@@ -2,7 +2,6 @@ package drivers
 
 import (
 	"fmt"
-	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -121,7 +120,7 @@ func (s *TCPClientConfig) Check(p *config.Problems) {
 	s.ScanConfig.check(p)
 	if s.Address == "" {
 		p.Add("address", "required by driver tcp-client (host:port)")
-	} else if err := hostPort(s.Address, true); err != nil {
+	} else if err := config.HostPort(s.Address, true); err != nil {
 		p.Wrap("address", err)
 	}
 }
@@ -160,7 +159,7 @@ func (s *TCPServerConfig) Check(p *config.Problems) {
 	}
 	if s.Listen == "" {
 		p.Add("listen", "required by driver tcp-server (host:port)")
-	} else if err := hostPort(s.Listen, false); err != nil {
+	} else if err := config.HostPort(s.Listen, false); err != nil {
 		p.Wrap("listen", err)
 	}
 }
@@ -307,7 +306,7 @@ func (g *ModbusGateConfig) SetDefaults() {
 func (g *ModbusGateConfig) Check(p *config.Problems) {
 	if g.Address == "" {
 		p.Add("address", "required by driver modbus (host:port)")
-	} else if err := hostPort(g.Address, true); err != nil {
+	} else if err := config.HostPort(g.Address, true); err != nil {
 		p.Wrap("address", err)
 	}
 	if u := ptrOr(g.Unit, DefaultUnit); u < 0 || u > 255 {
@@ -410,25 +409,6 @@ func checkBaud(p *config.Problems, b int) {
 		}
 		p.Add("baud", "must be one of %s (got %d)", strings.Join(s, ", "), b)
 	}
-}
-
-// hostPort checks a host:port address; needHost: the host may not be empty.
-func hostPort(addr string, needHost bool) error {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("%q is not host:port: %w", addr, err)
-	}
-	if needHost && host == "" {
-		return fmt.Errorf("%q: host required", addr)
-	}
-	n, err := strconv.Atoi(port)
-	if err != nil || n < 0 || n > 65535 {
-		return fmt.Errorf("%q: port must be a number 0..65535", addr)
-	}
-	if needHost && n == 0 {
-		return fmt.Errorf("%q: port 0 cannot be dialled", addr)
-	}
-	return nil
 }
 
 // DecodeFrame turns a gate frame as configured into the bytes written
