@@ -53,18 +53,32 @@ func baseURL(cfg *config.Config, base string) string {
 // handheld device of station st and prints it with a QR code to scan with
 // the device's camera; the URL is the last line.
 func pairHandheld(cfg *config.Config, st, name, base string, stdout, stderr io.Writer) error {
-	if name == "" {
-		b := make([]byte, 2)
-		rand.Read(b)
-		name = fmt.Sprintf("%s-%x", st, b)
-	}
 	var out struct {
 		Link    string    `json:"link"`
 		Expires time.Time `json:"expires"`
 	}
 	q := url.Values{"name": {name}, "role": {"scan"}, "station": {st}, "next": {"/h/" + st}}
-	if err := callAPI(cfg, "POST", "/api/pair?"+q.Encode(), &out); err != nil {
-		return err
+	if name != "" {
+		if err := callAPI(cfg, "POST", "/api/pair?"+q.Encode(), &out); err != nil {
+			return err
+		}
+	} else {
+		// A generated name must not replace a paired device: the gateway
+		// refuses a taken name (new=1, 409) and we draw another.
+		var err error
+		for range 5 {
+			b := make([]byte, 4)
+			rand.Read(b)
+			name = fmt.Sprintf("%.55s-%x", st, b) // within the 64 a name may have
+			q.Set("name", name)
+			q.Set("new", "1")
+			if err = callAPI(cfg, "POST", "/api/pair?"+q.Encode(), &out); err == nil || !strings.HasPrefix(err.Error(), "409 ") {
+				break
+			}
+		}
+		if err != nil {
+			return err
+		}
 	}
 	link := baseURL(cfg, base) + out.Link
 	code, err := qr.Encode(link, qr.M)

@@ -91,6 +91,10 @@ type pairedToken struct {
 type pairing struct {
 	who     Who
 	expires time.Time
+	// fresh: the link may only pair a device under a name no paired
+	// device has (an unnamed pairing's generated name); redeeming it when
+	// the name was taken meanwhile is refused, never a replacement.
+	fresh bool
 }
 
 // tokens is the token store: configured tokens, paired devices' tokens
@@ -166,7 +170,14 @@ func randomToken() string {
 
 // mint makes a one-time pairing code for a device of role named name.
 func (t *tokens) mint(who Who, now time.Time, ttl time.Duration) string {
-	code := randomToken()
+	code, _ := t.mintCode(who, now, ttl, false)
+	return code
+}
+
+// mintCode is mint; with fresh, it refuses (ok false) a name that a
+// paired device or a pending pairing link already has.
+func (t *tokens) mintCode(who Who, now time.Time, ttl time.Duration, fresh bool) (code string, ok bool) {
+	code = randomToken()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for h, p := range t.codes {
@@ -174,8 +185,25 @@ func (t *tokens) mint(who Who, now time.Time, ttl time.Duration) string {
 			delete(t.codes, h)
 		}
 	}
-	t.codes[sha256.Sum256([]byte(code))] = pairing{who: who, expires: now.Add(ttl)}
-	return code
+	if fresh && t.nameTakenLocked(who.Name) {
+		return "", false
+	}
+	t.codes[sha256.Sum256([]byte(code))] = pairing{who: who, expires: now.Add(ttl), fresh: fresh}
+	return code, true
+}
+
+// nameTakenLocked reports whether a paired device or a pending pairing
+// link has the name.
+func (t *tokens) nameTakenLocked(name string) bool {
+	if slices.ContainsFunc(t.paired, func(p pairedToken) bool { return p.Name == name }) {
+		return true
+	}
+	for _, p := range t.codes {
+		if p.who.Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 // redeem exchanges a pairing code, once, for a new device token.
@@ -187,6 +215,9 @@ func (t *tokens) redeem(code string, now time.Time) (string, Who, error) {
 	delete(t.codes, h)
 	if !ok || now.After(p.expires) {
 		return "", Who{}, errors.New("this pairing link was used already or has expired: ask the operator for a new one (cargogate pair)")
+	}
+	if p.fresh && slices.ContainsFunc(t.paired, func(x pairedToken) bool { return x.Name == p.who.Name }) {
+		return "", Who{}, errors.New("a device of this name was paired meanwhile: ask the operator for a new link (cargogate pair)")
 	}
 	token := randomToken()
 	th := sha256.Sum256([]byte(token))
@@ -333,7 +364,12 @@ func (h *Hub) serveMintPairing(w http.ResponseWriter, r *http.Request) {
 	}
 	by, _ := WhoFrom(r.Context())
 	now := h.opt.Now()
-	code := h.tokens.mint(Who{Name: name, Role: role, Station: st}, now, h.opt.PairingTTL)
+	// new=1 (an unnamed pairing's generated name): never replace a device.
+	code, ok := h.tokens.mintCode(Who{Name: name, Role: role, Station: st}, now, h.opt.PairingTTL, q.Get("new") == "1")
+	if !ok {
+		http.Error(w, "name: a paired device or a pending pairing link has this name", http.StatusConflict)
+		return
+	}
 	h.log.Info("pairing link made", "name", name, "role", role, "station", st, "by", by.Name)
 	h.audit("pairing link made", map[string]any{"name": name, "role": role, "station": st, "by": by.Name})
 	link := "/pair?code=" + code

@@ -245,3 +245,50 @@ func TestHandheldBoundToItsStation(t *testing.T) {
 		t.Errorf("scan device without a station: %d", got)
 	}
 }
+
+// TestFreshPairingNeverReplaces: an unnamed pairing's generated name
+// (new=1) is refused when a paired device or a pending link has it, and a
+// fresh link is not redeemed over a device paired meanwhile; a named
+// pairing still replaces (re-pairing a device).
+func TestFreshPairingNeverReplaces(t *testing.T) {
+	now := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	tk, _ := newTokens(nil, "")
+	dev := Who{Name: "hh-1a2b", Role: RoleScan, Station: "hh"}
+	first, _ := tk.redeemOrFail(t, tk.mint(dev, now, time.Minute), now)
+	if _, ok := tk.mintCode(dev, now, time.Minute, true); ok {
+		t.Fatal("fresh pairing minted over a paired device's name")
+	}
+	other := Who{Name: "hh-3c4d", Role: RoleScan, Station: "hh"}
+	fresh, ok := tk.mintCode(other, now, time.Minute, true)
+	if !ok {
+		t.Fatal("fresh pairing of an unused name refused")
+	}
+	if _, ok := tk.mintCode(other, now, time.Minute, true); ok {
+		t.Fatal("fresh pairing minted over a pending link's name")
+	}
+	// The name gets paired by a named link before the fresh one is used.
+	tk.redeemOrFail(t, tk.mint(other, now, time.Minute), now)
+	if _, _, err := tk.redeem(fresh, now); err == nil {
+		t.Fatal("fresh link replaced a device paired meanwhile")
+	}
+	if _, ok := tk.lookup(first); !ok {
+		t.Fatal("the first device lost its token")
+	}
+	// Named re-pairing still replaces.
+	second, _ := tk.redeemOrFail(t, tk.mint(dev, now, time.Minute), now)
+	if _, ok := tk.lookup(first); ok {
+		t.Fatal("re-paired device kept its old token")
+	}
+	if _, ok := tk.lookup(second); !ok {
+		t.Fatal("re-paired device's new token refused")
+	}
+}
+
+func (t *tokens) redeemOrFail(tb testing.TB, code string, now time.Time) (string, Who) {
+	tb.Helper()
+	tok, who, err := t.redeem(code, now)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return tok, who
+}
