@@ -420,3 +420,19 @@ func TestArrivalKillAroundAppend(t *testing.T) {
 		})
 	}
 }
+
+// TestSealWithoutTransitNotRecorded: a seal scanned before any transit is
+// open is not recorded, and the outcome says so (the screens tell staff to
+// scan the transit first); once a transit is open the seal is recorded.
+func TestSealWithoutTransitNotRecorded(t *testing.T) {
+	j := openJournal(t, filepath.Join(t.TempDir(), "journal.db"), journal.Options{})
+	st := newArrivalStation(t, &recJournal{j: j, ops: &ops{}}, time.Hour)
+	if out := scan(st, "SH-000001"); out.Kind != "seal" || out.Reason != station.ReasonSealIgnored {
+		t.Fatalf("seal with no transit open: kind %q reason %q, want seal %q", out.Kind, out.Reason, station.ReasonSealIgnored)
+	}
+	scan(st, "TR0000000001")
+	out := scan(st, "SH-000001")
+	if out.Kind != "seal" || out.Reason != "seal" || out.Transit == nil || !slices.Contains(out.Transit.Open.Seals, "SH-000001") {
+		t.Fatalf("seal with a transit open: %+v", out)
+	}
+}

@@ -323,15 +323,22 @@ func (s *Station) arrivalScan(ctx context.Context, subj customs.Subject, out *Ou
 	}
 }
 
+// ReasonSealIgnored is a seal scan's reason when it was not recorded: no
+// transit open, or not an arrival station. The screens say so, so that
+// staff scan the transit document first instead of trusting the seal.
+const ReasonSealIgnored = "seal_not_recorded"
+
 func (s *Station) seal(ctx context.Context, seal string, out Outcome) Outcome {
 	out.Kind, out.Seal, out.Reason = "seal", seal, "seal"
 	a := s.cfg.Arrival
 	if a == nil {
 		s.log.Info("seal scanned at a station that is not an arrival station: ignored", "seal", seal)
+		out.Reason = ReasonSealIgnored
 		return out
 	}
 	if err := a.Seal(seal, s.cfg.Time.Now()); err != nil {
 		s.log.Info("seal scanned with no transit open: ignored", "seal", seal, "err", err)
+		out.Reason = ReasonSealIgnored
 	}
 	out.Transit, _ = a.View()
 	if s.obs != nil {

@@ -36,7 +36,7 @@ const CG = (() => {
       issued: "签发", expires: "有效至", note: "备注", lookupNote: (seq, on) => `按本地订单库判定（已应用至序号 ${seq}），${on ? "链路在线" : "链路离线"}；查询不会开闸，也不询问中心。`,
       notFound: "本地无此订单记录", error: "查询失败", screensTitle: "屏幕", stationScreen: "站点屏", gateScreen: "闸口屏",
       openScreens: "打开屏幕", decidedAt: "判定时间", dropped: "屏幕漏收",
-      arrivalScreen: "运抵屏", arrivalRow: (e) => `运抵 · 实到 ${e.counted}/${e.expected} · ${e.seals_ok ? "关锁完好" : "关锁异常"}`,
+      sealIgnored: "关锁未记录（无在途转关）", arrivalScreen: "运抵屏", arrivalRow: (e) => `运抵 · 实到 ${e.counted}/${e.expected} · ${e.seals_ok ? "关锁完好" : "关锁异常"}`,
       transitBrief: (b) => `转关 ${b.transit.id} · 已清点 ${b.counted}/${b.expected}`,
     },
     en: {
@@ -64,7 +64,7 @@ const CG = (() => {
       issued: "issued", expires: "expires", note: "note", lookupNote: (seq, on) => `Decided from the local store (applied up to seq ${seq}), link ${on ? "online" : "offline"}; a lookup opens no gate and does not ask central.`,
       notFound: "order not in the local store", error: "lookup failed", screensTitle: "Screens", stationScreen: "station screen", gateScreen: "gate screen",
       openScreens: "Open a screen", decidedAt: "decided at", dropped: "missed by screens",
-      arrivalScreen: "arrival screen", arrivalRow: (e) => `arrival · counted ${e.counted}/${e.expected} · seals ${e.seals_ok ? "OK" : "NOT OK"}`,
+      sealIgnored: "seal NOT recorded (no transit open)", arrivalScreen: "arrival screen", arrivalRow: (e) => `arrival · counted ${e.counted}/${e.expected} · seals ${e.seals_ok ? "OK" : "NOT OK"}`,
       transitBrief: (b) => `transit ${b.transit.id} · counted ${b.counted}/${b.expected}`,
     },
   };
@@ -257,7 +257,7 @@ const CG = (() => {
   function scanRow(o, compact) {
     const v = o.kind === "seal" ? "seal" : o.kind === "arrival" ? "arrival" : o.pass ? "pass" : "stop";
     let code = o.code || o.seal || "", what;
-    if (v === "seal") what = kind("seal");
+    if (v === "seal") what = o.reason === "seal_not_recorded" ? t("sealIgnored") : kind("seal");
     else if (v === "arrival") {
       code = (o.subject && o.subject.id) || code;
       what = o.arrival ? t("arrivalRow", o.arrival) : t("roles").arrival;

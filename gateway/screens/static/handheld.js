@@ -12,9 +12,11 @@
   const en = CG.lang === "en";
   const L = en
     ? { waiting: "Scan a code", checking: "Checking…", notConnected: "not connected: scan again", connected: "connected", disconnected: "not connected",
-        noAnswer: "no answer: scan again", refused: "not decided: scan again", seal: "Seal recorded", sealTodo: "Scan the next seal or item" }
+        noAnswer: "no answer: scan again", refused: "not decided: scan again", seal: "Seal recorded", sealTodo: "Scan the next seal or item",
+        sealIgnored: "Seal NOT recorded", sealIgnoredTodo: "No transit open here: scan the transit document first, then the seal" }
     : { waiting: "请扫描条码", checking: "判定中…", notConnected: "未连接：请重新扫描", connected: "已连接", disconnected: "未连接",
-        noAnswer: "网关无应答：请重新扫描", refused: "未判定：请重新扫描", seal: "关锁已记录", sealTodo: "继续扫描关锁或内件" };
+        noAnswer: "网关无应答：请重新扫描", refused: "未判定：请重新扫描", seal: "关锁已记录", sealTodo: "继续扫描关锁或内件",
+        sealIgnored: "关锁未记录", sealIgnoredTodo: "本站无在途转关：请先扫描转关单，再扫关锁" };
   $("#station").textContent = station;
   let ws = null, pending = null, answerTimer = 0, backoff = 250, lastMsg = 0;
 
@@ -72,6 +74,12 @@
     cue("refused");
   }
   function verdict(o, repeat) {
+    if (o.kind === "seal" && o.reason === "seal_not_recorded") {
+      show("refused", [h("div", { class: "sign" }, "⚠"), h("div", { class: "word2" }, L.sealIgnored), h("div", { class: "todo" }, L.sealIgnoredTodo),
+        h("div", { class: "code" }, o.seal || o.code || "")], { event: o.event_id || "", code: o.code || "" });
+      cue("refused");
+      return;
+    }
     if (o.kind === "seal") {
       show("seal", [h("div", { class: "word2" }, L.seal), h("div", { class: "todo" }, L.sealTodo), h("div", { class: "code" }, o.seal || o.code || "")],
         { event: o.event_id || "", code: o.code || "" });
