@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -118,13 +117,7 @@ func serve(ctx context.Context, cfg *config.Config, deps gatewayDeps, stdout, st
 	if err != nil {
 		return fmt.Errorf("central.keys: %w", err)
 	}
-	var stOpts store.Options
-	// A test knob: the order store's initial memory map in bytes, so that
-	// a test can make bbolt remap it (production maps 1 GiB up front).
-	if v, err := strconv.Atoi(os.Getenv("CARGOGATE_TEST_STORE_MMAP")); err == nil && v > 0 {
-		stOpts.InitialMmapSize = v
-	}
-	st, err := store.Open(filepath.Join(cfg.DataDir, ordersFile), stOpts)
+	st, err := store.Open(filepath.Join(cfg.DataDir, ordersFile), testStoreOptions())
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,9 @@ import (
 
 // Build builds the module's commands into dir and returns their paths by
 // name. pkgs are import paths relative to the module root ("./cmd/cargogate").
+// They are built with the tag testknobs, which enables the knobs tests set
+// through the environment (cmd/cargogate/testknobs.go); release builds have
+// none.
 func Build(dir string, pkgs ...string) (map[string]string, error) {
 	root, err := ModuleRoot()
 	if err != nil {
@@ -22,7 +25,7 @@ func Build(dir string, pkgs ...string) (map[string]string, error) {
 	out := map[string]string{}
 	for _, p := range pkgs {
 		bin := filepath.Join(dir, filepath.Base(p))
-		cmd := exec.Command("go", "build", "-o", bin, p)
+		cmd := exec.Command("go", "build", "-tags", "testknobs", "-o", bin, p)
 		cmd.Dir = root
 		if b, err := cmd.CombinedOutput(); err != nil {
 			return nil, fmt.Errorf("go build %s: %v\n%s", p, err, b)
