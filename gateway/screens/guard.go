@@ -29,6 +29,9 @@ type guard struct {
 	hosts      map[string]bool // lower-case host names of the allowed origins
 	tokens     *tokens
 	noLoopback bool
+	// login, if set, is a page outside the token check where a browser
+	// gives its token (Protect); a browser without one is sent there.
+	login string
 }
 
 func newGuard(origins []string, tk *tokens, noLoopback bool) *guard {
@@ -76,7 +79,7 @@ func (g *guard) wrap(next http.Handler) http.Handler {
 			http.Error(w, "host not allowed: open the screens by IP address or add the name to http.allowed_origins", http.StatusMisdirectedRequest)
 			return
 		}
-		if r.URL.Path == "/pair" {
+		if r.URL.Path == "/pair" || (g.login != "" && r.URL.Path == g.login) {
 			next.ServeHTTP(w, r) // the one-time code is the credential
 			return
 		}
@@ -156,6 +159,10 @@ func (g *guard) authenticate(w http.ResponseWriter, r *http.Request) (Who, bool)
 		if who, ok := g.tokens.lookup(c.Value); ok {
 			return who, true
 		}
+	}
+	if g.login != "" && r.Method == http.MethodGet && strings.Contains(r.Header.Get("Accept"), "text/html") {
+		http.Redirect(w, r, g.login, http.StatusSeeOther)
+		return Who{}, false
 	}
 	w.Header().Set("Connection", "close")
 	http.Error(w, "not paired and no token: a screen opens the pairing link the operator makes with `cargogate pair`; "+
