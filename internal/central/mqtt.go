@@ -127,6 +127,11 @@ func (c *Central) process(ctx context.Context) error {
 			return nil
 		case m := <-c.in:
 			leaf, reason := c.handle(ctx, m.Topic(), m.Payload())
+			if leaf == customs.LeafStatus {
+				// The fleet view checks the status on its own (the same
+				// keys) and shows it; central's state above is apart.
+				c.fleet.Handle(m.Topic(), m.Payload(), m.Retained())
+			}
 			if ctx.Err() != nil {
 				// Possibly interrupted mid-answer: leave it unacknowledged so
 				// the broker redelivers it to the next session (events are

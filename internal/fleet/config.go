@@ -93,7 +93,9 @@ func ParseConfig(data []byte) (*Config, error) {
 		c.OutboxWarn = DefaultOutboxWarn
 	}
 	var errs []error
-	bad := func(key, format string, a ...any) { errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, a...))) }
+	bad := func(key, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, a...)))
+	}
 	if !customs.NameRE.MatchString(c.Site) {
 		bad("site", "must match [A-Za-z0-9_-]{1,64} (got %q)", c.Site)
 	}

@@ -46,6 +46,9 @@ type Options struct {
 	// central's head is seen) the head is the highest head_seq a gateway
 	// reported.
 	CentralKeys envelope.Keyring
+	// Head, if set, is the site's head as the caller knows it (the
+	// reference central: its ledger's), taken over CentralKeys.
+	Head func() uint64
 	// OfflineAfter: a gateway whose last status is older than this (or
 	// never seen this long after the start) raises the offline alarm.
 	// 0: DefaultOfflineAfter.
@@ -127,6 +130,29 @@ func New(opts Options) (*Fleet, error) {
 	return f, nil
 }
 
+// AddGateway adds a gateway of the site (or replaces its key), shown from
+// now on; a bad name or key changes nothing.
+func (f *Fleet) AddGateway(name string, pub ed25519.PublicKey) error {
+	if !customs.NameRE.MatchString(name) {
+		return fmt.Errorf("fleet: gateway %q: %w", name, ErrBadName)
+	}
+	if len(pub) != ed25519.PublicKeySize {
+		return fmt.Errorf("fleet: gateway %q: %w", name, ErrBadKey)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	keys := envelope.Keyring{}
+	for k, v := range f.keys {
+		keys[k] = v
+	}
+	keys[f.opts.Site+"/"+name] = append(ed25519.PublicKey(nil), pub...)
+	f.keys = keys // a copy: Handle reads the map it took under the lock
+	if f.gws[name] == nil {
+		f.gws[name] = &gw{}
+	}
+	return nil
+}
+
 // Topics are the MQTT topic filters the fleet subscribes to: every
 // gateway's status, and central's head.
 func (f *Fleet) Topics() []string {
@@ -160,7 +186,10 @@ func (f *Fleet) handle(topic string, msg []byte, retained bool, now time.Time) s
 	if why != "" {
 		return why
 	}
-	payload, kid, err := f.keys.Open(msg)
+	f.mu.Lock()
+	keys := f.keys
+	f.mu.Unlock()
+	payload, kid, err := keys.Open(msg)
 	if err != nil {
 		return envelope.Reason(err)
 	}
@@ -213,7 +242,10 @@ func (f *Fleet) statusTopic(topic string) (string, string) {
 	if len(p) != 6 || p[0] != "customs" || p[1] != "v1" || p[2] != f.opts.Site || p[3] != "gw" || p[5] != customs.LeafStatus {
 		return "", IgnoredWrongTopic
 	}
-	if _, ok := f.gws[p[4]]; !ok {
+	f.mu.Lock()
+	_, ok := f.gws[p[4]]
+	f.mu.Unlock()
+	if !ok {
 		return "", IgnoredUnknown
 	}
 	return p[4], ""
@@ -304,7 +336,14 @@ type View struct {
 // unacknowledged event, then the longest unseen; then by name.
 func (f *Fleet) View() View {
 	now := f.time.Now()
+	var central uint64
+	if f.opts.Head != nil {
+		central = f.opts.Head()
+	}
 	f.mu.Lock()
+	if central > f.head {
+		f.head = central
+	}
 	v := View{Site: f.opts.Site, At: now.UTC(), Connected: f.connected.Load(), Head: f.head, CentralHead: f.head > 0,
 		OfflineAfterS: f.opts.OfflineAfter.Seconds(), Accepted: f.accepted, Ignored: map[string]uint64{}}
 	for k, n := range f.ignored {

@@ -209,7 +209,7 @@ func TestForgedStatusIgnored(t *testing.T) {
 	}
 	v := f.View()
 	r := byName(v, "g01")
-	if  r.State != StateOffline || r.AppliedSeq != 7 || v.Head != 7 {
+	if r.State != StateOffline || r.AppliedSeq != 7 || v.Head != 7 {
 		t.Fatalf("after forgeries g01 is %+v (head %d); want still offline at applied 7, head 7", r, v.Head)
 	}
 	var n uint64
