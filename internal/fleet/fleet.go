@@ -224,6 +224,13 @@ func (f *Fleet) handle(topic string, msg []byte, retained bool, now time.Time) s
 		g.onlineAt = s.At
 	} else {
 		g.onlineAt = time.Time{}
+		if g.status != nil && s.At.Before(g.status.At) {
+			// A will is made at connection: its figures are older than
+			// the last status's. Keep those, now offline.
+			last := *g.status
+			last.State = s.State
+			s = last
+		}
 	}
 	// Last seen is when it came, on our clock; a retained status came
 	// from the broker's store, so it is as old as it says if older.

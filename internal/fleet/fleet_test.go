@@ -157,8 +157,11 @@ func TestOfflineThreshold(t *testing.T) {
 	send(t, f, status("g01", "online", 1, 1, clk.now))
 	send(t, f, status("g02", "online", 1, 1, clk.now))
 	check(3*time.Minute, "g01:online:ok", "g02:online:ok")
-	send(t, f, status("g02", "offline", 1, 1, t0)) // a will made at its connection
+	send(t, f, status("g02", "offline", 0, 0, t0)) // a will made at its connection
 	check(3*time.Minute, "g02:offline:alarm", "g01:online:ok")
+	if r := byName(f.View(), "g02"); r.AppliedSeq != 1 {
+		t.Errorf("after its will g02 shows applied %d, want the last known 1 (the will's figures are older)", r.AppliedSeq)
+	}
 	// A retained status (at subscription) is as old as it says.
 	clk.now = t0.Add(10 * time.Minute)
 	if why := f.Handle(topic("g01"), sealed(t, gws["g01"], status("g01", "online", 2, 2, t0.Add(9*time.Minute))), true); why != "" {
