@@ -80,7 +80,7 @@ func (g *guard) wrap(next http.Handler) http.Handler {
 			return
 		}
 		if r.URL.Path == "/pair" || (g.login != "" && r.URL.Path == g.login) {
-			next.ServeHTTP(w, r) // the one-time code is the credential
+			next.ServeHTTP(w, r) // the one-time code, or the token given to the login form, is the credential
 			return
 		}
 		who, ok := g.authenticate(w, r)

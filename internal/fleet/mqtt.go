@@ -46,11 +46,18 @@ func (f *Fleet) Run(ctx context.Context, b Broker) error {
 		for _, t := range f.Topics() {
 			subs[t] = 1
 		}
-		t := c.SubscribeMultiple(subs, handler)
-		if !t.WaitTimeout(10*time.Second) || t.Error() != nil {
-			f.log.Error("fleet: subscribe failed; reconnecting", "err", t.Error())
-			go c.Disconnect(0)
-			return
+		// Subscribe again until it takes, while connected: a Disconnect
+		// here would end paho's automatic reconnection for good.
+		for {
+			t := c.SubscribeMultiple(subs, handler)
+			if t.WaitTimeout(10*time.Second) && t.Error() == nil {
+				break
+			}
+			f.log.Error("fleet: subscribe failed; trying again", "err", t.Error())
+			time.Sleep(time.Second)
+			if !c.IsConnectionOpen() {
+				return // the next connection subscribes
+			}
 		}
 		f.connected.Store(true)
 		f.log.Info("fleet: subscribed", "broker", b.URL, "client_id", id)
