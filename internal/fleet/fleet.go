@@ -73,13 +73,19 @@ const (
 	IgnoredBadDocument  = "bad_document"    // payload does not parse, or a bad state
 	IgnoredStale        = "stale"           // an online status older than the one shown
 	IgnoredUnknown      = "unknown_gateway" // not a configured gateway of the site
+	IgnoredClockAhead   = "clock_ahead"     // its `at` is more than offline_after ahead of the view's clock
 )
+
+// duplicate: the online status already shown, again; not counted.
+const duplicate = "duplicate"
 
 // gw is what the fleet knows of one gateway.
 type gw struct {
 	status   *customs.Status
 	seen     time.Time // when the last accepted status was received (see accept)
-	onlineAt time.Time // the `at` of the last online status accepted
+	onlineAt time.Time // the `at` of the last online status accepted (kept across offline)
+	// oddAt: when a stale or clock_ahead status of it last came.
+	oddAt time.Time
 }
 
 // Fleet is the fleet view's state. Handle feeds it; View reads it.
@@ -165,6 +171,9 @@ func (f *Fleet) Topics() []string {
 func (f *Fleet) Handle(topic string, msg []byte, retained bool) string {
 	now := f.time.Now()
 	reason := f.handle(topic, msg, retained, now)
+	if reason == duplicate {
+		return reason // nothing new: neither accepted nor ignored
+	}
 	f.mu.Lock()
 	if reason == "" {
 		f.accepted++
@@ -213,30 +222,46 @@ func (f *Fleet) handle(topic string, msg []byte, retained bool, now time.Time) s
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	g := f.gws[name]
+	if s.At.After(now.Add(f.opts.OfflineAfter)) {
+		// Its clock is far ahead of ours: taken, its `at` would make every
+		// later status stale once the clock is put right.
+		g.oddAt = now
+		return IgnoredClockAhead
+	}
 	if s.State == "online" {
-		// A replayed older online status would hide an outage. The will
-		// is made at connection, so an offline status may be older than
-		// the online ones before it: it is taken as it comes, and the
-		// next start's statuses may begin at any time.
+		// A replayed online status would hide an outage: only one newer
+		// than every online status accepted is taken, also after a will
+		// or a clean stop (a replay then would show a dead gateway
+		// online). A gateway whose clock went back is therefore not
+		// shown online again until its clock passes its last status; its
+		// row says clock_or_replay meanwhile. The same status again (a
+		// QoS 1 duplicate, the retained one at our resubscription)
+		// changes nothing.
+		if s.At.Equal(g.onlineAt) {
+			return duplicate
+		}
 		if s.At.Before(g.onlineAt) {
+			g.oddAt = now
 			return IgnoredStale
 		}
 		g.onlineAt = s.At
-	} else {
-		g.onlineAt = time.Time{}
-		if g.status != nil && s.At.Before(g.status.At) {
-			// A will is made at connection: its figures are older than
-			// the last status's. Keep those, now offline.
-			last := *g.status
-			last.State = s.State
-			s = last
-		}
+	} else if g.status != nil && s.At.Before(g.status.At) {
+		// The will is made at connection, so an offline status may be
+		// older than the online ones before it: it is taken as it comes,
+		// with the figures of the last status (the will's are older).
+		last := *g.status
+		last.State = s.State
+		s = last
 	}
 	// Last seen is when it came, on our clock; a retained status came
-	// from the broker's store, so it is as old as it says if older.
+	// from the broker's store, so it is as old as it says if older; and
+	// one older than offline_after by its own clock is that old (a
+	// replay of a status from before an outage is not fresh).
 	seen := now
 	if retained && s.At.Before(now) {
 		seen = s.At
+	} else if s.At.Before(now.Add(-f.opts.OfflineAfter)) {
+		seen, g.oddAt = s.At, now // its clock is far behind ours, or a replay
 	}
 	g.status, g.seen = &s, seen
 	return ""
@@ -421,6 +446,11 @@ func (f *Fleet) row(name string, g *gw, head uint64, now time.Time) Row {
 		r.Problems = append(r.Problems, "silent")
 	default:
 		r.State = StateOnline
+	}
+	if g.oddAt.After(g.seen) {
+		// Statuses keep coming that are older than one shown (its clock
+		// went back, or a replay) or far ahead of ours.
+		r.Problems = append(r.Problems, "clock_or_replay")
 	}
 	if r.Lag > 0 {
 		r.Problems = append(r.Problems, "lag")

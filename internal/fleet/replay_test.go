@@ -1,0 +1,109 @@
+package fleet
+
+import (
+	"slices"
+	"testing"
+	"time"
+)
+
+// A gateway that died (its will came) is not shown online again by a
+// replay of one of its own old online statuses: an attacker with publish
+// rights on the topic would otherwise hide the outage for ever.
+func TestReplayAfterWillStaysOffline(t *testing.T) {
+	clk := &fakeTime{now: t0}
+	f := newFleet(t, clk, "g01")
+	send(t, f, status("g01", "online", 5, 5, t0))
+	clk.now = t0.Add(30 * time.Second)
+	last := sealed(t, gws["g01"], status("g01", "online", 6, 6, clk.now))
+	if why := f.Handle(topic("g01"), last, false); why != "" {
+		t.Fatal(why)
+	}
+	clk.now = t0.Add(40 * time.Second)
+	send(t, f, status("g01", "offline", 5, 5, t0.Add(-time.Second))) // its will
+	for i := 1; i <= 20; i++ {
+		clk.now = t0.Add(40*time.Second + time.Duration(i)*time.Minute)
+		f.Handle(topic("g01"), last, false) // the replay, again and again
+		if r := byName(f.View(), "g01"); r.State != StateOffline || !r.Alarm {
+			t.Fatalf("replay %d after the will: g01 is %s (alarm %v), want offline with the alarm", i, r.State, r.Alarm)
+		}
+	}
+}
+
+// The last online status replayed (the same `at`) does not refresh "last
+// seen": a gateway that fell silent raises the alarm after offline_after
+// even while its last status is replayed.
+func TestReplaySameStatusDoesNotRefresh(t *testing.T) {
+	clk := &fakeTime{now: t0}
+	f := newFleet(t, clk, "g01")
+	last := sealed(t, gws["g01"], status("g01", "online", 5, 5, t0))
+	if why := f.Handle(topic("g01"), last, false); why != "" {
+		t.Fatal(why)
+	}
+	for i := 1; i <= 10; i++ {
+		clk.now = t0.Add(time.Duration(i) * time.Minute)
+		f.Handle(topic("g01"), last, false)
+	}
+	if r := byName(f.View(), "g01"); r.State != StateSilent || !r.Alarm {
+		t.Fatalf("10 min after its last real status, replayed each minute: g01 is %s, seen %v s ago; want silent with the alarm", r.State, f0(r.SeenAgeS))
+	}
+}
+
+// After the fleet view restarts, the retained status of a long-dead
+// gateway is its will; a replay (not retained) of an online status from
+// yesterday is not shown as the gateway online now.
+func TestOldOnlineAfterRestartNotFresh(t *testing.T) {
+	clk := &fakeTime{now: t0}
+	f := newFleet(t, clk, "g01")
+	yesterday := t0.Add(-24 * time.Hour)
+	if why := f.Handle(topic("g01"), sealed(t, gws["g01"], status("g01", "offline", 5, 5, yesterday.Add(-time.Hour))), true); why != "" {
+		t.Fatal(why)
+	}
+	f.Handle(topic("g01"), sealed(t, gws["g01"], status("g01", "online", 6, 6, yesterday)), false)
+	if r := byName(f.View(), "g01"); r.State == StateOnline || !r.Alarm {
+		t.Fatalf("an online status of yesterday replayed: g01 is %s (alarm %v), want the alarm", r.State, r.Alarm)
+	}
+}
+
+// A gateway whose clock goes back is not shown online from statuses older
+// than one shown, but its row says why (clock_or_replay) rather than only
+// "silent"; once its clock passes its last status it is online again. One
+// whose clock is far ahead is not taken at all (clock_ahead), so that
+// putting its clock right does not leave it stale for as long.
+func TestGatewayClock(t *testing.T) {
+	clk := &fakeTime{now: t0}
+	f := newFleet(t, clk, "g01", "g02")
+	send(t, f, status("g01", "online", 5, 5, t0))
+	// g01's clock steps back 10 minutes.
+	for i := 1; i <= 6; i++ {
+		clk.now = t0.Add(time.Duration(i) * time.Minute)
+		if why := f.Handle(topic("g01"), sealed(t, gws["g01"], status("g01", "online", 5, 5, clk.now.Add(-10*time.Minute))), false); why != IgnoredStale {
+			t.Fatalf("a status from before the last one: %q, want %q", why, IgnoredStale)
+		}
+	}
+	r := byName(f.View(), "g01")
+	if r.State != StateSilent || !r.Alarm || !slices.Contains(r.Problems, "clock_or_replay") {
+		t.Fatalf("g01 with its clock 10 min back: %s %v, want silent with clock_or_replay", r.State, r.Problems)
+	}
+	// Its clock passes its last status, still 10 min behind ours: taken,
+	// but not as fresh (a replay of a status never seen looks the same).
+	clk.now = t0.Add(11 * time.Minute)
+	send(t, f, status("g01", "online", 6, 6, t0.Add(time.Second)))
+	if r := byName(f.View(), "g01"); r.State != StateSilent || r.AppliedSeq != 6 || !slices.Contains(r.Problems, "clock_or_replay") {
+		t.Fatalf("g01 10 min behind: %s %v applied %d, want silent with clock_or_replay at applied 6", r.State, r.Problems, r.AppliedSeq)
+	}
+	// Its clock put right.
+	clk.now = t0.Add(12 * time.Minute)
+	send(t, f, status("g01", "online", 6, 6, clk.now))
+	if r := byName(f.View(), "g01"); r.State != StateOnline || slices.Contains(r.Problems, "clock_or_replay") {
+		t.Fatalf("g01 with its clock right: %s %v, want online, no clock problem", r.State, r.Problems)
+	}
+	// g02's clock is a day ahead, then put right.
+	if why := f.Handle(topic("g02"), sealed(t, gws["g02"], status("g02", "online", 5, 5, clk.now.Add(24*time.Hour))), false); why != IgnoredClockAhead {
+		t.Fatalf("a status a day ahead: %q, want %q", why, IgnoredClockAhead)
+	}
+	clk.now = clk.now.Add(30 * time.Second)
+	send(t, f, status("g02", "online", 5, 5, clk.now))
+	if r := byName(f.View(), "g02"); r.State != StateOnline {
+		t.Fatalf("g02 once its clock is right: %s %v, want online", r.State, r.Problems)
+	}
+}
