@@ -261,7 +261,10 @@ func (f *Fleet) handle(topic string, msg []byte, retained bool, now time.Time) s
 	if retained && s.At.Before(now) {
 		seen = s.At
 	} else if s.At.Before(now.Add(-f.opts.OfflineAfter)) {
-		seen, g.oddAt = s.At, now // its clock is far behind ours, or a replay
+		seen = s.At
+		if s.State == "online" {
+			g.oddAt = now // its clock is far behind ours, or a replay
+		}
 	}
 	g.status, g.seen = &s, seen
 	return ""
