@@ -103,7 +103,17 @@ type Fleet struct {
 	head     uint64 // central's verified head
 	headAt   time.Time
 	ignored  map[string]uint64
+	logged   map[string]logged // by reason, for the rate limit of Handle's log
 	accepted uint64
+}
+
+// logEvery: Handle logs an ignored message of a reason at most this often.
+const logEvery = time.Minute
+
+// logged is when a reason was last logged, and how many since then were not.
+type logged struct {
+	at   time.Time
+	more uint64
 }
 
 // New makes a Fleet of the configured gateways.
@@ -121,7 +131,7 @@ func New(opts Options) (*Fleet, error) {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
 	f := &Fleet{opts: opts, keys: envelope.Keyring{}, time: tstime.Or(opts.Time), log: opts.Log,
-		gws: map[string]*gw{}, ignored: map[string]uint64{}}
+		gws: map[string]*gw{}, ignored: map[string]uint64{}, logged: map[string]logged{}}
 	for name, pub := range opts.Gateways {
 		if !customs.NameRE.MatchString(name) {
 			return nil, fmt.Errorf("fleet: gateway %q: %w", name, ErrBadName)
@@ -177,12 +187,23 @@ func (f *Fleet) Handle(topic string, msg []byte, retained bool) string {
 	f.mu.Lock()
 	if reason == "" {
 		f.accepted++
+		f.mu.Unlock()
+		return ""
+	}
+	f.ignored[reason]++
+	// One line per reason a minute at most, whatever anyone with publish
+	// rights sends: the counts are in the view and the metrics.
+	l := f.logged[reason]
+	logIt := l.at.IsZero() || now.Sub(l.at) >= logEvery
+	if logIt {
+		f.logged[reason] = logged{at: now}
 	} else {
-		f.ignored[reason]++
+		l.more++
+		f.logged[reason] = l
 	}
 	f.mu.Unlock()
-	if reason != "" {
-		f.log.Warn("status ignored", "topic", topic, "reason", reason)
+	if logIt {
+		f.log.Warn("status ignored", "topic", topic, "reason", reason, "more_since_last_line", l.more)
 	}
 	return reason
 }
