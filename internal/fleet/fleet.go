@@ -452,8 +452,10 @@ func (f *Fleet) row(name string, g *gw, head uint64, now time.Time) Row {
 		r.Lag = head - s.AppliedSeq
 	}
 	if s.Outbox > 0 {
-		// Its age when sent, plus the time since it was seen.
-		r.OldestS = secs(time.Duration(s.OutboxOldest*float64(time.Second)) + now.Sub(g.seen))
+		// Its age when sent, plus the time since it was seen (in seconds:
+		// a Duration would overflow on a huge one).
+		o := max(0, s.OutboxOldest+now.Sub(g.seen).Seconds())
+		r.OldestS = &o
 	} else {
 		r.OldestS = secs(0)
 	}

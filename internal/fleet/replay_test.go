@@ -107,3 +107,16 @@ func TestGatewayClock(t *testing.T) {
 		t.Fatalf("g02 once its clock is right: %s %v, want online", r.State, r.Problems)
 	}
 }
+
+// A huge outbox_oldest_s (a gateway whose oldest event has a broken time)
+// is shown as huge and warned about, not wrapped round to 0.
+func TestOutboxOldestHuge(t *testing.T) {
+	clk := &fakeTime{now: t0}
+	f := newFleet(t, clk, "g01")
+	s := status("g01", "online", 5, 5, t0)
+	s.Outbox, s.OutboxOldest = 1, 6e10 // from the year 1 to now
+	send(t, f, s)
+	if r := byName(f.View(), "g01"); f0(r.OldestS) < 6e10 || !slices.Contains(r.Problems, "outbox_old") {
+		t.Fatalf("oldest unacknowledged %v s, problems %v; want ≥ 6e10 and outbox_old", f0(r.OldestS), r.Problems)
+	}
+}
