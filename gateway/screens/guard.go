@@ -32,10 +32,13 @@ type guard struct {
 	// login, if set, is a page outside the token check where a browser
 	// gives its token (Protect); a browser without one is sent there.
 	login string
+	// cookie is the name of the cookie carrying a token: tokenCookie, or
+	// viewCookie on a Protect server.
+	cookie string
 }
 
 func newGuard(origins []string, tk *tokens, noLoopback bool) *guard {
-	g := &guard{origins: map[string]bool{}, hosts: map[string]bool{}, tokens: tk, noLoopback: noLoopback}
+	g := &guard{origins: map[string]bool{}, hosts: map[string]bool{}, tokens: tk, noLoopback: noLoopback, cookie: tokenCookie}
 	for _, o := range origins {
 		n, host, ok := normalizeOrigin(o)
 		if !ok {
@@ -140,7 +143,7 @@ func (g *guard) authenticate(w http.ResponseWriter, r *http.Request) (Who, bool)
 	if !g.noLoopback && onLoopback(r) {
 		// A handheld's cookie names its station: a device paired on this
 		// machine (the demo) is that device, not the loopback operator.
-		if c, err := r.Cookie(tokenCookie); err == nil {
+		if c, err := r.Cookie(g.cookie); err == nil {
 			if who, ok := g.tokens.lookup(c.Value); ok && who.Role == RoleScan {
 				return who, true
 			}
@@ -155,7 +158,7 @@ func (g *guard) authenticate(w http.ResponseWriter, r *http.Request) (Who, bool)
 		http.Error(w, "wrong token", http.StatusUnauthorized)
 		return Who{}, false
 	}
-	if c, err := r.Cookie(tokenCookie); err == nil {
+	if c, err := r.Cookie(g.cookie); err == nil {
 		if who, ok := g.tokens.lookup(c.Value); ok {
 			return who, true
 		}
@@ -174,7 +177,7 @@ func (g *guard) authenticate(w http.ResponseWriter, r *http.Request) (Who, bool)
 // it), SameSite=Strict (no other site's page sends it), Secure under TLS,
 // ours or a reverse proxy's.
 func (g *guard) setCookie(w http.ResponseWriter, r *http.Request, token string) {
-	http.SetCookie(w, &http.Cookie{Name: tokenCookie, Value: token, Path: "/", MaxAge: cookieMaxAge, HttpOnly: true,
+	http.SetCookie(w, &http.Cookie{Name: g.cookie, Value: token, Path: "/", MaxAge: cookieMaxAge, HttpOnly: true,
 		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil || forwardedHTTPS(r)})
 }
 

@@ -9,20 +9,25 @@ import (
 // token.
 const LoginPath = "/login"
 
+// viewCookie carries the token a browser gave to a Protect server: not the
+// screens' tokenCookie, since cookies are per host and not per port, and
+// such a server may share its host with a gateway's screens.
+const viewCookie = "cargogate_view_token"
+
 // Protect serves routes behind the screens' protections (the Host
 // allow-list, a token of a role for every client not on loopback, the
 // Origin check for POSTs, the security headers), for a read-only server
 // of its own such as the fleet view: no pairing, no WebSocket. Each route
 // needs its permission. A browser gives its token once on LoginPath,
-// which keeps it in the same HttpOnly, SameSite=Strict cookie a paired
-// screen has; API clients send "Authorization: Bearer".
+// which keeps it in an HttpOnly, SameSite=Strict cookie like a paired
+// screen's (of another name: cookies do not tell ports apart); API clients send "Authorization: Bearer".
 func Protect(origins []string, creds []Credential, noLoopback bool, routes []Route) (http.Handler, error) {
 	tk, err := newTokens(creds, "")
 	if err != nil {
 		return nil, err
 	}
 	g := newGuard(origins, tk, noLoopback)
-	g.login = LoginPath
+	g.login, g.cookie = LoginPath, viewCookie
 	mux := http.NewServeMux()
 	for _, rt := range routes {
 		mux.Handle(rt.Pattern, need(rt.Need, rt.Handler))

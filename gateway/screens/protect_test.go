@@ -62,14 +62,14 @@ func TestProtect(t *testing.T) {
 	r := do("POST", LoginPath, form, "token="+url.QueryEscape(screensTok))
 	var cookie *http.Cookie
 	for _, c := range r.Cookies() {
-		if c.Name == tokenCookie {
+		if c.Name == viewCookie {
 			cookie = c
 		}
 	}
 	if r.StatusCode != 303 || cookie == nil || !cookie.HttpOnly || cookie.SameSite != http.SameSiteStrictMode {
 		t.Fatalf("login: %d, cookie %+v; want 303 and an HttpOnly SameSite=Strict cookie", r.StatusCode, cookie)
 	}
-	if r := do("GET", "/", map[string]string{"Cookie": tokenCookie + "=" + cookie.Value}, ""); r.StatusCode != 200 {
+	if r := do("GET", "/", map[string]string{"Cookie": viewCookie + "=" + cookie.Value}, ""); r.StatusCode != 200 {
 		t.Errorf("page with the login cookie: %d", r.StatusCode)
 	}
 }
