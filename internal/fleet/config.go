@@ -3,6 +3,7 @@ package fleet
 import (
 	"bytes"
 	"crypto/ed25519"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -148,20 +149,42 @@ func ParseConfig(data []byte) (*Config, error) {
 			bad("http.token", "%s", msg)
 		}
 	}
+	for i, o := range h.AllowedOrigins {
+		if u, err := url.Parse(o); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+			strings.TrimSuffix(u.Path, "/") != "" || u.RawQuery != "" || u.User != nil {
+			bad(fmt.Sprintf("http.allowed_origins[%d]", i), "must be http://host[:port] or https://host[:port] (got %q)", o)
+		}
+	}
+	names, seen := map[string]int{}, map[string]string{}
+	if h.Token != "" {
+		seen[h.Token] = "http.token"
+	}
 	for i, t := range h.Tokens {
 		path := fmt.Sprintf("http.tokens[%d]", i)
 		if !customs.NameRE.MatchString(t.Name) {
 			bad(path+".name", "must match [A-Za-z0-9_-]{1,64} (got %q)", t.Name)
+		} else if j, dup := names[t.Name]; dup {
+			bad(path+".name", "duplicate: %q is already the name of http.tokens[%d]", t.Name, j)
+		} else {
+			names[t.Name] = i
 		}
 		if t.Role != config.RoleScreens && t.Role != config.RoleOperator {
 			bad(path+".role", "must be screens or operator (got %q)", t.Role)
 		}
 		if msg := config.TokenProblem(t.Token); msg != "" {
 			bad(path+".token", "%s", msg)
+		} else if other, dup := seen[t.Token]; dup {
+			bad(path+".token", "the same token as %s: each token is one name's", other)
+		} else {
+			seen[t.Token] = path
 		}
 	}
 	if (h.TLSCertFile == "") != (h.TLSKeyFile == "") {
 		bad("http.tls_cert_file", "tls_cert_file and tls_key_file go together: set both or neither")
+	} else if h.TLSCertFile != "" {
+		if _, err := tls.LoadX509KeyPair(h.TLSCertFile, h.TLSKeyFile); err != nil {
+			bad("http.tls_cert_file", "cannot load the certificate and key: %v", err)
+		}
 	}
 	return c, errors.Join(errs...)
 }
