@@ -406,7 +406,9 @@ func (f *Fleet) View() View {
 		v.Ignored[k] = n
 	}
 	for _, g := range f.gws {
-		if g.status != nil {
+		if g.status != nil && f.head == 0 {
+			// Without central's head, the highest a gateway saw; with it,
+			// central's alone (a gateway's figure is only its word).
 			v.Head = max(v.Head, g.status.HeadSeq)
 		}
 	}

@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"github.com/cargogate/cargogate/gateway/customs"
 	"slices"
 	"testing"
 	"time"
@@ -118,5 +119,22 @@ func TestOutboxOldestHuge(t *testing.T) {
 	send(t, f, s)
 	if r := byName(f.View(), "g01"); f0(r.OldestS) < 6e10 || !slices.Contains(r.Problems, "outbox_old") {
 		t.Fatalf("oldest unacknowledged %v s, problems %v; want ≥ 6e10 and outbox_old", f0(r.OldestS), r.Problems)
+	}
+}
+
+// With central's signed head known, the lag is measured against it alone:
+// one gateway reporting a head_seq far above it (a bug, or its key in the
+// wrong hands) does not put every other gateway behind.
+func TestCentralHeadRules(t *testing.T) {
+	clk := &fakeTime{now: t0}
+	f := newFleet(t, clk, "g01", "g02")
+	if why := f.Handle(customs.HeadTopic("PVG-W"), sealed(t, central, customs.Head{Type: customs.TypeHead, Site: "PVG-W", Seq: 100, At: t0}), true); why != "" {
+		t.Fatal(why)
+	}
+	send(t, f, status("g01", "online", 100, 100, t0))
+	send(t, f, status("g02", "online", 100, 1_000_000, t0))
+	v := f.View()
+	if r := byName(v, "g01"); v.Head != 100 || r.Lag != 0 || r.Level != LevelOK {
+		t.Fatalf("head %d, g01 lag %d %s; want central's 100, lag 0, ok", v.Head, r.Lag, r.Level)
 	}
 }
