@@ -164,7 +164,7 @@ func (g *guard) authenticate(w http.ResponseWriter, r *http.Request) (Who, bool)
 		}
 	}
 	if g.login != "" && r.Method == http.MethodGet && strings.Contains(r.Header.Get("Accept"), "text/html") {
-		http.Redirect(w, r, g.login, http.StatusSeeOther)
+		seeOther(w, r, strings.TrimPrefix(g.login, "/"))
 		return Who{}, false
 	}
 	w.Header().Set("Connection", "close")
@@ -215,4 +215,17 @@ func (g *guard) originOK(r *http.Request) bool {
 	}
 	n, _, ok := normalizeOrigin(o)
 	return ok && g.origins[n]
+}
+
+// seeOther redirects to target, a path from the root of this server, by a
+// Location relative to the request's path: behind a reverse proxy that
+// serves us under a prefix (stripped before it reaches us), the browser
+// stays under it. (http.Redirect would make it absolute.)
+func seeOther(w http.ResponseWriter, r *http.Request, target string) {
+	up := strings.Repeat("../", max(0, strings.Count(r.URL.Path, "/")-1))
+	if up == "" {
+		up = "./"
+	}
+	w.Header().Set("Location", up+target)
+	w.WriteHeader(http.StatusSeeOther)
 }

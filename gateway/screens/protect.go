@@ -3,6 +3,7 @@ package screens
 import (
 	"html"
 	"net/http"
+	"strings"
 )
 
 // LoginPath is the page of a Protect server where a browser gives its
@@ -45,7 +46,7 @@ func Protect(origins []string, creds []Credential, noLoopback bool, routes []Rou
 			return
 		}
 		g.setCookie(w, r, r.PostFormValue("token"))
-		http.Redirect(w, r, "/", http.StatusSeeOther)
+		seeOther(w, r, "")
 	})
 	return g.wrap(mux), nil
 }
@@ -58,6 +59,6 @@ func loginPage(w http.ResponseWriter, code int, msg string) {
 	w.WriteHeader(code)
 	w.Write([]byte(`<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">` +
 		`<title>cargogate</title></head><body><h1>cargogate</h1><p>` + html.EscapeString(msg) + `</p>` +
-		`<form method="post" action="` + LoginPath + `"><label>访问令牌 · Access token <input type="password" name="token" autocomplete="current-password" required></label> ` +
+		`<form method="post" action="` + strings.TrimPrefix(LoginPath, "/") + `"><label>访问令牌 · Access token <input type="password" name="token" autocomplete="current-password" required></label> ` +
 		`<button type="submit">登录 · Sign in</button></form></body></html>`))
 }
