@@ -32,6 +32,11 @@ import (
 // DefaultOfflineAfter is Options.OfflineAfter's default.
 const DefaultOfflineAfter = 5 * time.Minute
 
+// lagGrace: a gateway behind the site's head for less than this (the
+// moment between central's head and its next status, or one missed
+// status) does not count as lagging; the figure is shown all the same.
+const lagGrace = 30 * time.Second
+
 // DefaultOutboxWarn is Options.OutboxWarn's default.
 const DefaultOutboxWarn = 2 * time.Minute
 
@@ -86,6 +91,9 @@ type gw struct {
 	onlineAt time.Time // the `at` of the last online status accepted (kept across offline)
 	// oddAt: when a stale or clock_ahead status of it last came.
 	oddAt time.Time
+	// behindSince: since when its applied_seq is below the site's head
+	// (zero: it is not).
+	behindSince time.Time
 }
 
 // Fleet is the fleet view's state. Handle feeds it; View reads it.
@@ -288,6 +296,7 @@ func (f *Fleet) handle(topic string, msg []byte, retained bool, now time.Time) s
 		}
 	}
 	g.status, g.seen = &s, seen
+	f.trackLag(now)
 	return ""
 }
 
@@ -330,6 +339,7 @@ func (f *Fleet) handleHead(msg []byte) string {
 	if h.Seq >= f.head {
 		f.head, f.headAt = h.Seq, h.At
 	}
+	f.trackLag(f.time.Now())
 	return ""
 }
 
@@ -400,17 +410,10 @@ func (f *Fleet) View() View {
 	if central > f.head {
 		f.head = central
 	}
-	v := View{Site: f.opts.Site, At: now.UTC(), Connected: f.connected.Load(), Head: f.head, CentralHead: f.head > 0,
+	v := View{Site: f.opts.Site, At: now.UTC(), Connected: f.connected.Load(), Head: f.trackLag(now), CentralHead: f.head > 0,
 		OfflineAfterS: f.opts.OfflineAfter.Seconds(), Accepted: f.accepted, Ignored: map[string]uint64{}}
 	for k, n := range f.ignored {
 		v.Ignored[k] = n
-	}
-	for _, g := range f.gws {
-		if g.status != nil && f.head == 0 {
-			// Without central's head, the highest a gateway saw; with it,
-			// central's alone (a gateway's figure is only its word).
-			v.Head = max(v.Head, g.status.HeadSeq)
-		}
 	}
 	for name, g := range f.gws {
 		v.Gateways = append(v.Gateways, f.row(name, g, v.Head, now))
@@ -426,6 +429,28 @@ func (f *Fleet) View() View {
 	}
 	slices.SortFunc(v.Gateways, worse)
 	return v
+}
+
+// trackLag returns the site's head and notes, for each gateway, since when
+// it is behind it; f.mu held. Called at each status, head and view.
+func (f *Fleet) trackLag(now time.Time) uint64 {
+	head := f.head
+	for _, g := range f.gws {
+		if g.status != nil && f.head == 0 {
+			// Without central's head, the highest a gateway saw; with it,
+			// central's alone (a gateway's figure is only its word).
+			head = max(head, g.status.HeadSeq)
+		}
+	}
+	for _, g := range f.gws {
+		switch {
+		case g.status == nil || g.status.AppliedSeq >= head:
+			g.behindSince = time.Time{}
+		case g.behindSince.IsZero():
+			g.behindSince = now
+		}
+	}
+	return head
 }
 
 func secs(d time.Duration) *float64 {
@@ -480,7 +505,7 @@ func (f *Fleet) row(name string, g *gw, head uint64, now time.Time) Row {
 		// went back, or a replay) or far ahead of ours.
 		r.Problems = append(r.Problems, "clock_or_replay")
 	}
-	if r.Lag > 0 {
+	if r.Lag > 0 && now.Sub(g.behindSince) >= lagGrace {
 		r.Problems = append(r.Problems, "lag")
 	}
 	if s.Outbox > 0 && *r.OldestS >= f.opts.OutboxWarn.Seconds() {

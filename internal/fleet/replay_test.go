@@ -138,3 +138,37 @@ func TestCentralHeadRules(t *testing.T) {
 		t.Fatalf("head %d, g01 lag %d %s; want central's 100, lag 0, ok", v.Head, r.Lag, r.Level)
 	}
 }
+
+// With orders flowing, every gateway is a few orders behind for the
+// fraction of a second between central's head and its next status: that
+// is not a problem. Lag is one when the gateway stays behind for
+// lagGrace; the figure itself is always shown.
+func TestLagGrace(t *testing.T) {
+	clk := &fakeTime{now: t0}
+	f := newFleet(t, clk, "g01", "g02")
+	head := func(seq uint64) {
+		t.Helper()
+		if why := f.Handle(customs.HeadTopic("PVG-W"), sealed(t, central, customs.Head{Type: customs.TypeHead, Site: "PVG-W", Seq: seq, At: clk.now}), false); why != "" {
+			t.Fatal(why)
+		}
+	}
+	head(100)
+	send(t, f, status("g01", "online", 100, 100, clk.now))
+	send(t, f, status("g02", "online", 90, 100, clk.now)) // stuck at 90
+	for i := 1; i <= 8; i++ {
+		clk.now = t0.Add(time.Duration(i) * 5 * time.Second)
+		head(100 + uint64(i))
+		v := f.View()
+		if r := byName(v, "g01"); r.Lag != 1 || r.Level != LevelOK {
+			t.Fatalf("+%ds: g01 one order behind for an instant: lag %d %s %v, want lag 1 and ok", 5*i, r.Lag, r.Level, r.Problems)
+		}
+		if r := byName(v, "g02"); (clk.now.Sub(t0) >= lagGrace) != (r.Level == LevelWarn) {
+			t.Fatalf("+%ds: g02 behind since the start: %s %v", 5*i, r.Level, r.Problems)
+		}
+		clk.now = clk.now.Add(200 * time.Millisecond)
+		send(t, f, status("g01", "online", 100+uint64(i), 100+uint64(i), clk.now))
+	}
+	if got := order(f.View()); got[0] != "g02:online:warn" {
+		t.Errorf("order %v, want g02 first", got)
+	}
+}
