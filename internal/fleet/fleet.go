@@ -75,7 +75,7 @@ const (
 	IgnoredWrongSite    = "wrong_site"      // document's site is not ours
 	IgnoredWrongType    = "wrong_type"      // not a status document
 	IgnoredWrongGateway = "wrong_gateway"   // document's gateway is not the topic's
-	IgnoredBadDocument  = "bad_document"    // payload does not parse, or a bad state
+	IgnoredBadDocument  = "bad_document"    // payload does not parse, a bad state, no `at`
 	IgnoredStale        = "stale"           // an online status older than the one shown
 	IgnoredUnknown      = "unknown_gateway" // not a configured gateway of the site
 	IgnoredClockAhead   = "clock_ahead"     // its `at` is more than offline_after ahead of the view's clock
@@ -245,7 +245,7 @@ func (f *Fleet) handle(topic string, msg []byte, retained bool, now time.Time) s
 		return IgnoredWrongSite
 	case s.Gateway != name:
 		return IgnoredWrongGateway
-	case s.State != "online" && s.State != "offline":
+	case s.State != "online" && s.State != "offline", s.At.IsZero():
 		return IgnoredBadDocument
 	}
 	f.mu.Lock()

@@ -172,3 +172,16 @@ func TestLagGrace(t *testing.T) {
 		t.Errorf("order %v, want g02 first", got)
 	}
 }
+
+// A status without its time is refused and counted, not silently dropped
+// as the same status again.
+func TestStatusWithoutTime(t *testing.T) {
+	clk := &fakeTime{now: t0}
+	f := newFleet(t, clk, "g01")
+	if why := f.Handle(topic("g01"), sealed(t, gws["g01"], status("g01", "online", 5, 5, time.Time{})), false); why != IgnoredBadDocument {
+		t.Fatalf("a status without `at`: %q, want %q", why, IgnoredBadDocument)
+	}
+	if v := f.View(); v.Ignored[IgnoredBadDocument] != 1 {
+		t.Errorf("ignored %v, want bad_document 1", v.Ignored)
+	}
+}
