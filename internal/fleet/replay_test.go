@@ -185,3 +185,17 @@ func TestStatusWithoutTime(t *testing.T) {
 		t.Errorf("ignored %v, want bad_document 1", v.Ignored)
 	}
 }
+
+// The fleet view restarted: a gateway dead since yesterday whose retained
+// status still says online (its will was lost with a broker that restarted
+// without persistence) is silent, with the alarm, from the first view.
+func TestRetainedOnlineFromYesterday(t *testing.T) {
+	clk := &fakeTime{now: t0}
+	f := newFleet(t, clk, "g01")
+	if why := f.Handle(topic("g01"), sealed(t, gws["g01"], status("g01", "online", 5, 5, t0.Add(-24*time.Hour))), true); why != "" {
+		t.Fatal(why)
+	}
+	if r := byName(f.View(), "g01"); r.State != StateSilent || !r.Alarm || f0(r.SeenAgeS) != 86400 {
+		t.Fatalf("g01 %s alarm %v seen %v s ago, want silent with the alarm, seen 86400 s ago", r.State, r.Alarm, f0(r.SeenAgeS))
+	}
+}
