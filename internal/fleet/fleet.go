@@ -411,7 +411,7 @@ func (f *Fleet) View() View {
 		f.head = central
 	}
 	v := View{Site: f.opts.Site, At: now.UTC(), Connected: f.connected.Load(), Head: f.trackLag(now), CentralHead: f.head > 0,
-		OfflineAfterS: f.opts.OfflineAfter.Seconds(), Accepted: f.accepted, Ignored: map[string]uint64{}}
+		OfflineAfterS: f.opts.OfflineAfter.Seconds(), Accepted: f.accepted, Ignored: map[string]uint64{}, Gateways: []Row{}}
 	for k, n := range f.ignored {
 		v.Ignored[k] = n
 	}

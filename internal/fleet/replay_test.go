@@ -1,7 +1,10 @@
 package fleet
 
 import (
+	"encoding/json"
 	"github.com/cargogate/cargogate/gateway/customs"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"testing"
 	"time"
@@ -197,5 +200,28 @@ func TestRetainedOnlineFromYesterday(t *testing.T) {
 	}
 	if r := byName(f.View(), "g01"); r.State != StateSilent || !r.Alarm || f0(r.SeenAgeS) != 86400 {
 		t.Fatalf("g01 %s alarm %v seen %v s ago, want silent with the alarm, seen 86400 s ago", r.State, r.Alarm, f0(r.SeenAgeS))
+	}
+}
+
+// A fleet with no gateway yet (the reference central before any gateway
+// key is added) answers an empty list, not null: the page maps over it.
+func TestEmptyFleetAPI(t *testing.T) {
+	f, err := New(Options{Site: "PVG-W"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(f.Handler())
+	defer srv.Close()
+	r, err := http.Get(srv.URL + "/api/fleet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Body.Close()
+	var v map[string]any
+	if err := json.NewDecoder(r.Body).Decode(&v); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := v["gateways"].([]any); !ok {
+		t.Fatalf("gateways = %#v, want an empty list", v["gateways"])
 	}
 }
