@@ -117,6 +117,7 @@ func ParseConfig(data []byte) (*Config, error) {
 			ks = append(ks, k)
 		}
 		slices.Sort(ks)
+		owner := map[string]string{} // key → the first path with it
 		for _, k := range ks {
 			path := fmt.Sprintf("%s[%q]", section, k)
 			if names && !customs.NameRE.MatchString(k) {
@@ -129,6 +130,10 @@ func ParseConfig(data []byte) (*Config, error) {
 				bad(path, "not standard base64: %v", err)
 			} else if len(raw) != ed25519.PublicKeySize {
 				bad(path, "decodes to %d bytes, an Ed25519 public key is 32", len(raw))
+			} else if first, dup := owner[string(raw)]; dup && names {
+				bad(path, "the same key as %s: each gateway has its own (`cargogate keys` on it prints it)", first)
+			} else {
+				owner[string(raw)] = path
 			}
 		}
 	}

@@ -37,3 +37,14 @@ http:
 		t.Errorf("a good origin refused:\n%v", err)
 	}
 }
+
+// The same public key pasted for two gateways (a copy-paste slip: the
+// second then never verifies and looks dead) is named.
+func TestParseConfigSameKeyTwice(t *testing.T) {
+	k1 := envelope.EncodePublicKey(gws["g01"].Public())
+	cfg := "site: PVG-W\nbroker: {url: tcp://10.0.0.5:1883}\ngateways:\n  g01: " + k1 + "\n  g02: " + k1 + "\nhttp: {listen: '127.0.0.1:8090'}\n"
+	_, err := ParseConfig([]byte(cfg))
+	if err == nil || !strings.Contains(err.Error(), `gateways["g02"]: the same key as gateways["g01"]`) {
+		t.Fatalf("the same key twice: %v", err)
+	}
+}
