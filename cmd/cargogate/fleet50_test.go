@@ -46,6 +46,8 @@ func TestFleetPage50(t *testing.T) {
 			s.State = "offline" // the worst: shown first
 		case i%7 == 0:
 			s.AppliedSeq, s.Outbox, s.OutboxOldest = 990, 123456, 86400*3
+		case i == 22:
+			s.AppliedSeq = 995 // behind for a moment
 		case i == 13:
 			s.Version = `<img src=x onerror="document.body.dataset.xss=1">`
 		}
@@ -79,6 +81,10 @@ func TestFleetPage50(t *testing.T) {
 		}
 		if x := p.eval(`String(document.body.dataset.xss || "") + String(document.querySelectorAll("#rows img").length)`); x != "0" {
 			t.Errorf("%s: a gateway's version became markup (%q)", where, x)
+		}
+		// Behind for a moment (within the grace): the figure, not a warning.
+		if got := p.eval(`String(document.querySelectorAll('#rows tr.ok td.lag .bad').length) + "/" + String(document.querySelectorAll('#rows tr.ok[data-gateway="g22"]').length)`); got != "0/1" {
+			t.Errorf("%s: healthy rows with a lag shown as a warning, / g22 healthy: %s, want 0/1", where, got)
 		}
 		p.shot(fmt.Sprintf("fleet50-%s.png", where))
 	}

@@ -67,7 +67,7 @@
       return h("tr", { class: r.level, dataset: { gateway: r.gateway, state: r.state } },
         cell("gateway", r.gateway),
         cell("state", h("span", { class: "st " + r.state }, t("st")[r.state] || r.state)),
-        cell("lag", r.last_seen ? warnIf(r.lag > 0, String(r.lag)) : t("never")),
+        cell("lag", r.last_seen ? warnIf(r.problems && r.problems.includes("lag"), String(r.lag)) : t("never")),
         cell("applied", r.last_seen ? `${r.applied_seq} / ${v.head_seq}` : t("never")),
         cell("outbox", r.last_seen ? String(r.outbox) : t("never")),
         cell("oldest", warnIf(r.problems && r.problems.includes("outbox_old"), oldest)),
