@@ -81,8 +81,9 @@ const (
 	IgnoredClockAhead   = "clock_ahead"     // its `at` is more than offline_after ahead of the view's clock
 )
 
-// duplicate: the online status already shown, again; not counted.
-const duplicate = "duplicate"
+// notCounted: a message neither accepted nor ignored: the online status
+// already shown, again; a head without central's keys to verify it.
+const notCounted = "not_counted"
 
 // gw is what the fleet knows of one gateway.
 type gw struct {
@@ -189,7 +190,7 @@ func (f *Fleet) Topics() []string {
 func (f *Fleet) Handle(topic string, msg []byte, retained bool) string {
 	now := f.time.Now()
 	reason := f.handle(topic, msg, retained, now)
-	if reason == duplicate {
+	if reason == notCounted {
 		return reason // nothing new: neither accepted nor ignored
 	}
 	f.mu.Lock()
@@ -267,7 +268,7 @@ func (f *Fleet) handle(topic string, msg []byte, retained bool, now time.Time) s
 		// QoS 1 duplicate, the retained one at our resubscription)
 		// changes nothing.
 		if s.At.Equal(g.onlineAt) {
-			return duplicate
+			return notCounted
 		}
 		if s.At.Before(g.onlineAt) {
 			g.oddAt = now
@@ -318,7 +319,7 @@ func (f *Fleet) statusTopic(topic string) (string, string) {
 
 func (f *Fleet) handleHead(msg []byte) string {
 	if len(f.opts.CentralKeys) == 0 {
-		return "" // not verified, not used
+		return notCounted // not verified, not used
 	}
 	payload, _, err := f.opts.CentralKeys.Open(msg)
 	if err != nil {

@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"crypto/ed25519"
 	"encoding/json"
 	"github.com/cargogate/cargogate/gateway/customs"
 	"net/http"
@@ -223,5 +224,18 @@ func TestEmptyFleetAPI(t *testing.T) {
 	}
 	if _, ok := v["gateways"].([]any); !ok {
 		t.Fatalf("gateways = %#v, want an empty list", v["gateways"])
+	}
+}
+
+// Without central's keys the head topic is not read: what comes there
+// (anything, unverified) is not counted as an accepted status.
+func TestHeadWithoutKeysNotCounted(t *testing.T) {
+	f, err := New(Options{Site: "PVG-W", Gateways: map[string]ed25519.PublicKey{"g01": gws["g01"].Public()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Handle(customs.HeadTopic("PVG-W"), []byte("anything at all"), true)
+	if v := f.View(); v.Accepted != 0 {
+		t.Errorf("statuses_accepted %d after an unverified head, want 0", v.Accepted)
 	}
 }
