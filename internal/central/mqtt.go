@@ -50,6 +50,7 @@ func (c *Central) Run(ctx context.Context) error {
 		SetDefaultPublishHandler(c.onMessage). // queued session messages arrive before Subscribe returns
 		SetOnConnectHandler(c.onConnect).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
+			c.fleet.SetConnected(false)
 			c.log.Warn("broker connection lost", "err", err)
 		})
 	client := mqtt.NewClient(opts)
@@ -102,6 +103,7 @@ func (c *Central) onConnect(client mqtt.Client) {
 	} else if err := tok.Error(); err != nil {
 		c.log.Error("subscribe", "err", err)
 	} else {
+		c.fleet.SetConnected(true)
 		c.log.Info("connected and subscribed")
 	}
 	c.connOnce.Do(func() { close(c.connected) })

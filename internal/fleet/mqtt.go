@@ -20,6 +20,11 @@ type Broker struct {
 	ClientID string
 }
 
+// SetConnected says whether the subscription feeding Handle is up, for a
+// caller that feeds it from its own connection (the reference central);
+// Run sets it itself.
+func (f *Fleet) SetConnected(up bool) { f.connected.Store(up) }
+
 // Run subscribes to the site's statuses and central's head on b until ctx
 // is done: a clean session, QoS 1, subscribed again at every connection
 // (the broker then sends the retained statuses again). It publishes
