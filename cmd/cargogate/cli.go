@@ -97,6 +97,13 @@ func init() {
 				configFlag(fs)
 				fs.String("since", "", "export: RFC 3339 `TIME`; records at or after it")
 			}, run: cmdAudit},
+		{name: "fleet", summary: "the site's fleet view: every gateway's signed status, worst first, on a page, /api/fleet and /metrics",
+			details: "Read only: it subscribes to the site's status messages, verifies each with its gateway's public key, and publishes nothing. " +
+				"Its configuration is a small file of its own (docs/fleet.md).",
+			examples: []string{"cargogate fleet --config /etc/cargogate/fleet.yaml"},
+			flags: func(fs *flag.FlagSet) {
+				fs.String("config", defaultFleetConfig, "the fleet view's configuration `FILE`")
+			}, run: cmdFleet},
 		{name: "compact", summary: "reclaim space in the stores (gateway stopped)",
 			examples: []string{"cargogate compact --config /etc/cargogate/cargogate.yaml"},
 			flags:    configFlag, run: cmdCompact},

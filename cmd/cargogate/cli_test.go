@@ -38,6 +38,7 @@ func TestUsage(t *testing.T) {
 		"backup":       {{}, {full, "--config", missing}, {full}},
 		"audit":        {{}, {"frob"}, {"--config", missing}, {"verify", "--config", missing}},
 		"compact":      {{"--config", missing}, {"extra"}},
+		"fleet":        {{"--config", missing}, {"extra"}, {"--bogus"}},
 		"completion":   {{}, {"tcsh"}},
 		"man":          {{"extra"}},
 		"version":      {{"extra"}},
@@ -78,8 +79,13 @@ func TestUsage(t *testing.T) {
 			})
 		}
 		// The documented default: every command reading the configuration
-		// reads /etc/cargogate/cargogate.yaml unless told otherwise.
-		if fs := flagsFor(c.name); fs.Lookup("config") != nil && fs.Lookup("config").DefValue != defaultConfig {
+		// reads /etc/cargogate/cargogate.yaml unless told otherwise; the
+		// fleet view has a file of its own, /etc/cargogate/fleet.yaml.
+		want := defaultConfig
+		if c.name == "fleet" {
+			want = defaultFleetConfig
+		}
+		if fs := flagsFor(c.name); fs.Lookup("config") != nil && fs.Lookup("config").DefValue != want {
 			t.Errorf("%s --config defaults to %q", c.name, fs.Lookup("config").DefValue)
 		}
 	}

@@ -156,7 +156,7 @@ func serve(ctx context.Context, cfg *config.Config, deps gatewayDeps, stdout, st
 	lk, err := link.New(link.Options{Site: cfg.Site, Gateway: cfg.Gateway, Broker: cfg.Central.Broker,
 		Username: cfg.Central.Username, Password: cfg.Central.Password, TLS: tlsCfg, Keys: keys, Signer: signer,
 		Version: version, GapGrace: cfg.Central.GapGrace, ResyncTimeout: cfg.Central.ResyncTimeout,
-		AckTimeout: cfg.Central.AckTimeout, Log: log, Audit: aud.Add, Liveness: live}, st, jr, clk)
+		AckTimeout: cfg.Central.AckTimeout, Log: log, Audit: aud.Add, Checkpoint: aud.LastCheckpoint, Liveness: live}, st, jr, clk)
 	if err != nil {
 		return err
 	}

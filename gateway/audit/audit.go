@@ -126,6 +126,8 @@ type Log struct {
 	// waiting then gets errClosed.
 	closed chan struct{}
 	lost   atomic.Uint64 // records lost in all, since Open
+	// lastCP is the time of the last signed checkpoint (unix ns), 0: none.
+	lastCP atomic.Int64
 	// lastLog rate-limits the "record lost" log line.
 	lastLog time.Time
 }
@@ -162,6 +164,7 @@ func open(path string, log *slog.Logger, queue int) (*Log, error) {
 			l.next = binary.BigEndian.Uint64(k) + 1
 			copy(l.head[:], v)
 		}
+		l.noteCheckpoint(tx.Bucket(bCheckpoints).Cursor().Last())
 		return nil
 	})
 	if err != nil {
@@ -464,7 +467,27 @@ func (l *Log) Checkpoint(kid string, key ed25519.PrivateKey, now time.Time) (Che
 	if err != nil {
 		return Checkpoint{}, fmt.Errorf("audit: checkpoint: %w", err)
 	}
+	l.lastCP.Store(c.At.UnixNano())
 	return c, nil
+}
+
+// noteCheckpoint takes the time of a stored checkpoint as the last one.
+func (l *Log) noteCheckpoint(k, raw []byte) {
+	var c Checkpoint
+	if k != nil && json.Unmarshal(raw, &c) == nil && !c.At.IsZero() {
+		l.lastCP.Store(c.At.UnixNano())
+	}
+}
+
+// LastCheckpoint returns the time of the last signed checkpoint, kept
+// across restarts; false: none yet. The gateway's status carries it
+// (checkpoint_at) for the fleet view.
+func (l *Log) LastCheckpoint() (time.Time, bool) {
+	n := l.lastCP.Load()
+	if n == 0 {
+		return time.Time{}, false
+	}
+	return time.Unix(0, n).UTC(), true
 }
 
 func key64(i uint64) []byte { return key(i) }

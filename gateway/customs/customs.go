@@ -547,6 +547,12 @@ type Status struct {
 	Outbox     int       `json:"outbox"`
 	Version    string    `json:"version"`
 	At         time.Time `json:"at"`
+	// Additions for the fleet view (unknown fields are ignored, §3):
+	// OutboxOldest is the age in seconds, at At, of the oldest event not
+	// yet acknowledged by central (0: none); CheckpointAt the time of the
+	// gateway's last signed audit checkpoint (absent: none yet).
+	OutboxOldest float64    `json:"outbox_oldest_s"`
+	CheckpointAt *time.Time `json:"checkpoint_at,omitempty"`
 }
 
 // Probe reads only the type and site of a document, so a receiver can route

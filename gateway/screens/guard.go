@@ -29,10 +29,16 @@ type guard struct {
 	hosts      map[string]bool // lower-case host names of the allowed origins
 	tokens     *tokens
 	noLoopback bool
+	// login, if set, is a page outside the token check where a browser
+	// gives its token (Protect); a browser without one is sent there.
+	login string
+	// cookie is the name of the cookie carrying a token: tokenCookie, or
+	// viewCookie on a Protect server.
+	cookie string
 }
 
 func newGuard(origins []string, tk *tokens, noLoopback bool) *guard {
-	g := &guard{origins: map[string]bool{}, hosts: map[string]bool{}, tokens: tk, noLoopback: noLoopback}
+	g := &guard{origins: map[string]bool{}, hosts: map[string]bool{}, tokens: tk, noLoopback: noLoopback, cookie: tokenCookie}
 	for _, o := range origins {
 		n, host, ok := normalizeOrigin(o)
 		if !ok {
@@ -76,8 +82,8 @@ func (g *guard) wrap(next http.Handler) http.Handler {
 			http.Error(w, "host not allowed: open the screens by IP address or add the name to http.allowed_origins", http.StatusMisdirectedRequest)
 			return
 		}
-		if r.URL.Path == "/pair" {
-			next.ServeHTTP(w, r) // the one-time code is the credential
+		if r.URL.Path == "/pair" || (g.login != "" && r.URL.Path == g.login) {
+			next.ServeHTTP(w, r) // the one-time code, or the token given to the login form, is the credential
 			return
 		}
 		who, ok := g.authenticate(w, r)
@@ -137,7 +143,7 @@ func (g *guard) authenticate(w http.ResponseWriter, r *http.Request) (Who, bool)
 	if !g.noLoopback && onLoopback(r) {
 		// A handheld's cookie names its station: a device paired on this
 		// machine (the demo) is that device, not the loopback operator.
-		if c, err := r.Cookie(tokenCookie); err == nil {
+		if c, err := r.Cookie(g.cookie); err == nil {
 			if who, ok := g.tokens.lookup(c.Value); ok && who.Role == RoleScan {
 				return who, true
 			}
@@ -152,10 +158,14 @@ func (g *guard) authenticate(w http.ResponseWriter, r *http.Request) (Who, bool)
 		http.Error(w, "wrong token", http.StatusUnauthorized)
 		return Who{}, false
 	}
-	if c, err := r.Cookie(tokenCookie); err == nil {
+	if c, err := r.Cookie(g.cookie); err == nil {
 		if who, ok := g.tokens.lookup(c.Value); ok {
 			return who, true
 		}
+	}
+	if g.login != "" && r.Method == http.MethodGet && strings.Contains(r.Header.Get("Accept"), "text/html") {
+		seeOther(w, r, strings.TrimPrefix(g.login, "/"))
+		return Who{}, false
 	}
 	w.Header().Set("Connection", "close")
 	http.Error(w, "not paired and no token: a screen opens the pairing link the operator makes with `cargogate pair`; "+
@@ -167,7 +177,7 @@ func (g *guard) authenticate(w http.ResponseWriter, r *http.Request) (Who, bool)
 // it), SameSite=Strict (no other site's page sends it), Secure under TLS,
 // ours or a reverse proxy's.
 func (g *guard) setCookie(w http.ResponseWriter, r *http.Request, token string) {
-	http.SetCookie(w, &http.Cookie{Name: tokenCookie, Value: token, Path: "/", MaxAge: cookieMaxAge, HttpOnly: true,
+	http.SetCookie(w, &http.Cookie{Name: g.cookie, Value: token, Path: "/", MaxAge: cookieMaxAge, HttpOnly: true,
 		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil || forwardedHTTPS(r)})
 }
 
@@ -205,4 +215,17 @@ func (g *guard) originOK(r *http.Request) bool {
 	}
 	n, _, ok := normalizeOrigin(o)
 	return ok && g.origins[n]
+}
+
+// seeOther redirects to target, a path from the root of this server, by a
+// Location relative to the request's path: behind a reverse proxy that
+// serves us under a prefix (stripped before it reaches us), the browser
+// stays under it. (http.Redirect would make it absolute.)
+func seeOther(w http.ResponseWriter, r *http.Request, target string) {
+	up := strings.Repeat("../", max(0, strings.Count(r.URL.Path, "/")-1))
+	if up == "" {
+		up = "./"
+	}
+	w.Header().Set("Location", up+target)
+	w.WriteHeader(http.StatusSeeOther)
 }

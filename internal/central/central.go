@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,6 +19,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/cargogate/cargogate/gateway/customs"
+	"github.com/cargogate/cargogate/internal/fleet"
 	"github.com/cargogate/cargogate/sync/envelope"
 )
 
@@ -167,6 +169,8 @@ type Central struct {
 
 	statusMu sync.Mutex
 	status   map[string]customs.Status
+	// fleet is the fleet view of the gateways' statuses (FleetHandler).
+	fleet *fleet.Fleet
 
 	// testHookHandled, if set before Run, is called by the processor after
 	// each received message with its topic leaf and rejection reason ("" if
@@ -202,6 +206,13 @@ func New(opts Options) (*Central, error) {
 		return nil, fmt.Errorf("central: %w", err)
 	}
 	c.led = led
+	if c.fleet, err = fleet.New(fleet.Options{Site: opts.Site, Head: led.head, Log: c.log}); err != nil {
+		led.close()
+		return nil, fmt.Errorf("central: %w", err)
+	}
+	for kid, pub := range keys {
+		c.addFleetGateway(kid, pub)
+	}
 	return c, nil
 }
 
@@ -220,6 +231,17 @@ func (c *Central) AddGatewayKey(kid string, pub ed25519.PublicKey) {
 	c.keysMu.Lock()
 	defer c.keysMu.Unlock()
 	c.keys[kid] = append(ed25519.PublicKey(nil), pub...)
+	c.addFleetGateway(kid, pub)
+}
+
+// addFleetGateway shows a gateway of the site (kid {site}/{gateway}) in
+// the fleet view.
+func (c *Central) addFleetGateway(kid string, pub ed25519.PublicKey) {
+	if gw, ok := strings.CutPrefix(kid, c.opts.Site+"/"); ok {
+		if err := c.fleet.AddGateway(gw, pub); err != nil {
+			c.log.Warn("gateway key not shown in the fleet view", "kid", kid, "err", err)
+		}
+	}
 }
 
 // Head is the highest assigned seq (0: no order yet).

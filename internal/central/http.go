@@ -26,8 +26,12 @@ const maxOrdersBody = 64 << 20
 //	GET  /stats                → Stats
 //	GET  /status?gateway=g07   → the gateway's latest status, 404 if none
 //	                             (no gateway: an object of every gateway's status)
+//	GET  /fleet/               → the fleet view (internal/fleet): the page,
+//	                             /fleet/api/fleet and /fleet/metrics
 func (c *Central) Handler() http.Handler {
 	mux := http.NewServeMux()
+	mux.Handle("GET /fleet/", http.StripPrefix("/fleet", c.fleet.Handler()))
+	mux.Handle("GET /fleet", http.RedirectHandler("/fleet/", http.StatusMovedPermanently))
 	mux.HandleFunc("POST /orders", c.postOrders)
 	mux.HandleFunc("GET /head", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"site": c.opts.Site, "seq": c.Head()})

@@ -50,6 +50,7 @@ func (c *Central) Run(ctx context.Context) error {
 		SetDefaultPublishHandler(c.onMessage). // queued session messages arrive before Subscribe returns
 		SetOnConnectHandler(c.onConnect).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
+			c.fleet.SetConnected(false)
 			c.log.Warn("broker connection lost", "err", err)
 		})
 	client := mqtt.NewClient(opts)
@@ -102,6 +103,7 @@ func (c *Central) onConnect(client mqtt.Client) {
 	} else if err := tok.Error(); err != nil {
 		c.log.Error("subscribe", "err", err)
 	} else {
+		c.fleet.SetConnected(true)
 		c.log.Info("connected and subscribed")
 	}
 	c.connOnce.Do(func() { close(c.connected) })
@@ -127,6 +129,11 @@ func (c *Central) process(ctx context.Context) error {
 			return nil
 		case m := <-c.in:
 			leaf, reason := c.handle(ctx, m.Topic(), m.Payload())
+			if leaf == customs.LeafStatus {
+				// The fleet view checks the status on its own (the same
+				// keys) and shows it; central's state above is apart.
+				c.fleet.Handle(m.Topic(), m.Payload(), m.Retained())
+			}
 			if ctx.Err() != nil {
 				// Possibly interrupted mid-answer: leave it unacknowledged so
 				// the broker redelivers it to the next session (events are

@@ -292,8 +292,23 @@ func (l *Link) kickStatus() {
 
 func (l *Link) status(state string) customs.Status {
 	n, _ := l.outbox.Depth()
-	return customs.Status{Type: customs.TypeStatus, Site: l.opts.Site, Gateway: l.opts.Gateway, State: state,
-		AppliedSeq: l.watermark.Load(), HeadSeq: l.head.Load(), Outbox: n, Version: l.opts.Version, At: l.time.Now().UTC()}
+	now := l.time.Now().UTC()
+	st := customs.Status{Type: customs.TypeStatus, Site: l.opts.Site, Gateway: l.opts.Gateway, State: state,
+		AppliedSeq: l.watermark.Load(), HeadSeq: l.head.Load(), Outbox: n, Version: l.opts.Version, At: now}
+	// The additions for the fleet view (docs/protocol.md): the oldest
+	// unacknowledged event's age and the last audit checkpoint's time.
+	if h, ok := l.outbox.(OutboxHealth); ok && n > 0 {
+		if at, ok, err := h.OldestPending(); err == nil && ok && !at.IsZero() {
+			st.OutboxOldest = max(0, now.Sub(at).Seconds())
+		}
+	}
+	if l.opts.Checkpoint != nil {
+		if at, ok := l.opts.Checkpoint(); ok {
+			at = at.UTC()
+			st.CheckpointAt = &at
+		}
+	}
+	return st
 }
 
 func (l *Link) statusDoc(state string) ([]byte, error) {

@@ -88,6 +88,10 @@ type Options struct {
 	// Audit, if set, records every commit of orders, every rejected
 	// message and every conflict in the audit log. It must not block.
 	Audit func(kind string, data any)
+	// Checkpoint, if set, returns the time of the gateway's last signed
+	// audit checkpoint (false: none yet); the status carries it as
+	// checkpoint_at for the fleet view.
+	Checkpoint func() (time.Time, bool)
 	// Liveness, if set, has the control loop's heartbeat ("link"), ticked
 	// on each turn (at least every 100 ms): the systemd watchdog is fed
 	// only while it turns.
