@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cargogate/cargogate/gateway/customs"
+	"github.com/cargogate/cargogate/internal/mqttstore"
 	"github.com/cargogate/cargogate/sync/envelope"
 )
 
@@ -39,7 +40,7 @@ func (c *Central) Run(ctx context.Context) error {
 		SetUsername(c.opts.Username).
 		SetPassword(c.opts.Password).
 		SetCleanSession(false).
-		SetStore(newCopyStore()).
+		SetStore(mqttstore.New()).
 		SetOrderMatters(true).
 		SetAutoAckDisabled(true).
 		SetAutoReconnect(true).

@@ -8,6 +8,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/cargogate/cargogate/gateway/customs"
+	"github.com/cargogate/cargogate/internal/mqttstore"
 )
 
 // conn is what the control loop and publish need of the order connection
@@ -38,10 +39,12 @@ func (l *Link) clientOptions(clientID string) *mqtt.ClientOptions {
 
 // orderOptions are the order connection's options: a persistent session
 // retried by paho, messages handed off in order and acked by the link
-// only after their commit, and the offline status as the will.
+// only after their commit, and the offline status as the will. The
+// session store hands out copies (mqttstore): with paho's own, a status
+// published as the connection comes up races with resume().
 func (l *Link) orderOptions(will []byte) *mqtt.ClientOptions {
 	return l.clientOptions(l.clientID()).
-		SetCleanSession(false).SetAutoReconnect(true).SetConnectRetry(true).
+		SetCleanSession(false).SetStore(mqttstore.New()).SetAutoReconnect(true).SetConnectRetry(true).
 		SetConnectRetryInterval(time.Second).SetMaxReconnectInterval(5*time.Second).
 		SetOrderMatters(true).SetAutoAckDisabled(true).
 		SetBinaryWill(l.topic(customs.LeafStatus), will, 1, true).
