@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/eclipse/paho.mqtt.golang/packets"
+
+	"github.com/cargogate/cargogate/internal/failover"
 )
 
 // TestOrderSessionStoreCopies: the order connection's session store hands
@@ -13,6 +15,10 @@ import (
 // failed with that data race once in 20 runs under load.
 func TestOrderSessionStoreCopies(t *testing.T) {
 	l := &Link{opts: Options{Site: "PVG-W", Gateway: "g07", Broker: "tcp://127.0.0.1:1"}}
+	var err error
+	if l.orders, err = failover.New([]string{l.opts.Broker}, failover.Options{}); err != nil {
+		t.Fatal(err)
+	}
 	o := l.orderOptions([]byte("offline"))
 	if o.Store == nil {
 		t.Fatal("the order connection uses paho's default store (a memory store handing out its own packets)")
