@@ -17,7 +17,9 @@ package failover
 
 import (
 	"crypto/tls"
+	"errors"
 	"log/slog"
+	"net"
 	"net/url"
 	"slices"
 	"sync"
@@ -65,6 +67,9 @@ type Brokers struct {
 	dialing   int    // index of the broker dialled last
 	last      int    // index of the broker last connected to, -1: none
 	current   string // the broker the connection is on, "": down
+	nc        net.Conn // the connection dialled last (MoveOn closes it)
+	lead      *Brokers // Follow's: the connection this one keeps with
+	followers []*Brokers
 }
 
 // New makes the Brokers of urls (at least one, each scheme://host:port).
@@ -124,11 +129,98 @@ func (b *Brokers) Close() { b.once.Do(func() { close(b.stop) }) }
 
 // Order returns the brokers in the order the next round tries them: the
 // one last connected to first, then those after it in the list, wrapping.
+// A follower (Follow) starts with the broker its lead is on, if it is up.
 func (b *Brokers) Order() []*url.URL {
+	start := -1
+	if b.lead != nil {
+		start = b.index(b.lead.Current())
+	}
 	b.mu.Lock()
-	start := max(b.last, 0)
+	if start < 0 {
+		start = max(b.last, 0)
+	}
 	b.mu.Unlock()
 	return append(slices.Clone(b.urls[start:]), b.urls[:start]...)
+}
+
+func (b *Brokers) index(s string) int {
+	if s == "" {
+		return -1
+	}
+	return slices.IndexFunc(b.urls, func(x *url.URL) bool { return x.String() == s })
+}
+
+// Follow makes b keep with lead (both over the same list): b's rounds
+// start with the broker lead is on, and when lead comes up on another
+// broker than b's, b's connection is closed, so that it reconnects there.
+// The events connection follows the order connection: central's
+// events_ack comes on the order connection, and with independent brokers
+// events sent to a broker central is not on are read by nobody. Call it
+// before either connects.
+func (b *Brokers) Follow(lead *Brokers) {
+	b.lead = lead
+	lead.mu.Lock()
+	lead.followers = append(lead.followers, b)
+	lead.mu.Unlock()
+}
+
+// MoveOn closes the connection so that it reconnects to the next broker
+// of the list, not to the one it is on: for a connection that is up but
+// useless there (central is on another of independent brokers). It is
+// false, doing nothing, with a list of one or no connection up.
+func (b *Brokers) MoveOn() bool {
+	b.mu.Lock()
+	cur := b.index(b.current)
+	c := b.nc
+	if len(b.urls) < 2 || cur < 0 || c == nil {
+		b.mu.Unlock()
+		return false
+	}
+	b.last = (cur + 1) % len(b.urls)
+	b.mu.Unlock()
+	b.log.Warn("moving to the next broker", "conn", b.conn, "from", b.urls[cur].String(), "broker", b.urls[(cur+1)%len(b.urls)].String())
+	c.Close()
+	return true
+}
+
+// realign closes b's connection if it is up on another broker than on.
+func (b *Brokers) realign(on string) {
+	b.mu.Lock()
+	c, cur := b.nc, b.current
+	b.mu.Unlock()
+	if c != nil && cur != "" && cur != on {
+		b.log.Info("following the other connection to its broker", "conn", b.conn, "from", cur, "broker", on)
+		c.Close()
+	}
+}
+
+// dial opens the network connection as paho would (tcp://, or ssl:// with
+// the client's TLS settings; the server name is each broker's host) and
+// keeps it for MoveOn and realign.
+func (b *Brokers) dial(u *url.URL, o mqtt.ClientOptions) (net.Conn, error) {
+	d := o.Dialer
+	if d == nil {
+		d = &net.Dialer{Timeout: o.ConnectTimeout}
+	}
+	var (
+		c   net.Conn
+		err error
+	)
+	switch u.Scheme {
+	case "tcp", "mqtt":
+		c, err = d.Dial("tcp", u.Host)
+	case "ssl", "tls", "mqtts":
+		c, err = tls.DialWithDialer(d, "tcp", u.Host, o.TLSConfig)
+	default:
+		err = errors.New("unknown scheme " + u.Scheme)
+	}
+	if err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	b.nc = c
+	b.mu.Unlock()
+	return c, nil
 }
 
 // Apply sets o's servers and handlers. It wraps o's OnConnect and
@@ -142,6 +234,7 @@ func (b *Brokers) Apply(o *mqtt.ClientOptions) *mqtt.ClientOptions {
 		b.BeforeDial(u)
 		return tc
 	})
+	o.SetCustomOpenConnectionFn(b.dial)
 	o.SetReconnectingHandler(func(_ mqtt.Client, co *mqtt.ClientOptions) {
 		// Called by paho's reconnect goroutine with the client's own
 		// options, just before it reads Servers on the same goroutine.
@@ -193,7 +286,11 @@ func (b *Brokers) Up() {
 	b.last = now
 	b.current = b.urls[now].String()
 	b.bo.Reset()
+	followers := slices.Clone(b.followers)
 	b.mu.Unlock()
+	for _, f := range followers {
+		f.realign(b.urls[now].String())
+	}
 	if prev >= 0 && prev != now {
 		b.log.Warn("connection failed over to another broker", "conn", b.conn, "broker", b.urls[now].String(), "from", b.urls[prev].String())
 		return

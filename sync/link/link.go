@@ -224,6 +224,10 @@ func New(opts Options, st Store, ob Outbox, clk Clock) (*Link, error) {
 		return nil, fmt.Errorf("link: %w", err)
 	}
 	events, _ := failover.New(urls, failover.Options{Conn: "events", Log: log})
+	if events != nil {
+		// central's events_ack comes on the order connection.
+		events.Follow(orders)
+	}
 	st = &watchedStore{Store: st, time: opts.Time} // for store_writable in Snapshot
 	l := &Link{opts: opts, store: st, outbox: ob, clock: clk, time: opts.Time, log: log, orders: orders, events: events,
 		gaps: map[uint64]*GapSeq{}, seqs: seqs, missing: missing,
