@@ -49,7 +49,15 @@ type Options struct {
 	// Sleep waits d or until stop is closed; nil: a real timer. Tests set
 	// it to record the delays.
 	Sleep func(d time.Duration, stop <-chan struct{})
+	// Now is the clock Stable is measured on; nil: time.Now.
+	Now func() time.Time
 }
+
+// Stable is how long a connection must have lasted for the delays to go
+// back to their minimum: a broker that accepts every connection and drops
+// it at once (another process with the same client id, a cluster node that
+// cannot serve) is redialled after growing delays, not every 100 ms.
+const Stable = 10 * time.Second
 
 // Brokers is one connection's broker list and its place in it. Its methods
 // are safe for concurrent use.
@@ -58,12 +66,14 @@ type Brokers struct {
 	conn  string
 	log   *slog.Logger
 	sleep func(time.Duration, <-chan struct{})
+	now   func() time.Time
 	stop  chan struct{}
 	once  sync.Once
 
 	mu        sync.Mutex
 	bo        backoff.Backoff
 	attempted bool   // a dial was made: every later one waits first
+	upAt      time.Time // when the connection last came up; zero: not since the last dial
 	dialing   int    // index of the broker dialled last
 	last      int    // index of the broker last connected to, -1: none
 	current   string // the broker the connection is on, "": down
@@ -90,6 +100,10 @@ func New(urls []string, o Options) (*Brokers, error) {
 	}
 	if b.sleep == nil {
 		b.sleep = sleep
+	}
+	b.now = o.Now
+	if b.now == nil {
+		b.now = time.Now
 	}
 	if b.bo.Min == 0 && b.bo.Max == 0 && b.bo.Jitter == 0 {
 		b.bo.Min, b.bo.Max, b.bo.Jitter = DefaultMin, DefaultMax, DefaultJitter
@@ -262,6 +276,14 @@ func (b *Brokers) BeforeDial(u *url.URL) {
 	b.mu.Lock()
 	wait := time.Duration(-1)
 	if b.attempted {
+		if !b.upAt.IsZero() {
+			// A connection came up since the last dial: the delays
+			// start again from the minimum only if it lasted.
+			if b.now().Sub(b.upAt) >= Stable {
+				b.bo.Reset()
+			}
+			b.upAt = time.Time{}
+		}
 		wait = b.bo.Next()
 	}
 	b.attempted = true
@@ -278,14 +300,15 @@ func (b *Brokers) BeforeDial(u *url.URL) {
 	}
 }
 
-// Up records that the connection is up on the broker dialled last, resets
-// the delays and logs a failover.
+// Up records that the connection is up on the broker dialled last and logs
+// a failover; the delays start again from the minimum once it has lasted
+// Stable.
 func (b *Brokers) Up() {
 	b.mu.Lock()
 	prev, now := b.last, b.dialing
 	b.last = now
 	b.current = b.urls[now].String()
-	b.bo.Reset()
+	b.upAt = b.now()
 	followers := slices.Clone(b.followers)
 	b.mu.Unlock()
 	for _, f := range followers {

@@ -50,7 +50,9 @@ func TestDelaysCappedAndJittered(t *testing.T) {
 	urls := []string{"tcp://127.0.0.1:1", "tcp://127.0.0.1:2", "tcp://127.0.0.1:3"}
 	run := func(rnd float64) []time.Duration {
 		rec := &recorder{}
-		b, err := New(urls, Options{Sleep: rec.sleep, Backoff: backoff.Backoff{Min: DefaultMin, Max: DefaultMax, Jitter: DefaultJitter, Rand: func() float64 { return rnd }}})
+		now := time.Unix(1_000_000, 0)
+		b, err := New(urls, Options{Sleep: rec.sleep, Now: func() time.Time { return now },
+			Backoff: backoff.Backoff{Min: DefaultMin, Max: DefaultMax, Jitter: DefaultJitter, Rand: func() float64 { return rnd }}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -61,6 +63,7 @@ func TestDelaysCappedAndJittered(t *testing.T) {
 			t.Fatalf("13 dials waited %d times, want 12 (not before the first): %v", len(d), d)
 		}
 		b.Up()
+		now = now.Add(Stable) // a connection that lasted
 		b.BeforeDial(mustURL(t, urls[0]))
 		return rec.got()
 	}
@@ -156,5 +159,40 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		if time.Now().After(deadline) {
 			t.Fatalf("%s: not reached", what)
 		}
+	}
+}
+
+// TestFlappingBrokerBacksOff: a broker that accepts the connection and
+// drops it at once (another process with the same client id taking the
+// session over, a cluster node that accepts and cannot serve) must not
+// be redialled every Min forever: the delays grow to the cap as if the
+// dials had failed, and go back to Min only after a connection that
+// lasted (Stable).
+func TestFlappingBrokerBacksOff(t *testing.T) {
+	urls := []string{"tcp://127.0.0.1:1", "tcp://127.0.0.1:2"}
+	rec := &recorder{}
+	now := time.Unix(1_000_000, 0)
+	b, err := New(urls, Options{Sleep: rec.sleep, Now: func() time.Time { return now },
+		Backoff: backoff.Backoff{Min: DefaultMin, Max: DefaultMax, Jitter: -1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 10 {
+		b.BeforeDial(mustURL(t, urls[0]))
+		b.Up()
+		now = now.Add(time.Millisecond) // dropped at once
+		b.Down(nil)
+	}
+	d := rec.got()
+	if last := d[len(d)-1]; last != DefaultMax {
+		t.Fatalf("a broker dropping every connection at once: delays %v, want them to grow to %v", d, DefaultMax)
+	}
+	b.BeforeDial(mustURL(t, urls[0]))
+	b.Up()
+	now = now.Add(Stable)
+	b.Down(nil)
+	b.BeforeDial(mustURL(t, urls[0]))
+	if d := rec.got(); d[len(d)-1] != DefaultMin {
+		t.Fatalf("after a connection that lasted %v the delay is %v, want %v", Stable, d[len(d)-1], DefaultMin)
 	}
 }
