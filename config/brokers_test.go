@@ -43,3 +43,19 @@ func TestBrokerURLs(t *testing.T) {
 		t.Errorf("ssl:// and tcp:// mixed: %v, want an error naming central.brokers[1]", err)
 	}
 }
+
+// TestBrokerDuplicatesSpelledApart: the same broker written twice with a
+// host in another case or a trailing slash is a duplicate too (a failover
+// "to the next broker" would go back to the same one).
+func TestBrokerDuplicatesSpelledApart(t *testing.T) {
+	base, err := os.ReadFile("../cargogate.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, list := range []string{"[tcp://MQ1.lan:1883, tcp://mq1.lan:1883]", "[tcp://mq1.lan:1883, tcp://mq1.lan:1883/]", "[TCP://mq1.lan:1883, tcp://mq1.lan:1883]"} {
+		y := strings.Replace(string(base), "  broker: tcp://127.0.0.1:1883\n", "  brokers: "+list+"\n", 1)
+		if _, err := Parse([]byte(y)); err == nil || !strings.Contains(err.Error(), "central.brokers[1]: duplicate") {
+			t.Errorf("brokers %s: %v, want central.brokers[1]: duplicate", list, err)
+		}
+	}
+}

@@ -108,10 +108,13 @@ func (ce *Central) validate(p *Problems) {
 		for i, b := range ce.Brokers {
 			key := fmt.Sprintf("central.brokers[%d]", i)
 			s := brokerURL(p, key, b)
-			if j, dup := seen[b]; dup {
+			// The same broker however spelled: scheme and host in any
+			// case, with or without the trailing slash.
+			same := strings.TrimSuffix(strings.ToLower(b), "/")
+			if j, dup := seen[same]; dup {
 				p.Add(key, "duplicate: %q is already central.brokers[%d]", b, j)
 			}
-			seen[b] = i
+			seen[same] = i
 			switch {
 			case s == "":
 			case scheme == "":
