@@ -72,13 +72,13 @@ type Brokers struct {
 
 	mu        sync.Mutex
 	bo        backoff.Backoff
-	attempted bool   // a dial was made: every later one waits first
+	attempted bool      // a dial was made: every later one waits first
 	upAt      time.Time // when the connection last came up; zero: not since the last dial
-	dialing   int    // index of the broker dialled last
-	last      int    // index of the broker last connected to, -1: none
-	current   string // the broker the connection is on, "": down
-	nc        net.Conn // the connection dialled last (MoveOn closes it)
-	lead      *Brokers // Follow's: the connection this one keeps with
+	dialing   int       // index of the broker dialled last
+	last      int       // index of the broker last connected to, -1: none
+	current   string    // the broker the connection is on, "": down
+	nc        net.Conn  // the connection dialled last (MoveOn closes it)
+	lead      *Brokers  // Follow's: the connection this one keeps with
 	followers []*Brokers
 }
 
