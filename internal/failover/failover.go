@@ -241,6 +241,9 @@ func (b *Brokers) dial(u *url.URL, o mqtt.ClientOptions) (net.Conn, error) {
 // OnConnectionLost handlers, so it is called after they are set.
 func (b *Brokers) Apply(o *mqtt.ClientOptions) *mqtt.ClientOptions {
 	o.Servers = b.Order()
+	// MQTT 3.1.1 only: without it paho dials a broker that refused the
+	// CONNECT again with MQTT 3.1, after another delay.
+	o.SetProtocolVersion(4)
 	// paho's own waits (between rounds of ConnectRetry, and its reconnect
 	// backoff) shrink to a millisecond: the wait is BeforeDial's.
 	o.SetConnectRetryInterval(time.Millisecond).SetMaxReconnectInterval(time.Millisecond)
