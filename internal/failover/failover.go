@@ -77,7 +77,7 @@ type Brokers struct {
 	dialing   int       // index of the broker dialled last
 	last      int       // index of the broker last connected to, -1: none
 	current   string    // the broker the connection is on, "": down
-	nc        net.Conn  // the connection dialled last (MoveOn closes it)
+	nc        net.Conn  // the connection dialled last (MoveOn drops it)
 	lead      *Brokers  // Follow's: the connection this one keeps with
 	followers []*Brokers
 }
@@ -166,7 +166,7 @@ func (b *Brokers) index(s string) int {
 
 // Follow makes b keep with lead (both over the same list): b's rounds
 // start with the broker lead is on, and when lead comes up on another
-// broker than b's, b's connection is closed, so that it reconnects there.
+// broker than b's, b's connection is dropped, so that it reconnects there.
 // The events connection follows the order connection: central's
 // events_ack comes on the order connection, and with independent brokers
 // events sent to a broker central is not on are read by nobody. Call it
@@ -178,7 +178,7 @@ func (b *Brokers) Follow(lead *Brokers) {
 	lead.mu.Unlock()
 }
 
-// MoveOn closes the connection so that it reconnects to the next broker
+// MoveOn drops the connection so that it reconnects to the next broker
 // of the list, not to the one it is on: for a connection that is up but
 // useless there (central is on another of independent brokers). It is
 // false, doing nothing, with a list of one or no connection up.
@@ -193,18 +193,25 @@ func (b *Brokers) MoveOn() bool {
 	b.last = (cur + 1) % len(b.urls)
 	b.mu.Unlock()
 	b.log.Warn("moving to the next broker", "conn", b.conn, "from", b.urls[cur].String(), "broker", b.urls[(cur+1)%len(b.urls)].String())
-	c.Close()
+	drop(c)
 	return true
 }
 
-// realign closes b's connection if it is up on another broker than on.
+// drop makes the MQTT client lose c now. Closing it would not: paho takes
+// a read error on a connection closed under it for its own closing, and
+// notices the loss only when the keepalive fails. A read deadline in the
+// past fails its read with a timeout, which it takes for a lost
+// connection.
+func drop(c net.Conn) { c.SetReadDeadline(time.Unix(1, 0)) }
+
+// realign drops b's connection if it is up on another broker than on.
 func (b *Brokers) realign(on string) {
 	b.mu.Lock()
 	c, cur := b.nc, b.current
 	b.mu.Unlock()
 	if c != nil && cur != "" && cur != on {
 		b.log.Info("following the other connection to its broker", "conn", b.conn, "from", cur, "broker", on)
-		c.Close()
+		drop(c)
 	}
 }
 

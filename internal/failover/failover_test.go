@@ -196,3 +196,43 @@ func TestFlappingBrokerBacksOff(t *testing.T) {
 		t.Fatalf("after a connection that lasted %v the delay is %v, want %v", Stable, d[len(d)-1], DefaultMin)
 	}
 }
+
+// TestMoveOnAndFollow: MoveOn takes a connection that is up to the next
+// broker at once (not after its keepalive notices: paho ignores a read
+// error on a connection closed under it, so the keepalive here is longer
+// than the wait), and a follower comes after its lead.
+func TestMoveOnAndFollow(t *testing.T) {
+	m1, m2 := testenv.NewMosquitto(t), testenv.NewMosquitto(t)
+	urls := []string{m1.URL(), m2.URL()}
+	lead, err := New(urls, Options{Sleep: (&recorder{}).sleep})
+	if err != nil {
+		t.Fatal(err)
+	}
+	follower, err := New(urls, Options{Sleep: (&recorder{}).sleep})
+	if err != nil {
+		t.Fatal(err)
+	}
+	follower.Follow(lead)
+	for _, x := range []struct {
+		b  *Brokers
+		id string
+	}{{lead, "lead"}, {follower, "follower"}} {
+		c := mqtt.NewClient(x.b.Apply(mqtt.NewClientOptions().SetClientID(x.id).SetConnectTimeout(time.Second).
+			SetAutoReconnect(true).SetConnectRetry(true).SetKeepAlive(time.Minute)))
+		defer c.Disconnect(0)
+		c.Connect()
+	}
+	waitFor(t, "both on the first broker", func() bool { return lead.Current() == urls[0] && follower.Current() == urls[0] })
+	if !lead.MoveOn() {
+		t.Fatal("MoveOn with two brokers and a connection up: false")
+	}
+	waitFor(t, "lead on the second broker", func() bool { return lead.Current() == urls[1] })
+	waitFor(t, "follower after it", func() bool { return follower.Current() == urls[1] })
+	one, err := New(urls[:1], Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if one.MoveOn() {
+		t.Error("MoveOn with a list of one: true")
+	}
+}
