@@ -45,7 +45,17 @@ type control struct {
 	status   func(state string) customs.Status
 	timeouts func() (gapGrace, resyncTimeout time.Duration)
 	resync   resyncBook
+	// moveOn makes the order connection leave its broker for the next of
+	// the list (false: a list of one, or it is down); nil: no list.
+	moveOn func() bool
 }
+
+// unansweredMoveOn is how many resyncs in a row, each unanswered for
+// resync_timeout, make the order connection move on to the next broker.
+// Independent brokers: the gateway can be on one and central on another,
+// both connected, after a partition between the gateway and central's
+// broker heals, and nothing else would ever make either move.
+const unansweredMoveOn = 3
 
 // resyncBook is the outstanding resync and the gaps it settles, kept by
 // the link (under its mutex) because Snapshot and commit read them too.
@@ -62,13 +72,17 @@ type resyncBook interface {
 
 // newControl makes the control part over the link's state, on l.conn.
 func (l *Link) newControl() *control {
-	return &control{conn: l.conn, time: l.time, log: l.log, beat: l.opts.Liveness,
+	c := &control{conn: l.conn, time: l.time, log: l.log, beat: l.opts.Liveness,
 		site: l.opts.Site, gateway: l.opts.Gateway,
 		resyncTopic: l.topic(customs.LeafResync), statusTopic: l.topic(customs.LeafStatus),
 		connected: l.connected, doneReq: l.doneReq, committed: l.committed, statusDue: l.statusDue,
 		online: &l.online, watermark: &l.watermark, head: &l.head, maxSeq: &l.maxSeq, settled: &l.settled, gapTop: &l.gapTop,
 		rejected: &l.C.Rejected, gapSince: &l.gapSince, resyncAt: &l.resyncAt, resyncs: &l.C.Resyncs,
 		publish: l.publish, status: l.status, timeouts: l.Timeouts, resync: (*linkBook)(l)}
+	if l.orders != nil {
+		c.moveOn = l.orders.MoveOn
+	}
+	return c
 }
 
 // linkBook is the link as control's resyncBook.
@@ -142,6 +156,8 @@ func (c *control) Run(ctx context.Context) error {
 		// gapGrace and resyncTimeout are those in force (SetTimeouts),
 		// read at each round.
 		gapGrace, resyncTimeout time.Duration
+		// unanswered: resyncs in a row that timed out on this connection.
+		unanswered int
 	)
 	defer c.gapSince.Store(0)
 	defer c.resyncAt.Store(0)
@@ -176,6 +192,7 @@ func (c *control) Run(ctx context.Context) error {
 			// sent below, and again on each tick until it went out.
 			onConnect = true
 			statusWant = true
+			unanswered = 0
 		case d := <-c.doneReq:
 			match, from, end := c.resync.done(d.id)
 			if match {
@@ -184,6 +201,7 @@ func (c *control) Run(ctx context.Context) error {
 				// a gap, asked for again once per resync_timeout.
 				c.resync.noteReplayDone(from, end, d.upTo)
 				gapSince = time.Time{}
+				unanswered = 0
 			}
 		case <-c.committed:
 		case <-c.statusDue:
@@ -242,6 +260,14 @@ func (c *control) Run(ctx context.Context) error {
 					}
 				}
 			case outstanding && now.Sub(sentAt) > resyncTimeout:
+				if unanswered++; unanswered >= unansweredMoveOn && c.moveOn != nil && c.moveOn() {
+					// Central is not on this broker: the reconnection
+					// on the next one resyncs.
+					c.log.Warn("no replay_done to several resyncs; central may be on another broker", "resyncs", unanswered)
+					unanswered = 0
+					sentAt = now
+					break
+				}
 				c.log.Warn("no replay_done in time; asking again", "timeout", resyncTimeout)
 				if send(set+1, 0) {
 					rejectedAt = time.Time{}
