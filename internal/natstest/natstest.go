@@ -82,9 +82,7 @@ type Node struct {
 type Options struct {
 	// Nodes is the cluster size; default 3.
 	Nodes int
-	// Extra is added to every node's configuration, e.g.
-	// "jetstream { limits { default_max_consumers: 4000 } }" is not
-	// allowed (jetstream is already a block): use JetStream.
+	// Extra is added at the top level of every node's configuration.
 	Extra string
 	// JetStream is added inside every node's jetstream block.
 	JetStream string
@@ -194,13 +192,16 @@ func (n *Node) Kill() {
 	}
 }
 
-// Restart starts a killed node again on the same ports and store, and
-// waits until the cluster is ready again (the node caught up).
-func (n *Node) Restart() {
+// Restart starts a killed node again on the same ports and store, waits
+// until the cluster is ready again (the node caught up), and returns how
+// long that took.
+func (n *Node) Restart() time.Duration {
 	n.c.t.Helper()
 	n.Kill()
+	start := time.Now()
 	n.start()
 	n.c.WaitReady()
+	return time.Since(start)
 }
 
 // Output is what the node's current process logged.
