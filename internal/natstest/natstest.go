@@ -310,3 +310,70 @@ func tail(s string, n int) string {
 	}
 	return s
 }
+
+// Consumers describes, as each running node sees them, the JetStream
+// consumers of the MQTT messages stream whose filter subject contains
+// filter (NATS subjects: "customs.v1.SITE.gw.*.events"): leader, pending,
+// ack pending, redelivered. For a failing test's log.
+func (c *Cluster) Consumers(filter string) string {
+	var b strings.Builder
+	for _, n := range c.Nodes {
+		if !n.Running() {
+			continue
+		}
+		cl := http.Client{Timeout: 5 * time.Second}
+		r, err := cl.Get(fmt.Sprintf("http://127.0.0.1:%d/jsz?accounts=true&streams=true&consumers=true&config=true", n.monitor))
+		if err != nil {
+			fmt.Fprintf(&b, "%s: %v\n", n.Name, err)
+			continue
+		}
+		var jsz struct {
+			Accounts []struct {
+				Streams []struct {
+					Name      string `json:"name"`
+					Consumers []struct {
+						Name   string `json:"name"`
+						Config struct {
+							Filter string `json:"filter_subject"`
+						} `json:"config"`
+						Delivered struct {
+							Stream uint64 `json:"stream_seq"`
+						} `json:"delivered"`
+						AckFloor struct {
+							Stream uint64 `json:"stream_seq"`
+						} `json:"ack_floor"`
+						AckPending  int    `json:"num_ack_pending"`
+						Redelivered int    `json:"num_redelivered"`
+						Pending     uint64 `json:"num_pending"`
+						PushBound   bool   `json:"push_bound"`
+						Cluster     *struct {
+							Leader string `json:"leader"`
+						} `json:"cluster"`
+					} `json:"consumer_detail"`
+				} `json:"stream_detail"`
+			} `json:"account_details"`
+		}
+		err = json.NewDecoder(r.Body).Decode(&jsz)
+		r.Body.Close()
+		if err != nil {
+			fmt.Fprintf(&b, "%s: %v\n", n.Name, err)
+			continue
+		}
+		for _, a := range jsz.Accounts {
+			for _, s := range a.Streams {
+				for _, co := range s.Consumers {
+					if !strings.Contains(co.Config.Filter, filter) {
+						continue
+					}
+					leader := ""
+					if co.Cluster != nil {
+						leader = co.Cluster.Leader
+					}
+					fmt.Fprintf(&b, "%s: %s > %s filter %s leader %q delivered %d ack_floor %d ack_pending %d redelivered %d pending %d push_bound %v\n",
+						n.Name, s.Name, co.Name, co.Config.Filter, leader, co.Delivered.Stream, co.AckFloor.Stream, co.AckPending, co.Redelivered, co.Pending, co.PushBound)
+				}
+			}
+		}
+	}
+	return b.String()
+}

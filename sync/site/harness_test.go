@@ -71,7 +71,7 @@ const (
 	siteName = "PVG-W"
 	// settle bounds every wait for the site to converge: a bound on a
 	// failure, never a figure.
-	settle = 4 * time.Minute
+	settle = 2 * time.Minute
 )
 
 // fleetOpts shape one site.
@@ -81,6 +81,9 @@ type fleetOpts struct {
 	brokers func(i int) []string
 	// central is the broker URL list of central.
 	central []string
+	// onStuck is called when a wait fails, for the log (e.g. the
+	// cluster's consumers).
+	onStuck func() string
 }
 
 // fleet is the reference central (in-process, on a durable ledger) and
@@ -156,7 +159,13 @@ func newFleet(t testing.TB, o fleetOpts) *fleet {
 		c.Close()
 		if t.Failed() {
 			b, _ := os.ReadFile(logf.Name())
-			t.Logf("--- central log (tail) ---\n%s", tail(string(b), 6000))
+			var keep []string
+			for _, l := range strings.Split(string(b), "\n") {
+				if !strings.Contains(l, `msg="orders issued"`) {
+					keep = append(keep, l)
+				}
+			}
+			t.Logf("--- central log (tail, without orders issued) ---\n%s", tail(strings.Join(keep, "\n"), 20000))
 		}
 		logf.Close()
 	})
@@ -205,7 +214,7 @@ central:
   gap_grace: 500ms
   resync_timeout: 5s
   lookup_timeout: 2s
-  ack_timeout: 5s
+  ack_timeout: 10s
 http:
   listen: %s
 log:
@@ -320,6 +329,10 @@ func (f *fleet) waitAll(what string, cond func(*gateway, gwStatus) bool) time.Du
 			late = append(late, f.gws[i].name)
 		}
 	}
+	f.t.Logf("central: %+v", f.c.Stats())
+	if f.o.onStuck != nil {
+		f.t.Logf("when stuck:\n%s", f.o.onStuck())
+	}
 	f.t.Fatalf("%s: %v not there within %v; last status %+v; central head %d", what, late, settle, last.Link, f.c.Head())
 	return 0
 }
@@ -337,17 +350,28 @@ func (f *fleet) converged(healed time.Time) time.Duration {
 	return time.Since(healed)
 }
 
-// traffic issues orders at a steady pace until stopped and returns a stop
-// function reporting how many it issued.
-func (f *fleet) traffic(rate float64) (stop func() int) {
+// traffic issues about rate orders a second until stopped, in one orders
+// message a second (as a customs system batches its decisions; one Issue
+// per order would be one broker message per order, and every gateway
+// answers each applied message with a status), and returns a stop function
+// reporting how many it issued.
+func (f *fleet) traffic(rate int) (stop func() int) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var n atomic.Int64
 	var wg sync.WaitGroup
 	wg.Add(1)
+	batch := max(1, rate)
 	go func() {
 		defer wg.Done()
-		for ctx.Err() == nil {
-			issued, err := f.c.Generate(ctx, central.GenSpec{Rate: rate, Count: 200, Seed: f.seed + uint64(n.Load()), Batch: 20})
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			issued, err := f.c.Generate(ctx, central.GenSpec{Count: batch, Seed: f.seed + uint64(n.Load()), Batch: batch})
 			n.Add(int64(issued))
 			if err != nil && ctx.Err() == nil {
 				f.t.Errorf("traffic: %v", err)
@@ -355,7 +379,10 @@ func (f *fleet) traffic(rate float64) (stop func() int) {
 			}
 		}
 	}()
-	return func() int { cancel(); wg.Wait(); return int(n.Load()) }
+	var once sync.Once
+	stop = func() int { once.Do(func() { cancel(); wg.Wait() }); return int(n.Load()) }
+	f.t.Cleanup(func() { stop() })
+	return stop
 }
 
 // scanning has every station scan about once per every: mostly subjects
@@ -408,7 +435,10 @@ func (f *fleet) scanning(every time.Duration) (stop func()) {
 			}
 		}()
 	}
-	return func() { cancel(); wg.Wait() }
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); wg.Wait() }) }
+	f.t.Cleanup(stop) // before the ptys close
+	return stop
 }
 
 // pick draws the next code: a subject of recent orders this station has

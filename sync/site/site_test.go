@@ -47,9 +47,10 @@ func TestClusterSite(t *testing.T) {
 			return b
 		},
 		central: urls,
+		onStuck: func() string { return cl.Consumers("PVG-W.gw") },
 	})
-	stopTraffic := f.traffic(size(200.0, 400.0))
-	stopScans := f.scanning(size(700*time.Millisecond, 400*time.Millisecond))
+	stopTraffic := f.traffic(size(100, 200))
+	stopScans := f.scanning(time.Second)
 	time.Sleep(3 * time.Second)
 
 	var figures []string
@@ -92,8 +93,8 @@ func TestMosquittoSite(t *testing.T) {
 		brokers:  func(int) []string { return []string{m.URL()} },
 		central:  []string{m.URL()},
 	})
-	stopTraffic := f.traffic(size(200.0, 400.0))
-	stopScans := f.scanning(size(700*time.Millisecond, 400*time.Millisecond))
+	stopTraffic := f.traffic(size(100, 200))
+	stopScans := f.scanning(time.Second)
 	time.Sleep(size(5*time.Second, 60*time.Second))
 	steady := f.converged(time.Now())
 	m.Kill()
