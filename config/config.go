@@ -26,7 +26,13 @@ type Config struct {
 // Central is the link to central customs.
 type Central struct {
 	// Broker is the MQTT broker URL: tcp://host:port or ssl://host:port.
+	// It is a list of one (Brokers); set one key or the other.
 	Broker string `yaml:"broker"`
+	// Brokers are the broker URLs of a site with more than one broker (a
+	// cluster's nodes, or a standby): both connections try them in turn,
+	// with capped, jittered backoff, and fail over to the next when theirs
+	// is lost. All share one scheme, so one TLS setting serves them all.
+	Brokers []string `yaml:"brokers"`
 	// Keys are the trusted central signing keys: kid → base64 of the raw
 	// 32-byte Ed25519 public key.
 	Keys map[string]string `yaml:"keys"`
@@ -53,6 +59,18 @@ type Central struct {
 	// defaults, so a configuration written out and loaded again keeps it
 	// off; the stations take ≤ 0 as off).
 	LookupTimeout time.Duration `yaml:"lookup_timeout"`
+}
+
+// BrokerURLs is the broker list in force: Brokers, or Broker as a list of
+// one.
+func (ce *Central) BrokerURLs() []string {
+	if len(ce.Brokers) > 0 {
+		return ce.Brokers
+	}
+	if ce.Broker == "" {
+		return nil
+	}
+	return []string{ce.Broker}
 }
 
 // HTTP is the screens and status server.

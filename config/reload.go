@@ -18,6 +18,7 @@ var restartKeys = []struct {
 	{"gateway", func(a, b *Config) bool { return a.Gateway == b.Gateway }},
 	{"data_dir", func(a, b *Config) bool { return a.DataDir == b.DataDir }},
 	{"central.broker", func(a, b *Config) bool { return a.Central.Broker == b.Central.Broker }},
+	{"central.brokers", func(a, b *Config) bool { return slices.Equal(a.Central.Brokers, b.Central.Brokers) }},
 	{"central.username", func(a, b *Config) bool { return a.Central.Username == b.Central.Username }},
 	{"central.password", func(a, b *Config) bool { return a.Central.Password == b.Central.Password }},
 	{"central.ca_file", func(a, b *Config) bool { return a.Central.CAFile == b.Central.CAFile }},

@@ -98,21 +98,32 @@ func (c *Config) validate(p *Problems) {
 
 func (ce *Central) validate(p *Problems) {
 	scheme := ""
-	if ce.Broker == "" {
-		p.Add("central.broker", "required (tcp://host:port or ssl://host:port)")
-	} else if u, err := url.Parse(ce.Broker); err != nil {
-		p.Add("central.broker", "%q is not a URL", ce.Broker)
-	} else {
-		scheme = u.Scheme
-		if scheme != "tcp" && scheme != "ssl" {
-			p.Add("central.broker", "%q: scheme must be tcp:// or ssl://", ce.Broker)
+	switch {
+	case ce.Broker != "" && len(ce.Brokers) > 0:
+		p.Add("central.brokers", "set central.broker or central.brokers, not both (central.broker is a list of one)")
+	case ce.Broker != "":
+		scheme = brokerURL(p, "central.broker", ce.Broker)
+	case len(ce.Brokers) > 0:
+		seen := map[string]int{}
+		for i, b := range ce.Brokers {
+			key := fmt.Sprintf("central.brokers[%d]", i)
+			s := brokerURL(p, key, b)
+			if j, dup := seen[b]; dup {
+				p.Add(key, "duplicate: %q is already central.brokers[%d]", b, j)
+			}
+			seen[b] = i
+			switch {
+			case s == "":
+			case scheme == "":
+				scheme = s
+			case s != scheme:
+				// One TLS setting (ca_file, cert_file, key_file) serves
+				// every broker: a list is all tcp:// or all ssl://.
+				p.Add(key, "%q: scheme %s:// differs from the first broker's %s:// (the brokers share one TLS setting: all tcp:// or all ssl://)", b, s, scheme)
+			}
 		}
-		if err := HostPort(u.Host, true); err != nil {
-			p.Wrap("central.broker", err)
-		}
-		if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
-			p.Add("central.broker", "%q: only scheme://host:port is allowed (credentials go in username and password)", ce.Broker)
-		}
+	default:
+		p.Add("central.broker", "required (tcp://host:port or ssl://host:port), or central.brokers for a list")
 	}
 	switch scheme {
 	case "ssl":
@@ -166,6 +177,28 @@ func (ce *Central) validate(p *Problems) {
 	if ce.AckTimeout != 0 && (ce.AckTimeout < time.Second || ce.AckTimeout > time.Hour) {
 		p.Add("central.ack_timeout", "must be between 1s and 1h (got %v)", ce.AckTimeout)
 	}
+}
+
+// brokerURL checks one broker URL under key and returns its scheme ("" if
+// it is not a URL).
+func brokerURL(p *Problems, key, b string) string {
+	u, err := url.Parse(b)
+	if err != nil || b == "" {
+		p.Add(key, "%q is not a URL", b)
+		return ""
+	}
+	scheme := u.Scheme
+	if scheme != "tcp" && scheme != "ssl" {
+		p.Add(key, "%q: scheme must be tcp:// or ssl://", b)
+		scheme = ""
+	}
+	if err := HostPort(u.Host, true); err != nil {
+		p.Wrap(key, err)
+	}
+	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
+		p.Add(key, "%q: only scheme://host:port is allowed (credentials go in username and password)", b)
+	}
+	return scheme
 }
 
 func patterns(p *Problems, path string, pats []string) {

@@ -220,6 +220,17 @@ stations 2
 			t.Errorf("lacks %q:\n%s", w, b.String())
 		}
 	}
+	// central.brokers: the broker each connection is on.
+	doc["link"] = link.Snapshot{Online: true, PubOnline: true, Broker: "tcp://mq2:1883", EventsBroker: "tcp://mq1:1883",
+		Brokers: []string{"tcp://mq1:1883", "tcp://mq2:1883"}}
+	raw, _ = json.Marshal(doc)
+	b.Reset()
+	if err := printStatus(&b, raw); err != nil {
+		t.Fatal(err)
+	}
+	if w := "on tcp://mq2:1883 (events on tcp://mq1:1883)"; !strings.Contains(b.String(), w) {
+		t.Errorf("lacks %q:\n%s", w, b.String())
+	}
 }
 
 // TestBackupRefusesFullDir: an existing, non-empty directory is refused

@@ -152,7 +152,8 @@ func serve(ctx context.Context, cfg *config.Config, deps gatewayDeps, stdout, st
 	clk := clock.New(nil, prog.Floor)
 	clk.Restore(prog.Wall) // max(stored floor, stored wall reading)
 	var tlsCfg *tls.Config
-	if strings.HasPrefix(cfg.Central.Broker, "ssl://") {
+	brokers := cfg.Central.BrokerURLs() // one scheme for all (config)
+	if len(brokers) > 0 && strings.HasPrefix(brokers[0], "ssl://") {
 		if tlsCfg, err = loadTLS(cfg.Central); err != nil {
 			return err
 		}
@@ -160,7 +161,7 @@ func serve(ctx context.Context, cfg *config.Config, deps gatewayDeps, stdout, st
 	// The link's and the stations' loops tick it; systemd's watchdog is
 	// fed only while they all turn (watchdog below).
 	live := &liveness.Registry{}
-	lk, err := link.New(link.Options{Site: cfg.Site, Gateway: cfg.Gateway, Broker: cfg.Central.Broker,
+	lk, err := link.New(link.Options{Site: cfg.Site, Gateway: cfg.Gateway, Brokers: brokers,
 		Username: cfg.Central.Username, Password: cfg.Central.Password, TLS: tlsCfg, Keys: keys, Signer: signer,
 		Version: version, GapGrace: cfg.Central.GapGrace, ResyncTimeout: cfg.Central.ResyncTimeout,
 		AckTimeout: cfg.Central.AckTimeout, Log: log, Audit: aud.Add, Liveness: live}, st, jr, clk)
@@ -264,7 +265,7 @@ func serve(ctx context.Context, cfg *config.Config, deps gatewayDeps, stdout, st
 		})
 	}
 	log.Info("gateway started", "version", version, "stations", len(cfg.Stations), "http", httpAddr,
-		"applied_seq", prog.Watermark, "head_seq", prog.Head, "broker", cfg.Central.Broker)
+		"applied_seq", prog.Watermark, "head_seq", prog.Head, "brokers", brokers)
 	watchdog(gctx, g, live, log)
 	if deps.ready != nil {
 		deps.ready(httpAddr, &gatewayParts{signer: signer, link: lk, store: st, stations: set, retention: ret})

@@ -20,6 +20,9 @@ type statusSummary struct {
 	Link          struct {
 		Online       bool      `json:"online"`
 		EventsOnline bool      `json:"events_online"`
+		Broker       string    `json:"broker"`
+		EventsBroker string    `json:"events_broker"`
+		Brokers      []string  `json:"brokers"`
 		Since        time.Time `json:"since"`
 		Applied      uint64    `json:"applied_seq"`
 		Head         uint64    `json:"head_seq"`
@@ -63,8 +66,13 @@ func printStatus(w io.Writer, raw []byte) error {
 		since = " since " + l.Since.UTC().Format(time.RFC3339)
 	}
 	fmt.Fprintf(w, "link     %s%s", state, since)
+	if l.Broker != "" {
+		fmt.Fprintf(w, " on %s", l.Broker)
+	}
 	if !l.EventsOnline {
 		fmt.Fprint(w, " (events connection down)")
+	} else if l.EventsBroker != "" && l.EventsBroker != l.Broker {
+		fmt.Fprintf(w, " (events on %s)", l.EventsBroker)
 	}
 	if l.Resyncing {
 		fmt.Fprint(w, ", resyncing")

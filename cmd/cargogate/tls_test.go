@@ -29,6 +29,7 @@ topic read %[3]s/orders
 topic read %[3]s/head
 topic read %[3]s/gw/%[2]s/replay
 topic read %[3]s/gw/%[2]s/lookup/reply
+topic read %[3]s/gw/%[2]s/events/ack
 topic write %[3]s/gw/%[2]s/resync
 topic write %[3]s/gw/%[2]s/lookup
 topic write %[3]s/gw/%[2]s/events
@@ -45,6 +46,7 @@ func centralACL(site string) string {
 topic write %[1]s/head
 topic write %[1]s/gw/+/replay
 topic write %[1]s/gw/+/lookup/reply
+topic write %[1]s/gw/+/events/ack
 topic read %[1]s/gw/+/resync
 topic read %[1]s/gw/+/lookup
 topic read %[1]s/gw/+/events
@@ -195,6 +197,14 @@ func TestTLSMutualAuth(t *testing.T) {
 	for deadline := time.Now().Add(10 * time.Second); len(scanEvents(s.events())) < 2; time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("central has %d scan events over TLS, want 2", len(scanEvents(s.events())))
+		}
+	}
+	// Central's events_ack (amendment 3) gets through the ACL: the events
+	// leave the outbox. An ACL without events/ack keeps them there,
+	// sent again every ack_timeout.
+	for deadline := time.Now().Add(20 * time.Second); s.status().Link.Outbox != 0; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("outbox not emptied over TLS: %d events (central's events_ack denied by the ACL?)", s.status().Link.Outbox)
 		}
 	}
 	if !strings.Contains(s.gw.Output(), "broker="+ts.sslURL) {

@@ -76,7 +76,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	var (
 		site      = fs.String("site", "", "site name, e.g. PVG-W (required)")
-		broker    = fs.String("broker", "tcp://127.0.0.1:1883", "MQTT broker URL")
+		broker    = fs.String("broker", "tcp://127.0.0.1:1883", "MQTT broker URL, or a comma-separated list tried in turn (failover)")
 		dbPath    = fs.String("db", "customs-sim.db", "ledger file (bbolt), created if missing")
 		keyPath   = fs.String("key", "central.key", "central private key file, created (mode 0600) if missing")
 		kid       = fs.String("kid", "central-sim", "kid of the central key")
@@ -138,7 +138,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	c, err := central.New(central.Options{
 		Site:         *site,
-		Broker:       *broker,
+		Brokers:      strings.Split(*broker, ","),
 		Signer:       signer,
 		GatewayKeys:  keyring,
 		DBPath:       *dbPath,

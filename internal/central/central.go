@@ -18,6 +18,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/cargogate/cargogate/gateway/customs"
+	"github.com/cargogate/cargogate/internal/failover"
 	"github.com/cargogate/cargogate/sync/envelope"
 )
 
@@ -42,8 +43,12 @@ type Options struct {
 	// Site is the site whose orders this central numbers ([A-Za-z0-9_-]{1,64}).
 	Site string
 	// Broker is the MQTT broker URL, tcp://host:port (ssl:// works with the
-	// system roots). Needed by Run only.
+	// system roots). Needed by Run only; a list of one (Brokers).
 	Broker string
+	// Brokers, if set, are the brokers Run tries in turn, with capped,
+	// jittered delays, failing over to the next when the connection is
+	// lost, as the gateways do (internal/failover); Broker is then unused.
+	Brokers []string
 	// Signer signs everything central publishes; gateways trust its public
 	// key under Signer.Kid.
 	Signer envelope.Signer
@@ -112,14 +117,25 @@ func (o *Options) setDefaults() {
 	}
 }
 
+// brokerURLs is Brokers, or Broker as a list of one.
+func (o *Options) brokerURLs() []string {
+	if len(o.Brokers) > 0 {
+		return o.Brokers
+	}
+	if o.Broker == "" {
+		return nil
+	}
+	return []string{o.Broker}
+}
+
 func (o *Options) validate() error {
 	var errs []error
 	if !customs.NameRE.MatchString(o.Site) {
 		errs = append(errs, fmt.Errorf("site %q: must match [A-Za-z0-9_-]{1,64}", o.Site))
 	}
-	if o.Broker != "" {
-		if u, err := url.Parse(o.Broker); err != nil || u.Host == "" {
-			errs = append(errs, fmt.Errorf("broker %q: want tcp://host:port", o.Broker))
+	for _, b := range o.brokerURLs() {
+		if u, err := url.Parse(b); err != nil || u.Host == "" {
+			errs = append(errs, fmt.Errorf("broker %q: want tcp://host:port", b))
 		}
 	}
 	if o.Signer.Kid == "" || len(o.Signer.Key) != ed25519.PrivateKeySize {
@@ -156,6 +172,7 @@ type Central struct {
 	cli   mqtt.Client // set while Run is connected or reconnecting
 
 	running   atomic.Bool
+	brokers   atomic.Pointer[failover.Brokers] // set by Run
 	in        chan mqtt.Message
 	done      chan struct{} // closed when Run stops: handlers stop waiting
 	headKick  chan struct{}

@@ -12,6 +12,8 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cargogate/cargogate/gateway/customs"
+	"github.com/cargogate/cargogate/internal/failover"
+	"github.com/cargogate/cargogate/internal/mqttstore"
 	"github.com/cargogate/cargogate/sync/envelope"
 )
 
@@ -30,41 +32,43 @@ func (c *Central) Run(ctx context.Context) error {
 	if !c.running.CompareAndSwap(false, true) {
 		return errors.New("central: Run called twice")
 	}
-	if c.opts.Broker == "" {
-		return errors.New("central: no broker URL")
+	bk, err := failover.New(c.opts.brokerURLs(), failover.Options{Conn: "central", Log: c.log})
+	if err != nil {
+		return fmt.Errorf("central: %w", err)
 	}
+	c.brokers.Store(bk)
 	opts := mqtt.NewClientOptions().
-		AddBroker(c.opts.Broker).
 		SetClientID(c.opts.ClientID).
 		SetUsername(c.opts.Username).
 		SetPassword(c.opts.Password).
 		SetCleanSession(false).
-		SetStore(newCopyStore()).
+		SetStore(mqttstore.New()).
 		SetOrderMatters(true).
 		SetAutoAckDisabled(true).
 		SetAutoReconnect(true).
 		SetConnectRetry(true).
-		SetConnectRetryInterval(time.Second).
-		SetMaxReconnectInterval(10 * time.Second).
 		SetKeepAlive(30 * time.Second).
 		SetDefaultPublishHandler(c.onMessage). // queued session messages arrive before Subscribe returns
 		SetOnConnectHandler(c.onConnect).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
 			c.log.Warn("broker connection lost", "err", err)
 		})
+	// The brokers in turn, with capped, jittered waits between attempts.
+	bk.Apply(opts)
 	client := mqtt.NewClient(opts)
 	c.cliMu.Lock()
 	c.cli = client
 	c.cliMu.Unlock()
-	c.log.Info("connecting", "broker", c.opts.Broker, "client_id", c.opts.ClientID)
+	c.log.Info("connecting", "brokers", bk.URLs(), "client_id", c.opts.ClientID)
 	client.Connect() // retried in the background until connected or Disconnect
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return c.process(gctx) })
 	g.Go(func() error { return c.headLoop(gctx) })
 	<-gctx.Done()
+	bk.Close()    // a connection attempt does not wait out its delay
 	close(c.done) // a handler blocked on a full inbox returns
-	err := g.Wait()
+	err = g.Wait()
 
 	c.cliMu.Lock()
 	c.cli = nil
@@ -72,6 +76,14 @@ func (c *Central) Run(ctx context.Context) error {
 	client.Disconnect(disconnectQuiesce)
 	c.log.Info("disconnected")
 	return err
+}
+
+// Broker returns the broker Run is connected to; "": none.
+func (c *Central) Broker() string {
+	if bk := c.brokers.Load(); bk != nil {
+		return bk.Current()
+	}
+	return ""
 }
 
 // WaitConnected returns when Run has connected for the first time, or with

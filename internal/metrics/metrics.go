@@ -129,6 +129,7 @@ var (
 	descUndeliv   = prometheus.NewDesc("cargogate_order_seqs_undelivered", "Seqs a resync asked for and central's replay did not deliver (sent unreadable, or above what it can replay): held open like cargogate_order_gaps, asked for again every resync_timeout.", nil, nil)
 	descUnapp     = prometheus.NewDesc("cargogate_orders_unappliable_total", "Orders received that could not be applied at all (amendment 2).", nil, nil)
 	descDropped   = prometheus.NewDesc("cargogate_order_fields_dropped_total", "Fields out of form set aside in orders applied (office, ref, note, issued_at, an unlisted hold reason).", nil, nil)
+	descBroker    = prometheus.NewDesc("cargogate_broker_connected", "1 for the broker each connection (conn: orders, events) is on, 0 for the other brokers of central.brokers.", []string{"conn", "broker"}, nil)
 	descFileSize  = prometheus.NewDesc("cargogate_file_bytes", "Size of the gateway's data files.", []string{"file"}, nil)
 )
 
@@ -137,7 +138,7 @@ type linkCollector struct{ src Source }
 func (c linkCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descOnline, descWatermark, descHead, descLag, descApplied, descDup, descConflict,
 		descRejected, descResyncs, descOutbox, descOutboxB, descOldest, descSent, descStoreOK, descReady,
-		descGaps, descUndeliv, descUnapp, descDropped} {
+		descGaps, descUndeliv, descUnapp, descDropped, descBroker} {
 		ch <- d
 	}
 }
@@ -176,6 +177,10 @@ func (c linkCollector) Collect(ch chan<- prometheus.Metric) {
 	g(descUndeliv, float64(s.UndeliveredOpen))
 	k(descUnapp, float64(s.Unappliable))
 	k(descDropped, float64(s.FieldsDropped))
+	for _, b := range s.Brokers {
+		ch <- prometheus.MustNewConstMetric(descBroker, prometheus.GaugeValue, b2f(b == s.Broker), "orders", b)
+		ch <- prometheus.MustNewConstMetric(descBroker, prometheus.GaugeValue, b2f(b == s.EventsBroker), "events", b)
+	}
 }
 
 type fileCollector []string

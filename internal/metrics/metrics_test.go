@@ -40,7 +40,8 @@ func TestExposition(t *testing.T) {
 	}
 	m := New(fixed{Online: true, Watermark: 41, Head: 44, Lag: 3, Applied: 40, Duplicates: 2, Conflicts: 1,
 		RejectedBy: map[string]uint64{"signature": 5}, Resyncs: 6, Outbox: 7, OutboxBytes: 800, OutboxOldest: 1.5,
-		EventsSent: 9, StoreWritable: true, Ready: true, GapCount: 2, Unappliable: 3, FieldsDropped: 4, UndeliveredOpen: 5},
+		EventsSent: 9, StoreWritable: true, Ready: true, GapCount: 2, Unappliable: 3, FieldsDropped: 4, UndeliveredOpen: 5,
+		Brokers: []string{"tcp://mq1:1883", "tcp://mq2:1883"}, Broker: "tcp://mq2:1883", EventsBroker: "tcp://mq1:1883"},
 		file, filepath.Join(dir, "missing.db"))
 	m.Decided(station.Outcome{Kind: "scan", Station: "gate-1", Pass: true, Reason: "released", Gate: "opened", Latency: 3 * time.Millisecond})
 	m.Decided(station.Outcome{Station: "gate-1", Reason: "unknown", Gate: "closed"}) // no kind: a scan
@@ -66,6 +67,10 @@ func TestExposition(t *testing.T) {
 		"cargogate_events_delivered_total 9", "cargogate_store_writable 1", "cargogate_ready 1",
 		"cargogate_order_gaps 2", "cargogate_orders_unappliable_total 3", "cargogate_order_fields_dropped_total 4",
 		"cargogate_order_seqs_undelivered 5",
+		`cargogate_broker_connected{broker="tcp://mq1:1883",conn="orders"} 0`,
+		`cargogate_broker_connected{broker="tcp://mq2:1883",conn="orders"} 1`,
+		`cargogate_broker_connected{broker="tcp://mq1:1883",conn="events"} 1`,
+		`cargogate_broker_connected{broker="tcp://mq2:1883",conn="events"} 0`,
 		`cargogate_file_bytes{file="orders.db"} 4096`,
 		"go_goroutines", "process_",
 	} {

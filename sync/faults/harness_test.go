@@ -92,6 +92,9 @@ type siteOpts struct {
 	// (lookup, outage), and STOPs for reason error (disk full, outbox
 	// full) are not judged.
 	stopDefectsOK bool
+	// twoBrokers: a second, independent mosquitto (spare); the gateway
+	// (central.brokers) and central both take the list [broker, spare].
+	twoBrokers bool
 }
 
 // site is mosquitto, the reference central (in-process, on a durable
@@ -101,6 +104,7 @@ type site struct {
 	o      siteOpts
 	dir    string
 	broker *testenv.Mosquitto
+	spare  *testenv.Mosquitto // with twoBrokers
 	proxy  *testenv.Proxy
 	signer envelope.Signer
 	gwPub  ed25519.PublicKey
@@ -169,6 +173,11 @@ func newSite(t testing.TB, o siteOpts) *site {
 		s.proxy = testenv.NewProxy(t, s.broker.Addr())
 		brokerURL = s.proxy.URL()
 	}
+	brokerKey := "broker: " + brokerURL
+	if o.twoBrokers {
+		s.spare = testenv.NewMosquitto(t, o.brokerConf...)
+		brokerKey = fmt.Sprintf("brokers: [%s, %s]", brokerURL, s.spare.URL())
+	}
 	s.scanner, s.gate = testenv.NewPty(t), testenv.NewPty(t)
 	s.gwHTTP = freeAddr(t)
 	s.signer = envelope.Signer{Kid: "central-faults", Key: ed25519.NewKeyFromSeed(bytes.Repeat([]byte{42}, 32))}
@@ -181,7 +190,7 @@ func newSite(t testing.TB, o siteOpts) *site {
 gateway: %s
 data_dir: %s
 central:
-  broker: %s
+  %s
   keys:
     %s: %q
   gap_grace: %s
@@ -196,7 +205,7 @@ log:
     role: gate
     scanner: {driver: serial, port: %s, baud: 9600}
     gate:    {driver: serial, port: %s, baud: 9600}
-`, siteName, gwName, s.o.dataDir, brokerURL, s.signer.Kid, envelope.EncodePublicKey(s.signer.Public()),
+`, siteName, gwName, s.o.dataDir, brokerKey, s.signer.Kid, envelope.EncodePublicKey(s.signer.Public()),
 		o.gapGrace, o.resyncTimeout, o.lookupTimeout, s.gwHTTP, outbox, s.scanner.Path, s.gate.Path)
 	if err := os.WriteFile(s.cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -253,7 +262,7 @@ func freeAddr(t testing.TB) string {
 func (s *site) openCentral() {
 	s.t.Helper()
 	c, err := central.New(central.Options{
-		Site: siteName, Broker: s.broker.URL(), Signer: s.signer,
+		Site: siteName, Brokers: s.brokerURLs(), Signer: s.signer,
 		GatewayKeys: envelope.Keyring{siteName + "/" + gwName: s.gwPub},
 		DBPath:      filepath.Join(s.dir, "central.db"),
 		// The same id on every restart: the broker keeps central's
@@ -269,6 +278,14 @@ func (s *site) openCentral() {
 	s.cmu.Lock()
 	s.central = c
 	s.cmu.Unlock()
+}
+
+// brokerURLs are the brokers central connects to.
+func (s *site) brokerURLs() []string {
+	if s.spare != nil {
+		return []string{s.broker.URL(), s.spare.URL()}
+	}
+	return []string{s.broker.URL()}
 }
 
 // runCentral connects central to the broker; stopCentral disconnects it
@@ -356,6 +373,8 @@ type gwStatus struct {
 	Link          struct {
 		Online     bool    `json:"online"`
 		PubOnline  bool    `json:"events_online"`
+		Broker     string  `json:"broker"`
+		PubBroker  string  `json:"events_broker"`
 		Applied    uint64  `json:"applied_seq"`
 		Head       uint64  `json:"head_seq"`
 		Lag        uint64  `json:"lag"`

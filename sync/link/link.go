@@ -27,6 +27,7 @@ import (
 
 	"github.com/cargogate/cargogate/gateway/customs"
 	"github.com/cargogate/cargogate/gateway/persist"
+	"github.com/cargogate/cargogate/internal/failover"
 	"github.com/cargogate/cargogate/internal/liveness"
 	"github.com/cargogate/cargogate/internal/tstime"
 	"github.com/cargogate/cargogate/sync/envelope"
@@ -58,7 +59,11 @@ type Clock interface {
 // Options configure a Link.
 type Options struct {
 	Site, Gateway string
-	Broker        string // tcp://host:port or ssl://host:port
+	Broker        string // tcp://host:port or ssl://host:port; a list of one
+	// Brokers, if set, are the brokers both connections try in turn, with
+	// capped, jittered delays (internal/failover); Broker is then unused.
+	// They share Username, Password and TLS.
+	Brokers       []string
 	Username      string
 	Password      string
 	TLS           *tls.Config
@@ -134,6 +139,10 @@ type Link struct {
 
 	out *outbox.Deliverer // the events connection
 
+	// orders and events are the two connections' broker lists and their
+	// place in them.
+	orders, events *failover.Brokers
+
 	online    atomic.Bool
 	watermark atomic.Uint64
 	head      atomic.Uint64
@@ -203,8 +212,20 @@ func New(opts Options, st Store, ob Outbox, clk Clock) (*Link, error) {
 	}
 	seqs, _ := st.(seqReader)
 	missing, _ := st.(gapLister)
+	urls := opts.Brokers
+	if len(urls) == 0 && opts.Broker != "" {
+		urls = []string{opts.Broker}
+	}
+	log := opts.Log.With("part", "link")
+	// Without a broker (tests of the parts) the link is made, and Run
+	// fails.
+	orders, err := failover.New(urls, failover.Options{Conn: "orders", Log: log})
+	if err != nil && len(urls) > 0 {
+		return nil, fmt.Errorf("link: %w", err)
+	}
+	events, _ := failover.New(urls, failover.Options{Conn: "events", Log: log})
 	st = &watchedStore{Store: st, time: opts.Time} // for store_writable in Snapshot
-	l := &Link{opts: opts, store: st, outbox: ob, clock: clk, time: opts.Time, log: opts.Log.With("part", "link"),
+	l := &Link{opts: opts, store: st, outbox: ob, clock: clk, time: opts.Time, log: log, orders: orders, events: events,
 		gaps: map[uint64]*GapSeq{}, seqs: seqs, missing: missing,
 		in: make(chan mqtt.Message, handoffDepth), connected: make(chan struct{}, 1), committed: make(chan persist.Result, 64),
 		doneReq: make(chan replayDoneMsg, 16), statusDue: make(chan struct{}, 1),
@@ -216,7 +237,8 @@ func New(opts Options, st Store, ob Outbox, clk Clock) (*Link, error) {
 	l.since.Store(l.time.Now().UnixNano())
 	l.SetTimeouts(opts.GapGrace, opts.ResyncTimeout)
 	l.out = outbox.New(outbox.Options{Site: opts.Site, Gateway: opts.Gateway, Signer: opts.Signer,
-		Connect:    func() *mqtt.ClientOptions { return l.clientOptions(l.clientID() + "-pub") },
+		Connect:    func() *mqtt.ClientOptions { return l.events.Apply(l.clientOptions(l.clientID() + "-pub")) },
+		Paced:      true, // l.events waits before each dial
 		AckTimeout: opts.AckTimeout, Log: l.log, Time: opts.Time,
 		Delivered: func(n int) {
 			l.C.EventsSent.Add(uint64(n))
@@ -238,6 +260,9 @@ func (l *Link) Watermark() uint64 { return l.watermark.Load() }
 // Run connects and serves until ctx is done. The broker being down is not
 // an error: the link keeps trying, and the gateway keeps deciding.
 func (l *Link) Run(ctx context.Context) error {
+	if l.orders == nil {
+		return errNoBroker
+	}
 	will, err := l.statusDoc("offline")
 	if err != nil {
 		return err
@@ -255,6 +280,8 @@ func (l *Link) Run(ctx context.Context) error {
 	g.Go(func() error { return ctl.Run(ctx) })
 	g.Go(func() error { return l.out.Run(ctx) })
 	<-ctx.Done()
+	l.orders.Close() // a connection attempt does not wait out its delay
+	l.events.Close()
 	err = g.Wait()
 	if l.client.IsConnectionOpen() {
 		// A clean stop publishes the offline status itself (the will is

@@ -8,6 +8,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/cargogate/cargogate/gateway/customs"
+	"github.com/cargogate/cargogate/internal/mqttstore"
 )
 
 // conn is what the control loop and publish need of the order connection
@@ -20,12 +21,13 @@ type conn interface {
 
 var _ conn = mqtt.Client(nil)
 
-// clientOptions are the MQTT options both connections share: the broker,
-// the client id, credentials, TLS and the timeouts. The order connection
-// adds its session and handlers (orderOptions), the events connection its
-// own (sync/outbox).
+// clientOptions are the MQTT options both connections share: the client
+// id, credentials, TLS and the timeouts. The order connection adds its
+// session and handlers (orderOptions), the events connection its own
+// (sync/outbox); each connection's failover.Brokers (Apply) adds the
+// brokers and the waits between attempts.
 func (l *Link) clientOptions(clientID string) *mqtt.ClientOptions {
-	o := mqtt.NewClientOptions().AddBroker(l.opts.Broker).SetClientID(clientID).
+	o := mqtt.NewClientOptions().SetClientID(clientID).
 		SetConnectTimeout(5 * time.Second).SetKeepAlive(10 * time.Second).SetPingTimeout(5 * time.Second)
 	if l.opts.Username != "" {
 		o.SetUsername(l.opts.Username).SetPassword(l.opts.Password)
@@ -37,12 +39,13 @@ func (l *Link) clientOptions(clientID string) *mqtt.ClientOptions {
 }
 
 // orderOptions are the order connection's options: a persistent session
-// retried by paho, messages handed off in order and acked by the link
-// only after their commit, and the offline status as the will.
+// retried by paho over the broker list (l.orders), messages handed off in order and acked by the link
+// only after their commit, and the offline status as the will. The
+// session store hands out copies (mqttstore): with paho's own, a status
+// published as the connection comes up races with resume().
 func (l *Link) orderOptions(will []byte) *mqtt.ClientOptions {
-	return l.clientOptions(l.clientID()).
-		SetCleanSession(false).SetAutoReconnect(true).SetConnectRetry(true).
-		SetConnectRetryInterval(time.Second).SetMaxReconnectInterval(5*time.Second).
+	o := l.clientOptions(l.clientID()).
+		SetCleanSession(false).SetStore(mqttstore.New()).SetAutoReconnect(true).SetConnectRetry(true).
 		SetOrderMatters(true).SetAutoAckDisabled(true).
 		SetBinaryWill(l.topic(customs.LeafStatus), will, 1, true).
 		SetDefaultPublishHandler(l.handoff).
@@ -55,6 +58,9 @@ func (l *Link) orderOptions(will []byte) *mqtt.ClientOptions {
 			l.setOnline(false)
 			l.log.Warn("link to broker lost; deciding offline", "err", err)
 		})
+	// Apply wraps the two handlers above: it records the broker and
+	// rotates the list.
+	return l.orders.Apply(o)
 }
 
 func (l *Link) clientID() string { return "cargogate-" + l.opts.Site + "-" + l.opts.Gateway }
@@ -77,7 +83,7 @@ func (l *Link) subscribe(c mqtt.Client) {
 		return
 	}
 	l.setOnline(true)
-	l.log.Info("link to broker up", "broker", l.opts.Broker, "client_id", l.clientID())
+	l.log.Info("link to broker up", "broker", l.orders.Current(), "client_id", l.clientID())
 	select {
 	case l.connected <- struct{}{}:
 	default:

@@ -29,6 +29,11 @@ type Snapshot struct {
 	Resyncing    bool              `json:"resyncing"`
 	EventsSent   uint64            `json:"events_sent"`
 	BrokerClient string            `json:"client_id"`
+	// Broker and EventsBroker are the brokers the order and the events
+	// connections are on ("": down); Brokers the list they try in turn.
+	Broker       string   `json:"broker"`
+	EventsBroker string   `json:"events_broker"`
+	Brokers      []string `json:"brokers"`
 	// GapSince is when the open gap (Lag > 0) was first seen; ResyncSent
 	// when the outstanding resync went out.
 	GapSince   *time.Time `json:"gap_since,omitempty"`
@@ -118,5 +123,14 @@ func (l *Link) Snapshot() Snapshot {
 	}
 	l.health(&s)
 	s.RedeliverDue = l.out.RedeliverDue()
+	if l.orders != nil {
+		if s.Online {
+			s.Broker = l.orders.Current()
+		}
+		if s.PubOnline {
+			s.EventsBroker = l.events.Current()
+		}
+		s.Brokers = l.orders.URLs()
+	}
 	return s
 }

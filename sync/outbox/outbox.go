@@ -58,6 +58,11 @@ type Options struct {
 	// client id, credentials, TLS, timeouts); the Deliverer adds the clean
 	// session, the lost-connection handler and turns reconnection off.
 	Connect func() *mqtt.ClientOptions
+	// Paced: the options Connect returns wait before each dial themselves
+	// (internal/failover, which also rotates the brokers), so the
+	// Deliverer does not wait again between attempts. They are the
+	// Deliverer's own capped, jittered delays otherwise.
+	Paced bool
 	// AckTimeout: an event sent but not named by central's events_ack
 	// within it is sent again, under the same id. 0: DefaultAckTimeout.
 	AckTimeout time.Duration
@@ -252,16 +257,31 @@ type eventsDoc struct {
 func (d *Deliverer) Run(ctx context.Context) error {
 	// 100ms doubling to 5s, jittered ×0.5–1.5 (capped at 5s).
 	bo := backoff.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second, Jitter: 0.5, Time: d.opts.Time}
+	wait := func() {
+		if !d.opts.Paced {
+			bo.Wait(ctx)
+		}
+	}
 	for ctx.Err() == nil {
 		lost := make(chan struct{})
-		o := d.opts.Connect().SetCleanSession(true).SetAutoReconnect(false).SetConnectRetry(false).
-			SetConnectionLostHandler(func(mqtt.Client, error) { close(lost) })
+		o := d.opts.Connect().SetCleanSession(true).SetAutoReconnect(false).SetConnectRetry(false)
+		prev := o.OnConnectionLost // the failover's, if any
+		o.SetConnectionLostHandler(func(c mqtt.Client, err error) {
+			if prev != nil {
+				prev(c, err)
+			}
+			close(lost)
+		})
 		c := mqtt.NewClient(o)
 		t := c.Connect()
-		t.WaitTimeout(6 * time.Second)
-		if t.Error() != nil || !c.IsConnected() {
+		if !d.connected(ctx, t) || !c.IsConnected() {
+			if ctx.Err() != nil {
+				// Still trying the brokers: abandon the attempt.
+				go c.Disconnect(0)
+				return nil
+			}
 			d.log.Debug("events connection failed", "err", t.Error())
-			bo.Wait(ctx)
+			wait()
 			continue
 		}
 		bo.Reset()
@@ -271,10 +291,27 @@ func (d *Deliverer) Run(ctx context.Context) error {
 		c.Disconnect(100)
 		if err != nil && ctx.Err() == nil {
 			d.log.Warn("events connection dropped; events stay in the outbox", "err", err)
-			bo.Wait(ctx)
+			wait()
 		}
 	}
 	return nil
+}
+
+// connected waits for the connection attempt t: false if it failed or
+// ctx ended first. An unpaced attempt is one dial (at most 6s); a paced
+// one may try several brokers, each after its delay, and is waited for
+// whole, so that no attempt is left running beside the next.
+func (d *Deliverer) connected(ctx context.Context, t mqtt.Token) bool {
+	if !d.opts.Paced {
+		t.WaitTimeout(6 * time.Second)
+		return t.Error() == nil
+	}
+	select {
+	case <-t.Done():
+		return t.Error() == nil
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // drain publishes the outbox, oldest first, until the connection is lost

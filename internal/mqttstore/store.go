@@ -1,4 +1,7 @@
-package central
+// Package mqttstore is paho's memory store keeping copies (see Copy), for
+// every persistent-session client: the gateway's order connection and the
+// reference central.
+package mqttstore
 
 import (
 	"bytes"
@@ -7,21 +10,22 @@ import (
 	"github.com/eclipse/paho.mqtt.golang/packets"
 )
 
-// copyStore is paho's memory store keeping copies: Put stores a copy of the
+// Copy is paho's memory store keeping copies: Put stores a copy of the
 // packet and Get returns a fresh one. With the plain memory store, resume()
 // after a (re)connection sets the DUP flag on the very packet object the
 // sending goroutine may be writing at that moment — a data race in paho
-// v1.5.1 that central's publishes right after connecting (head, replays)
-// run into.
-type copyStore struct{ mqtt.Store }
+// v1.5.1 that a publish made as the connection comes up runs into
+// (central's head and replays; the gateway's status).
+type Copy struct{ mqtt.Store }
 
-var _ mqtt.Store = copyStore{}
+var _ mqtt.Store = Copy{}
 
-func newCopyStore() copyStore { return copyStore{mqtt.NewMemoryStore()} }
+// New returns an empty Copy store.
+func New() Copy { return Copy{mqtt.NewMemoryStore()} }
 
-func (s copyStore) Put(key string, m packets.ControlPacket) { s.Store.Put(key, clonePacket(m)) }
+func (s Copy) Put(key string, m packets.ControlPacket) { s.Store.Put(key, clonePacket(m)) }
 
-func (s copyStore) Get(key string) packets.ControlPacket {
+func (s Copy) Get(key string) packets.ControlPacket {
 	if m := s.Store.Get(key); m != nil {
 		return clonePacket(m)
 	}
