@@ -142,7 +142,7 @@ func newFleet(t testing.TB, o fleetOpts) *fleet {
 		t.Fatal(err)
 	}
 	c, err := central.New(central.Options{
-		Site: siteName, Broker: o.central[0], Signer: f.signer, GatewayKeys: keys,
+		Site: siteName, Brokers: o.central, Signer: f.signer, GatewayKeys: keys,
 		DBPath: filepath.Join(f.dir, "central.db"), ClientID: "customs-site",
 		Logger:       slog.New(slog.NewTextHandler(logf, &slog.HandlerOptions{Level: slog.LevelInfo})),
 		HeadInterval: 2 * time.Second, MaxOrdersPerMessage: 100, ReplayOrdersPerMessage: 1000,
@@ -246,9 +246,13 @@ stations:
 	return g
 }
 
-// brokerConf is the central: lines naming the brokers.
+// brokerConf is the central: lines naming the brokers: central.broker
+// for one, central.brokers for several.
 func brokerConf(urls []string) string {
-	return "  broker: " + urls[0]
+	if len(urls) == 1 {
+		return "  broker: " + urls[0]
+	}
+	return "  brokers: [" + strings.Join(urls, ", ") + "]"
 }
 
 func (g *gateway) start() {
