@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -279,6 +280,8 @@ type gwStatus struct {
 		PubOnline  bool    `json:"events_online"`
 		Applied    uint64  `json:"applied_seq"`
 		Outbox     int     `json:"outbox"`
+		Broker     string  `json:"broker"`
+		EventsBkr  string  `json:"events_broker"`
 		Oldest     float64 `json:"outbox_oldest_s"`
 		Conflicts  uint64  `json:"orders_conflict"`
 		Resyncs    uint64  `json:"resyncs"`
@@ -331,8 +334,11 @@ func (f *fleet) waitAll(what string, cond func(*gateway, gwStatus) bool) time.Du
 	for i, d := range done {
 		if !d {
 			late = append(late, f.gws[i].name)
+			// Its goroutines, into its output (logged as the test fails).
+			_ = f.gws[i].proc.Signal(syscall.SIGQUIT)
 		}
 	}
+	time.Sleep(time.Second)
 	f.t.Logf("central: %+v", f.c.Stats())
 	if f.o.onStuck != nil {
 		f.t.Logf("when stuck:\n%s", f.o.onStuck())
@@ -352,6 +358,26 @@ func (f *fleet) converged(healed time.Time) time.Duration {
 			(st.Link.Outbox == 0 || st.Link.Oldest < time.Since(healed).Seconds())
 	})
 	return time.Since(healed)
+}
+
+// failedOver waits until every gateway has both connections up on a
+// broker not in dead, and central too; it returns how long that took.
+func (f *fleet) failedOver(dead map[string]bool) time.Duration {
+	f.t.Helper()
+	start := time.Now()
+	for time.Since(start) < settle {
+		if st := f.c.Stats(); st.Connected && !dead[f.c.Broker()] {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	f.waitAll("every connection on a live broker", func(_ *gateway, st gwStatus) bool {
+		return st.Link.Online && st.Link.PubOnline && !dead[st.Link.Broker] && !dead[st.Link.EventsBkr]
+	})
+	if st := f.c.Stats(); !st.Connected || dead[f.c.Broker()] {
+		f.t.Fatalf("central not on a live broker: connected %v, broker %s", st.Connected, f.c.Broker())
+	}
+	return time.Since(start)
 }
 
 // traffic issues about rate orders a second until stopped, in one orders

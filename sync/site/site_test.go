@@ -2,6 +2,8 @@ package site
 
 import (
 	"fmt"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -10,8 +12,14 @@ import (
 	"github.com/cargogate/cargogate/internal/testenv"
 )
 
-// gateways is the site's size in both forms: at least twenty.
-const gateways = 20
+// gateways is the site's size in both forms: at least twenty
+// (CARGOGATE_SITE_GATEWAYS overrides it, to debug a scenario on fewer).
+var gateways = func() int {
+	if n, err := strconv.Atoi(os.Getenv("CARGOGATE_SITE_GATEWAYS")); err == nil && n > 0 {
+		return n
+	}
+	return 20
+}()
 
 // rotate returns urls starting at i: a client's own node first, then the
 // others in turn.
@@ -21,14 +29,16 @@ func rotate(urls []string, i int) []string {
 }
 
 // TestClusterSite runs twenty gateways and central on a 3-node NATS
-// cluster (MQTT on JetStream, R3) while central issues orders and every
-// station scans: a node is killed with SIGKILL and restarted, then
-// another, then one gateway is partitioned from its node and healed
-// (repeated in the long form). After each fault it waits until every
-// gateway applied the head of that moment and central acknowledged every
-// event made before the fault ended; at the end it runs the final check
-// (applied_seq = head everywhere, every event at central exactly once, no
-// PASS the ledger did not release).
+// cluster (MQTT on JetStream, R3), every one configured with the three
+// nodes in central.brokers (its own node first), while central issues
+// orders and every station scans: a node is killed with SIGKILL and
+// restarted, then another, then one gateway is partitioned from its node
+// (a proxy cut) and healed (repeated in the long form). After each fault it
+// waits until every gateway and central are connected to a live node, and
+// until every gateway applied the head of that moment and central
+// acknowledged every event made before the fault; at the end it runs the
+// final check (applied_seq = head everywhere, every event at central
+// exactly once, no PASS the ledger did not release).
 func TestClusterSite(t *testing.T) {
 	rounds := size(1, 4)
 	outage := size(3*time.Second, 20*time.Second)
@@ -54,25 +64,39 @@ func TestClusterSite(t *testing.T) {
 	time.Sleep(3 * time.Second)
 
 	var figures []string
+	figure := func(format string, a ...any) {
+		figures = append(figures, fmt.Sprintf(format, a...))
+		t.Log(figures[len(figures)-1])
+	}
 	for r := 0; r < rounds; r++ {
-		for _, k := range []int{(r) % 3, (r + 1) % 3} {
+		for _, k := range []int{r % 3, (r + 1) % 3} {
 			n := cl.Nodes[k]
+			dead := map[string]bool{n.URL(): true}
+			if k == 0 {
+				dead[px.URL()] = true
+			}
+			killed := time.Now()
 			n.Kill()
+			moved := f.failedOver(dead)
+			caught := f.converged(killed)
 			time.Sleep(outage)
 			restarted := time.Now()
 			back := n.Restart()
 			took := f.converged(restarted)
-			figures = append(figures, fmt.Sprintf("kill -9 %s for %v: node back and caught up in %v, site converged %v after its restart",
-				n.Name, outage, back.Round(time.Millisecond), took.Round(time.Millisecond)))
-			t.Log(figures[len(figures)-1])
+			figure("kill -9 %s: every gateway and central on another node %v after the kill, site converged %v after the kill; down %v; node back and caught up in %v, site converged %v after its restart",
+				n.Name, moved.Round(time.Millisecond), caught.Round(time.Millisecond), time.Since(killed).Round(time.Second)-took.Round(time.Second),
+				back.Round(time.Millisecond), took.Round(time.Millisecond))
 		}
+		cut := time.Now()
 		px.Cut()
+		moved := f.failedOver(map[string]bool{px.URL(): true})
+		caught := f.converged(cut)
 		time.Sleep(outage)
 		px.Restore()
 		healed := time.Now()
 		took := f.converged(healed)
-		figures = append(figures, fmt.Sprintf("partition g01 from %s for %v: site converged %v after healing", cl.Nodes[0].Name, outage, took.Round(time.Millisecond)))
-		t.Log(figures[len(figures)-1])
+		figure("partition g01 from %s: g01 on another node %v after the cut, site converged %v after the cut; healed after %v, site converged %v after healing",
+			cl.Nodes[0].Name, moved.Round(time.Millisecond), caught.Round(time.Millisecond), healed.Sub(cut).Round(time.Second), took.Round(time.Millisecond))
 	}
 	stopScans()
 	issued := stopTraffic()
