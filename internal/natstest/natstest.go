@@ -84,7 +84,8 @@ type Options struct {
 	Nodes int
 	// Extra is added at the top level of every node's configuration.
 	Extra string
-	// JetStream is added inside every node's jetstream block.
+	// JetStream is added inside every node's jetstream block; empty: the
+	// template's `limits { default_max_consumers: -1 }`.
 	JetStream string
 	// MQTT is added inside every node's mqtt block.
 	MQTT string
@@ -144,11 +145,22 @@ cluster {
 mqtt {
   listen: 127.0.0.1:%d
   stream_replicas: %d
+  max_ack_pending: 4096
+  ack_wait: "2m"
 %s
 }
 %s
-`, n.Name, n.client, n.monitor, filepath.Join(n.dir, "js"), o.JetStream, n.route,
+`, n.Name, n.client, n.monitor, filepath.Join(n.dir, "js"), o.jetStream(), n.route,
 		strings.Join(routes, ", "), n.mqttPort, len(routes), o.MQTT, o.Extra)
+}
+
+// jetStream is the jetstream block's extra lines: the template's limits
+// unless Options.JetStream replaces them.
+func (o Options) jetStream() string {
+	if o.JetStream != "" {
+		return o.JetStream
+	}
+	return "  limits { default_max_consumers: -1 }"
 }
 
 // URLs are the MQTT URLs of the nodes, tcp://127.0.0.1:PORT, in node order.
@@ -376,4 +388,27 @@ func (c *Cluster) Consumers(filter string) string {
 		}
 	}
 	return b.String()
+}
+
+// SyncAlways reports whether the node's JetStream fsyncs every write
+// before acknowledging it (/varz jetstream.config.sync_always), which
+// `jetstream { sync_interval: always }` sets.
+func (n *Node) SyncAlways() (bool, error) {
+	cl := http.Client{Timeout: 5 * time.Second}
+	r, err := cl.Get(fmt.Sprintf("http://127.0.0.1:%d/varz", n.monitor))
+	if err != nil {
+		return false, err
+	}
+	defer r.Body.Close()
+	var v struct {
+		JetStream struct {
+			Config *struct {
+				SyncAlways bool `json:"sync_always"`
+			} `json:"config"`
+		} `json:"jetstream"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&v); err != nil {
+		return false, err
+	}
+	return v.JetStream.Config != nil && v.JetStream.Config.SyncAlways, nil
 }

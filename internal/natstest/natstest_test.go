@@ -25,16 +25,25 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// connect connects as a client would: MQTT 3.1.1, retried for a while
+// (right after a node's death the cluster elects new stream leaders, and
+// a session cannot be resumed until it has).
 func connect(t *testing.T, url, id string, clean bool, onMsg mqtt.MessageHandler) mqtt.Client {
 	t.Helper()
-	o := mqtt.NewClientOptions().AddBroker(url).SetClientID(id).SetCleanSession(clean).
+	o := mqtt.NewClientOptions().AddBroker(url).SetClientID(id).SetCleanSession(clean).SetProtocolVersion(4).
 		SetAutoReconnect(false).SetConnectTimeout(10 * time.Second).SetDefaultPublishHandler(onMsg)
-	c := mqtt.NewClient(o)
-	tok := c.Connect()
-	if !tok.WaitTimeout(20*time.Second) || tok.Error() != nil {
-		t.Fatalf("connect %s to %s: %v", id, url, tok.Error())
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c := mqtt.NewClient(o)
+		tok := c.Connect()
+		if tok.WaitTimeout(20*time.Second) && tok.Error() == nil {
+			return c
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("connect %s to %s: %v", id, url, tok.Error())
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
-	return c
 }
 
 func publish(t *testing.T, c mqtt.Client, topic, payload string, retained bool) {
@@ -53,6 +62,13 @@ func publish(t *testing.T, c mqtt.Client, topic, payload string, retained bool) 
 // and serves again.
 func TestClusterKeepsAckedState(t *testing.T) {
 	c := Start(t, bin, Options{})
+	for _, n := range c.Nodes {
+		// The configuration's `sync_interval: always` took: every write is
+		// fsynced before it is acknowledged.
+		if ok, err := n.SyncAlways(); err != nil || !ok {
+			t.Fatalf("%s: sync_always %v (%v), want true", n.Name, ok, err)
+		}
+	}
 	got := make(chan string, 16)
 	handler := func(_ mqtt.Client, m mqtt.Message) {
 		got <- m.Topic() + "=" + string(m.Payload())
@@ -97,4 +113,43 @@ func TestClusterKeepsAckedState(t *testing.T) {
 		t.Fatal("retained message lost with the node's kill")
 	}
 	r.Disconnect(0)
+}
+
+// TestConsumerLimitCapsMQTTSubscriptions: every QoS 1 subscription of a
+// persistent MQTT session is a JetStream consumer on the MQTT messages
+// stream, so jetstream.limits.default_max_consumers (1,000 by default
+// since 2.15) caps the subscriptions of the whole site: a gateway holds 5,
+// central 4. With the limit at 6, the seventh subscription is refused
+// (SUBACK 0x80) until a consumer goes away.
+func TestConsumerLimitCapsMQTTSubscriptions(t *testing.T) {
+	c := Start(t, bin, Options{JetStream: "limits { default_max_consumers: 6 }"})
+	sub := func(id string, topics ...string) map[string]byte {
+		cl := connect(t, c.Nodes[0].URL(), id, false, func(mqtt.Client, mqtt.Message) {})
+		defer cl.Disconnect(0)
+		want := map[string]byte{}
+		for _, tp := range topics {
+			want[tp] = 1
+		}
+		tok := cl.SubscribeMultiple(want, nil)
+		if !tok.WaitTimeout(20 * time.Second) {
+			t.Fatalf("%s: no SUBACK", id)
+		}
+		return tok.(*mqtt.SubscribeToken).Result()
+	}
+	got := sub("a", "s/1", "s/2", "s/3", "s/4", "s/5")
+	for tp, q := range got {
+		if q != 1 {
+			t.Fatalf("subscription %s refused (%#x) under the limit", tp, q)
+		}
+	}
+	got = sub("b", "s/6", "s/7")
+	refused := 0
+	for _, q := range got {
+		if q == 0x80 {
+			refused++
+		}
+	}
+	if refused != 1 {
+		t.Fatalf("subscriptions 6 and 7 of a stream limited to 6 consumers: SUBACK %v, want one refused (0x80)", got)
+	}
 }
