@@ -91,6 +91,9 @@ type Options struct {
 	MQTT string
 }
 
+// The MQTT ack_wait and max_ack_pending stay at their defaults (30 s,
+// 1024): see docs/deployment.md for why.
+
 // Start starts the cluster from bin (see Build) and waits until every node
 // serves MQTT and JetStream has a meta leader. The nodes are killed at test
 // cleanup.
@@ -145,8 +148,6 @@ cluster {
 mqtt {
   listen: 127.0.0.1:%d
   stream_replicas: %d
-  max_ack_pending: 4096
-  ack_wait: "2m"
 %s
 }
 %s
