@@ -104,29 +104,57 @@ func Start(t testing.TB, bin string, o Options) *Cluster {
 	}
 	c := &Cluster{t: t, bin: bin}
 	base := t.TempDir()
-	for i := 0; i < o.Nodes; i++ {
-		n := &Node{Name: fmt.Sprintf("n%d", i+1), c: c, dir: filepath.Join(base, fmt.Sprintf("n%d", i+1))}
-		n.client, n.route, n.mqttPort, n.monitor = freePort(t), freePort(t), freePort(t), freePort(t)
-		c.Nodes = append(c.Nodes, n)
-	}
-	var routes []string
-	for _, n := range c.Nodes {
-		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", n.route))
-	}
-	for _, n := range c.Nodes {
-		if err := os.MkdirAll(n.dir, 0o755); err != nil {
-			t.Fatal(err)
+	// A free port may be taken by another process before the node binds
+	// it: a node that exits at start is retried, with new ports for all.
+	for attempt := 1; ; attempt++ {
+		c.Nodes = nil
+		dir := filepath.Join(base, fmt.Sprintf("try%d", attempt))
+		for i := 0; i < o.Nodes; i++ {
+			n := &Node{Name: fmt.Sprintf("n%d", i+1), c: c, dir: filepath.Join(dir, fmt.Sprintf("n%d", i+1))}
+			n.client, n.route, n.mqttPort, n.monitor = freePort(t), freePort(t), freePort(t), freePort(t)
+			c.Nodes = append(c.Nodes, n)
 		}
-		n.conf = filepath.Join(n.dir, "nats.conf")
-		if err := os.WriteFile(n.conf, []byte(n.config(routes, o)), 0o644); err != nil {
-			t.Fatal(err)
+		var routes []string
+		for _, n := range c.Nodes {
+			routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", n.route))
 		}
-	}
-	for _, n := range c.Nodes {
-		n.start()
+		for _, n := range c.Nodes {
+			if err := os.MkdirAll(n.dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			n.conf = filepath.Join(n.dir, "nats.conf")
+			if err := os.WriteFile(n.conf, []byte(n.config(routes, o)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, n := range c.Nodes {
+			n.start()
+		}
+		if c.startedAll() || attempt == 3 {
+			break
+		}
+		for _, n := range c.Nodes {
+			n.Kill()
+		}
 	}
 	c.WaitReady()
 	return c
+}
+
+// startedAll reports whether every node is still running a moment after
+// its start (a node whose port was taken exits at once).
+func (c *Cluster) startedAll() bool {
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, n := range c.Nodes {
+			if !n.Running() {
+				c.t.Logf("nats %s exited at start; new ports:\n%s", n.Name, tail(n.Output(), 2000))
+				return false
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return true
 }
 
 // config is the node's configuration file: docs/examples/nats-node.conf

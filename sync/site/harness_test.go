@@ -215,7 +215,6 @@ central:
   gap_grace: 500ms
   resync_timeout: 5s
   lookup_timeout: 2s
-  ack_timeout: 10s
 http:
   listen: %s
 log:
