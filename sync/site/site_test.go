@@ -59,8 +59,8 @@ func TestClusterSite(t *testing.T) {
 		central: urls,
 		onStuck: func() string { return cl.Consumers("PVG-W.gw") },
 	})
-	stopTraffic := f.traffic(size(100, 200))
-	stopScans := f.scanning(time.Second)
+	stopTraffic := f.traffic(size(50, 200))
+	stopScans := f.scanning(size(2*time.Second, time.Second))
 	time.Sleep(3 * time.Second)
 
 	var figures []string
