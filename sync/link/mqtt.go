@@ -27,7 +27,12 @@ var _ conn = mqtt.Client(nil)
 // (sync/outbox); each connection's failover.Brokers (Apply) adds the
 // brokers and the waits between attempts.
 func (l *Link) clientOptions(clientID string) *mqtt.ClientOptions {
-	o := mqtt.NewClientOptions().SetClientID(clientID).
+	// MQTT 3.1.1 only (PROTOCOL.md). Left unset, paho falls back to MQTT
+	// 3.1 after a failed handshake and keeps offering 3.1 to the next
+	// brokers of the list in the same attempt; NATS refuses 3.1, so the
+	// events connection (a new client per attempt) never failed over past
+	// a dead node behind a proxy (sync/site TestEventsFailOverPastADeadNode).
+	o := mqtt.NewClientOptions().SetClientID(clientID).SetProtocolVersion(4).
 		SetConnectTimeout(5 * time.Second).SetKeepAlive(10 * time.Second).SetPingTimeout(5 * time.Second)
 	if l.opts.Username != "" {
 		o.SetUsername(l.opts.Username).SetPassword(l.opts.Password)
