@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -231,6 +232,50 @@ func TestWindowDrainsWithAcks(t *testing.T) {
 		}
 		if _, ok := d.OldestUnacked(); ok {
 			t.Fatal("unacknowledged events reported after the drain")
+		}
+	})
+}
+
+// failingSource fails its first Delivered.
+type failingSource struct {
+	*bigSource
+	failed bool
+}
+
+func (s *failingSource) Delivered(es []persist.Entry) error {
+	if !s.failed {
+		s.failed = true
+		return errors.New("disk full")
+	}
+	return s.bigSource.Delivered(es)
+}
+
+// TestDeliveredFailsSentAgain: an events_ack whose events cannot be taken
+// out of the outbox leaves them pending; they are sent again, under the
+// same ids, without waiting for a reconnection, and leave on the next ack.
+func TestDeliveredFailsSentAgain(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := &failingSource{bigSource: newBigSource(3)}
+		d := New(Options{Site: "PVG-W", Gateway: "g07", Signer: testKey}, src)
+		c := &recordingConn{}
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- d.drain(ctx, c, make(chan struct{})) }()
+		synctest.Wait()
+		d.Acked(idRange(1, 3)) // fails
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		got := c.sends()
+		if len(got) != 2 || fmt.Sprint(got[1]) != "[e1 e2 e3]" {
+			t.Fatalf("sends %v: the events whose removal failed were not sent again", got)
+		}
+		d.Acked(idRange(1, 3))
+		if src.left() != 0 {
+			t.Fatalf("%d left after the second ack", src.left())
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
 		}
 	})
 }
