@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,6 +51,18 @@ type Afterer interface {
 // DefaultAckTimeout is Options.AckTimeout's default (PROTOCOL §5.4).
 const DefaultAckTimeout = 30 * time.Second
 
+// The window's defaults: at most this many events, and about this many
+// bytes of them, sent and not yet acknowledged by central. Sixteen full
+// messages: a central that acknowledges within the time sixteen messages
+// take to publish never holds the drain back.
+const (
+	DefaultWindow      = 16 * customs.MaxEvents
+	DefaultWindowBytes = 8 << 20
+)
+
+// maxDocBytes is about the most bytes of events one events document carries.
+const maxDocBytes = 600 << 10
+
 // Options configure a Deliverer.
 type Options struct {
 	Site, Gateway string
@@ -66,6 +79,13 @@ type Options struct {
 	// AckTimeout: an event sent but not named by central's events_ack
 	// within it is sent again, under the same id. 0: DefaultAckTimeout.
 	AckTimeout time.Duration
+	// Window and WindowBytes bound the events sent ahead of central's
+	// events_ack: at most Window events and about WindowBytes of their
+	// JSON are sent and not yet acknowledged; the next are sent as acks
+	// free room. After the ack timeout only these are sent again. So what
+	// the Deliverer keeps of the events in flight is bounded whatever the
+	// outbox's size. 0: DefaultWindow, DefaultWindowBytes.
+	Window, WindowBytes int
 	// Delivered, if set, is called with the number of events that left the
 	// outbox after each events_ack.
 	Delivered func(n int)
@@ -75,11 +95,20 @@ type Options struct {
 	Time tstime.Clock
 }
 
-// sent is one event sent and not yet acknowledged by central.
-type sent struct {
-	id  string
-	seq uint64
-	at  time.Time
+// inFlight is what is kept of one event sent and not yet acknowledged
+// by central, by its id: enough to take it out of the outbox and to free
+// its room in the window.
+type inFlight struct {
+	seq  uint64 // journal seq
+	size int    // bytes of its JSON
+}
+
+// flight is one events document sent: the journal seqs it carried, when,
+// and how many of its events central has not acknowledged yet.
+type flight struct {
+	first, last uint64
+	at          int64 // UnixNano
+	left        int
 }
 
 // Deliverer delivers the outbox. Run starts it.
@@ -91,11 +120,14 @@ type Deliverer struct {
 	online     atomic.Bool
 	ackTimeout atomic.Int64
 
-	mu     sync.Mutex
-	cursor uint64            // the highest journal seq sent in this round
-	unack  map[string]uint64 // id → journal seq of the events sent, not acknowledged
-	queue  []sent            // the same, in the order they were sent
-	oldest atomic.Int64      // send time of the oldest unacknowledged event, 0: none
+	mu            sync.Mutex
+	cursor        uint64              // the highest journal seq sent in this round
+	unack         map[string]inFlight // id → the event sent, not acknowledged; at most the window
+	inflightBytes int                 // the sum of their sizes
+	queue         []flight            // the documents sent with events not acknowledged, oldest first
+	oldest        atomic.Int64        // send time of the oldest unacknowledged event, 0: none
+	freed         chan struct{}       // signalled when an events_ack frees room in the window
+	again         atomic.Bool         // send the outbox again from its oldest event
 }
 
 // New makes a Deliverer of src.
@@ -104,7 +136,13 @@ func New(opts Options, src Source) *Deliverer {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
 	opts.Time = tstime.Or(opts.Time)
-	d := &Deliverer{opts: opts, src: src, log: opts.Log, unack: map[string]uint64{}}
+	if opts.Window <= 0 {
+		opts.Window = DefaultWindow
+	}
+	if opts.WindowBytes <= 0 {
+		opts.WindowBytes = DefaultWindowBytes
+	}
+	d := &Deliverer{opts: opts, src: src, log: opts.Log, unack: map[string]inFlight{}, freed: make(chan struct{}, 1)}
 	d.SetAckTimeout(opts.AckTimeout)
 	return d
 }
@@ -141,9 +179,17 @@ func (d *Deliverer) Acked(ids []string) {
 	d.mu.Lock()
 	var entries []persist.Entry
 	for _, id := range ids {
-		if seq, ok := d.unack[id]; ok {
-			entries = append(entries, persist.Entry{Seq: seq})
-			delete(d.unack, id)
+		f, ok := d.unack[id]
+		if !ok {
+			continue
+		}
+		entries = append(entries, persist.Entry{Seq: f.seq})
+		delete(d.unack, id)
+		d.inflightBytes -= f.size
+		// The document that carried it: documents hold ascending,
+		// disjoint seq ranges.
+		if i := sort.Search(len(d.queue), func(i int) bool { return d.queue[i].last >= f.seq }); i < len(d.queue) && d.queue[i].first <= f.seq {
+			d.queue[i].left--
 		}
 	}
 	d.trimLocked()
@@ -151,7 +197,14 @@ func (d *Deliverer) Acked(ids []string) {
 	if len(entries) == 0 {
 		return
 	}
+	select {
+	case d.freed <- struct{}{}:
+	default:
+	}
 	if err := d.src.Delivered(entries); err != nil {
+		// Their room in the window is free and their ids forgotten: the
+		// next round starts again from the oldest pending event.
+		d.again.Store(true)
 		d.log.Error("acknowledged events not taken out of the outbox; they are sent again", "err", err)
 		return
 	}
@@ -164,10 +217,7 @@ func (d *Deliverer) Acked(ids []string) {
 // publishes the oldest send time.
 func (d *Deliverer) trimLocked() {
 	i := 0
-	for i < len(d.queue) {
-		if _, ok := d.unack[d.queue[i].id]; ok {
-			break
-		}
+	for i < len(d.queue) && d.queue[i].left <= 0 {
 		i++
 	}
 	d.queue = d.queue[i:]
@@ -176,15 +226,18 @@ func (d *Deliverer) trimLocked() {
 		d.oldest.Store(0)
 		return
 	}
-	d.oldest.Store(d.queue[0].at.UnixNano())
+	d.oldest.Store(d.queue[0].at)
 }
 
-// restart forgets what was sent: the next round sends every pending event
-// again, oldest first, under the same ids.
+// restart forgets what was sent: the next round sends the pending events
+// again, oldest first, under the same ids, as the window allows — the
+// events of the window first, since every event before them was
+// acknowledged.
 func (d *Deliverer) restart() {
 	d.mu.Lock()
 	d.cursor = 0
 	clear(d.unack)
+	d.inflightBytes = 0
 	d.queue = nil
 	d.oldest.Store(0)
 	d.mu.Unlock()
@@ -197,15 +250,21 @@ func (d *Deliverer) timedOut() bool {
 	return n != 0 && d.opts.Time.Now().UnixNano()-n >= d.ackTimeout.Load()
 }
 
-// next returns the pending events not sent in this round.
+// next returns the pending events not sent in this round, as many as the
+// window has room for (none when it is full).
 func (d *Deliverer) next() ([]persist.Entry, error) {
 	d.mu.Lock()
 	after := d.cursor
+	room := min(customs.MaxEvents, d.opts.Window-len(d.unack))
+	roomBytes := min(maxDocBytes, d.opts.WindowBytes-d.inflightBytes)
 	d.mu.Unlock()
-	if a, ok := d.src.(Afterer); ok {
-		return a.PendingAfter(after, customs.MaxEvents, 600<<10)
+	if room <= 0 || roomBytes <= 0 {
+		return nil, nil
 	}
-	all, err := d.src.Pending(customs.MaxEvents, 600<<10)
+	if a, ok := d.src.(Afterer); ok {
+		return a.PendingAfter(after, room, roomBytes)
+	}
+	all, err := d.src.Pending(room, roomBytes)
 	var out []persist.Entry
 	for _, e := range all {
 		if e.Seq > after {
@@ -217,9 +276,13 @@ func (d *Deliverer) next() ([]persist.Entry, error) {
 
 // sentNow records entries as sent now.
 func (d *Deliverer) sentNow(entries []persist.Entry) {
-	now := d.opts.Time.Now()
+	if len(entries) == 0 {
+		return
+	}
+	now := d.opts.Time.Now().UnixNano()
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	f := flight{first: entries[0].Seq, last: entries[len(entries)-1].Seq, at: now}
 	for _, e := range entries {
 		var ev struct {
 			ID string `json:"id"`
@@ -230,9 +293,13 @@ func (d *Deliverer) sentNow(entries []persist.Entry) {
 			continue // central cannot name it; sent again after the timeout
 		}
 		if _, ok := d.unack[ev.ID]; !ok {
-			d.unack[ev.ID] = e.Seq
-			d.queue = append(d.queue, sent{id: ev.ID, seq: e.Seq, at: now})
+			d.unack[ev.ID] = inFlight{seq: e.Seq, size: len(e.Data)}
+			d.inflightBytes += len(e.Data)
+			f.left++
 		}
+	}
+	if f.left > 0 {
+		d.queue = append(d.queue, f)
 	}
 	d.trimLocked()
 }
@@ -253,7 +320,9 @@ type eventsDoc struct {
 // send only; an event leaves the outbox when central's events_ack names it
 // (Acked), and one not acknowledged within the ack timeout is sent again,
 // with the same id, as is every pending event after the connection comes
-// back. Central drops the copies by id; events are sent in decision order.
+// back. At most the window (Options.Window, WindowBytes) is sent ahead of
+// central's acks. Central drops the copies by id; events are sent in
+// decision order.
 func (d *Deliverer) Run(ctx context.Context) error {
 	// 100ms doubling to 5s, jittered ×0.5–1.5 (capped at 5s).
 	bo := backoff.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second, Jitter: 0.5, Time: d.opts.Time}
@@ -315,14 +384,18 @@ func (d *Deliverer) connected(ctx context.Context, t mqtt.Token) bool {
 }
 
 // drain publishes the outbox, oldest first, until the connection is lost
-// or ctx is done: every pending event once, then again those central has
-// not acknowledged within the ack timeout.
+// or ctx is done: every pending event once, at most the window ahead of
+// central's acks, then again those central has not acknowledged within
+// the ack timeout (at most the window).
 func (d *Deliverer) drain(ctx context.Context, c publisher, lost <-chan struct{}) error {
 	topic := customs.GatewayTopic(d.opts.Site, d.opts.Gateway, customs.LeafEvents)
 	d.restart()
 	for {
 		if d.timedOut() {
-			d.log.Info("events not acknowledged by central in time; sending the outbox again", "ack_timeout", time.Duration(d.ackTimeout.Load()))
+			d.log.Info("events not acknowledged by central in time; sending them again", "ack_timeout", time.Duration(d.ackTimeout.Load()))
+			d.restart()
+		}
+		if d.again.Swap(false) {
 			d.restart()
 		}
 		entries, err := d.next()
@@ -355,8 +428,9 @@ type publisher interface {
 	Publish(topic string, qos byte, retained bool, payload any) mqtt.Token
 }
 
-// idle waits, with the outbox empty, for events, the connection's loss,
-// the end of ctx (done), or a second (for the ack timeout).
+// idle waits, with nothing to send (the outbox empty or the window full),
+// for events, an events_ack freeing room, the connection's loss, the end
+// of ctx (done), or a second (for the ack timeout).
 func (d *Deliverer) idle(ctx context.Context, lost <-chan struct{}) (done bool, err error) {
 	t, tc := d.opts.Time.NewTimer(time.Second)
 	defer t.Stop()
@@ -366,6 +440,7 @@ func (d *Deliverer) idle(ctx context.Context, lost <-chan struct{}) (done bool, 
 	case <-lost:
 		return false, errors.New("connection lost")
 	case <-d.src.Notify():
+	case <-d.freed:
 	case <-tc:
 	}
 	return false, nil
