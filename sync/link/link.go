@@ -174,6 +174,9 @@ type Link struct {
 	missing gapLister
 
 	keysMu sync.RWMutex // guards opts.Keys, swapped by SetKeys
+
+	routesOnce sync.Once
+	rt         routes // the topics verify tells apart (ingest.go)
 }
 
 // New makes a link. Run starts it.
