@@ -297,4 +297,4 @@ func (l *Link) audit(kind string, data any) {
 // ingestBudget. Beyond that the MQTT client's handler blocks here, and
 // what waits beyond these few messages waits in the broker, not in the
 // heap (4,096 messages of 1,000 orders were 800 MB).
-const handoffDepth = 16
+const handoffDepth = 8
