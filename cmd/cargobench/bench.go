@@ -60,6 +60,7 @@ type bench struct {
 	frames        chan frame
 
 	heapPeak  atomic.Uint64
+	allPeak   uint64 // the live heap's peak over targets 2, 4 and 5
 	inStation stationTimes
 	lastProg  time.Time
 }

@@ -1,6 +1,7 @@
 package customs
 
 import (
+	"slices"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -215,9 +216,22 @@ func (s *docScanner) doc(d *AnyDoc) bool {
 
 func (s *docScanner) orders(d *AnyDoc) bool {
 	d.Orders = make([]Order, 0, 1)
+	start := s.i
 	return s.array(func() bool {
 		d.Orders = append(d.Orders, Order{})
-		return s.order(&d.Orders[len(d.Orders)-1])
+		if !s.order(&d.Orders[len(d.Orders)-1]) {
+			return false
+		}
+		if len(d.Orders) == 1 {
+			// Room for as many more as the rest of the payload holds at
+			// the first one's size, so a large message is not copied
+			// over and over as it grows.
+			if per := s.i - start; per > 0 {
+				more := min((len(s.b)-s.i)/per, MaxOrders)
+				d.Orders = slices.Grow(d.Orders, more)
+			}
+		}
+		return true
 	})
 }
 
