@@ -304,3 +304,25 @@ func intern(v []byte, known ...string) string {
 	}
 	return string(v)
 }
+
+// shape is a pattern ^[class]{min,max}$ over ASCII classes (min 0 means
+// 1), matched byte by byte.
+type shape struct {
+	min, max           int
+	upper, digit, dash bool
+}
+
+// MatchString reports whether s has the shape.
+func (p shape) MatchString(s string) bool {
+	if len(s) < max(p.min, 1) || len(s) > p.max {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case p.upper && 'A' <= c && c <= 'Z', p.digit && '0' <= c && c <= '9', p.dash && c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
