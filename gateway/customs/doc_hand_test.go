@@ -29,6 +29,10 @@ func readDocHand() []string {
 		o(`{"seq":1,"action":"release","action":"hold","subject":{"kind":"parcel","id":"P1"}}`),
 		`{"type":"orders","type":"head","site":"PVG-W","orders":[]}`,
 		`{"type":"head","site":"PVG-W","seq":1,"seq":2,"at":"2026-11-27T08:00:00Z"}`,
+		// a key twice where json.Unmarshal merges the second into the first
+		o(`{"seq":1,"action":"link","subject":{"kind":"uld","id":"U1"},"children":[{"kind":"bag","id":"B1"}],"children":[{"kind":"uld"}]}`),
+		o(`{"seq":1,"action":"seal","subject":{"kind":"transit","id":"T1"},"seals":["A","B"],"seals":["C"]}`),
+		`{"type":"orders","site":"PVG-W","orders":[{"seq":1,"action":"hold","hold_id":"h"}],"orders":[{"seq":2}]}`,
 		// escapes
 		rel(`,"note":"a\u0000b"`), rel(`,"note":"a\/b"`), rel(`,"note":"\ud83d\ude00"`), rel(`,"note":"\ud83d"`),
 		rel(`,"note":"\ude00\ud83d"`), rel(`,"note":"\u00e9"`), `{"type":"orders","site":"PVG\u002dW","orders":[]}`,
