@@ -59,10 +59,10 @@ var readDocSeeds = []string{
 // in for: where ReadDoc reads a payload, json.Unmarshal must accept it and
 // give the same document; where it does not, it must leave the document
 // zero (the caller then decodes with json.Unmarshal). Seeds: the documents
-// above, every order of FuzzOrder's corpus in an orders document, and the
+// above and the hand cases (doc_hand_test.go), every order of FuzzOrder's corpus in an orders document, and the
 // payloads of FuzzOrdersMessage's corpus.
 func FuzzReadDoc(f *testing.F) {
-	for _, s := range readDocSeeds {
+	for _, s := range append(readDocSeeds, readDocHand()...) {
 		f.Add([]byte(s))
 	}
 	for _, s := range protocolOrders {
