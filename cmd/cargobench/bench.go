@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -59,6 +60,7 @@ type bench struct {
 	frames        chan frame
 
 	heapPeak  atomic.Uint64
+	allPeak   uint64 // the live heap's peak over targets 2, 4 and 5
 	inStation stationTimes
 	lastProg  time.Time
 }
@@ -141,6 +143,7 @@ func (b *bench) all() error {
 	b.frames = make(chan frame, 64)
 	go readFrames(b.gate, b.frames)
 	go b.sampleHeap()
+	b.watchPeaks()
 	go sampleLive(b.ctx)
 
 	if err := b.ingestRatio(); err != nil {
@@ -186,6 +189,47 @@ func (b *bench) startProfile(name string) func() {
 		b.env.fail(err.Error())
 	}
 	return func() { pprof.StopCPUProfile(); f.Close() }
+}
+
+// onLivePeak, when set (-profile), runs when the live heap reaches a new
+// peak: it keeps a heap profile of the latest peak (at most one each 250 ms).
+var onLivePeak atomic.Pointer[func()]
+
+// peakProfile is the heap profile taken at the latest live peak.
+var peakProfile struct {
+	sync.Mutex
+	buf  bytes.Buffer
+	last time.Time
+}
+
+func (b *bench) watchPeaks() {
+	if b.o.profileDir == "" {
+		return
+	}
+	f := func() {
+		peakProfile.Lock()
+		defer peakProfile.Unlock()
+		if time.Since(peakProfile.last) < 250*time.Millisecond {
+			return
+		}
+		peakProfile.last = time.Now()
+		peakProfile.buf.Reset()
+		pprof.Lookup("heap").WriteTo(&peakProfile.buf, 0)
+	}
+	onLivePeak.Store(&f)
+}
+
+// writePeakProfile writes the heap profile of the latest live peak (the
+// in-use figures are as of the GC before it).
+func (b *bench) writePeakProfile(name string) {
+	if b.o.profileDir == "" {
+		return
+	}
+	peakProfile.Lock()
+	defer peakProfile.Unlock()
+	if err := os.WriteFile(filepath.Join(b.o.profileDir, name+".pprof"), peakProfile.buf.Bytes(), 0o640); err != nil {
+		b.env.fail(err.Error())
+	}
 }
 
 func (b *bench) writeHeapProfile(name string) {

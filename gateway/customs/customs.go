@@ -50,7 +50,9 @@ type Subject struct {
 
 func (s Subject) String() string { return string(s.Kind) + ":" + s.ID }
 
-var idRE = regexp.MustCompile(`^[A-Z0-9]{1,64}$`)
+// idRE is ^[A-Z0-9]{1,64}$, matched without regexp (it runs for every
+// subject of every order received; TestShapesMatchTheirPatterns).
+var idRE = shape{max: 64, upper: true, digit: true}
 
 // Validate checks the kind and the shape of a normalized id (§7: upper case
 // letters and digits).
@@ -114,8 +116,8 @@ type Order struct {
 }
 
 var (
-	officeRE = regexp.MustCompile(`^[0-9]{4}$`)
-	sealRE   = regexp.MustCompile(`^[A-Z0-9-]{1,32}$`)
+	officeRE = shape{min: 4, max: 4, digit: true}                   // ^[0-9]{4}$
+	sealRE   = shape{max: 32, upper: true, digit: true, dash: true} // ^[A-Z0-9-]{1,32}$
 )
 
 // Validate checks an order as central must have issued it: every field in

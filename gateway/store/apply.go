@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
+	"runtime"
 	"slices"
 	"strconv"
 	"time"
@@ -88,6 +88,9 @@ func (s *Store) Apply(b Batch) (Result, error) {
 	return res, nil
 }
 
+// yieldEvery is how many orders apply reads between yield points.
+const yieldEvery = 64
+
 type pendingLink struct {
 	up, down []byte // keys
 	val      rules.LinkState
@@ -156,14 +159,22 @@ func apply(tx *bolt.Tx, b Batch) (Result, error) {
 	}
 	inBatch := map[uint64]seen{}
 
-	for _, r := range orders {
+	for i, r := range orders {
+		if i%yieldEvery == yieldEvery-1 {
+			// A yield point: a large batch is tens of ms of CPU, and a
+			// goroutine waiting for a P (a scan) gets one here rather
+			// than at the next preemption (10 ms).
+			runtime.Gosched()
+		}
 		o, raw := r.o, r.raw
 		fp := fingerprint(o)
+		var val []byte // the seq log's value: fingerprint, then the order
 		if raw == nil {
 			var err error
-			if raw, err = json.Marshal(o); err != nil {
+			if val, err = orderJSON(fp[:], o); err != nil {
 				return res, err
 			}
+			raw = val[len(fp):]
 		}
 		prev, dup := inBatch[o.Seq]
 		prevFP, prevRaw := prev.fp, prev.raw
@@ -190,7 +201,10 @@ func apply(tx *bolt.Tx, b Batch) (Result, error) {
 			continue
 		}
 		inBatch[o.Seq] = seen{fp, raw}
-		seqPuts = append(seqPuts, seqPut{u64(o.Seq), append(fp[:], raw...)})
+		if val == nil {
+			val = append(fp[:], raw...)
+		}
+		seqPuts = append(seqPuts, seqPut{u64(o.Seq), val})
 		res.Applied++
 
 		st, err := getState(o.Subject)
@@ -252,7 +266,10 @@ func apply(tx *bolt.Tx, b Batch) (Result, error) {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	for _, k := range keys {
+	for i, k := range keys {
+		if i%(4*yieldEvery) == 4*yieldEvery-1 {
+			runtime.Gosched()
+		}
 		if err := subj.Put([]byte(k), encodeState(states[k])); err != nil {
 			return res, err
 		}

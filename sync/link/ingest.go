@@ -91,6 +91,12 @@ func (g *ingest) Run(ctx context.Context) error {
 			for it := range work {
 				g.verify(it)
 				close(it.done)
+				// A yield point between messages: a goroutine waiting for
+				// a P (the station's, back from a serial read or the
+				// journal's fsync) gets one within a verification (~50
+				// µs), not at the next preemption (10 ms), while the
+				// verifiers still keep every core busy.
+				runtime.Gosched()
 			}
 		}()
 	}
@@ -135,10 +141,12 @@ func (g *ingest) Run(ctx context.Context) error {
 }
 
 // ingestBudget bounds the payload bytes between the handoff and the ack
-// (their decoded orders take about twice as much again). 8 MiB holds 40
-// messages of 1,000 orders (ten commits of the default MaxBatchBytes) or
-// 15,000 messages of one order, so commits still fill up to their bound.
-const ingestBudget = 8 << 20
+// (their decoded orders take about as much again). 4 MiB holds 20
+// messages of 1,000 orders (five commits of the default MaxBatchBytes) or
+// 7,000 messages of one order, so commits still fill up to their bound;
+// at 8 MiB payloads and decoded orders were a third of the heap's peak
+// while catching up (a heap profile of cargobench's target 2).
+const ingestBudget = 4 << 20
 
 func (l *Link) reject(it *item, reason string, err error) {
 	it.reject, it.rejectErr = reason, err
@@ -153,10 +161,12 @@ func (l *Link) verify(it *item) {
 	}
 	_ = kid
 	// One decode for the common case: every document type's fields at
-	// once. Where that fails, the documents are read one field set at a
-	// time as before, so the outcome (and the rejection reason) is the same.
-	var doc anyDoc
-	decoded := json.Unmarshal(payload, &doc) == nil
+	// once, without reflection for documents as central writes them
+	// (customs.ReadDoc), by json.Unmarshal otherwise. Where that fails,
+	// the documents are read one field set at a time as before, so the
+	// outcome (and the rejection reason) is the same.
+	var doc customs.AnyDoc
+	decoded := customs.ReadDoc(payload, &doc) || json.Unmarshal(payload, &doc) == nil
 	probe := customs.Probe{Type: doc.Type, Site: doc.Site}
 	if !decoded {
 		if probe, err = customs.ReadProbe(payload); err != nil {
@@ -168,21 +178,22 @@ func (l *Link) verify(it *item) {
 		l.reject(it, "wrong_site", fmt.Errorf("site %q is not %q", probe.Site, l.opts.Site))
 		return
 	}
+	rt := l.routes()
 	topic := it.msg.Topic()
 	var allowed string
 	known := true
 	switch topic {
-	case customs.OrdersTopic(l.opts.Site), l.topic(customs.LeafLookupReply):
+	case rt.orders, rt.lookupReply:
 		allowed = customs.TypeOrders
-	case customs.HeadTopic(l.opts.Site):
+	case rt.head:
 		allowed = customs.TypeHead
-	case l.topic(customs.LeafEventsAck):
+	case rt.eventsAck:
 		allowed = customs.TypeEventsAck
 	default:
 		known = false
 	}
 	switch {
-	case topic == l.topic(customs.LeafReplay):
+	case topic == rt.replay:
 		known = probe.Type == customs.TypeOrders || probe.Type == customs.TypeReplayDone
 	case known && probe.Type != allowed:
 		known = false
@@ -217,7 +228,16 @@ func (l *Link) verify(it *item) {
 			return
 		}
 		it.requestID = requestID
-		it.orders = make([]customs.Order, 0, len(typed)+len(raws))
+		// The orders kept are written over the decoded ones in place: the
+		// i-th kept is never after the i-th read. (A decode's slack, up
+		// to a quarter of a large message, is not held until the commit.)
+		if cap(typed) > len(typed)+len(typed)/8+1 {
+			typed = slices.Clone(typed)
+		}
+		it.orders = typed[:0:len(typed)]
+		if raws != nil {
+			it.orders = make([]customs.Order, 0, len(raws))
+		}
 		// take keeps one order read; i is its index, for the audit's copy of
 		// an order that cannot be applied.
 		take := func(o customs.Order, drops []customs.Dropped, err error, i int) {
@@ -285,18 +305,15 @@ func (l *Link) verify(it *item) {
 	}
 }
 
-// anyDoc has the fields of every document the order path takes (orders,
-// head, replay_done), each under the same name and type as in its own
-// document, so a payload that decodes into anyDoc decodes the same way
-// into its own type.
-type anyDoc struct {
-	Type      string          `json:"type"`
-	Site      string          `json:"site"`
-	RequestID string          `json:"request_id"`
-	Orders    []customs.Order `json:"orders"`
-	Seq       uint64          `json:"seq"`
-	At        time.Time       `json:"at"`
-	UpTo      uint64          `json:"up_to"`
+// routes are the topics verify tells apart, made once.
+type routes struct{ orders, lookupReply, head, eventsAck, replay string }
+
+func (l *Link) routes() *routes {
+	l.routesOnce.Do(func() {
+		l.rt = routes{orders: customs.OrdersTopic(l.opts.Site), lookupReply: l.topic(customs.LeafLookupReply),
+			head: customs.HeadTopic(l.opts.Site), eventsAck: l.topic(customs.LeafEventsAck), replay: l.topic(customs.LeafReplay)}
+	})
+	return &l.rt
 }
 
 // batcher commits verified messages in arrival order.

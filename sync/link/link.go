@@ -187,6 +187,9 @@ type Link struct {
 	missing gapLister
 
 	keysMu sync.RWMutex // guards opts.Keys, swapped by SetKeys
+
+	routesOnce sync.Once
+	rt         routes // the topics verify tells apart (ingest.go)
 }
 
 // New makes a link. Run starts it.
@@ -329,4 +332,4 @@ func (l *Link) audit(kind string, data any) {
 // ingestBudget. Beyond that the MQTT client's handler blocks here, and
 // what waits beyond these few messages waits in the broker, not in the
 // heap (4,096 messages of 1,000 orders were 800 MB).
-const handoffDepth = 16
+const handoffDepth = 8
