@@ -13,4 +13,5 @@ var (
 	ErrLocked = errors.New("journal: file locked by another process")
 
 	errRunTwice = errors.New("journal: Run called twice")
+	errNotLog   = errors.New("journal: not a journal log (wrong header)")
 )

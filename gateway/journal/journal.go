@@ -2,9 +2,13 @@
 // committed here, with fsync, before the gate or the operator is told
 // (PROTOCOL §5.4), and leaves only after central's broker acknowledged it.
 //
-// It is a bbolt file of its own, so a scan never waits behind a bulk order
-// commit, and appends are group-committed: every scan waiting when a commit
-// starts shares its fsync.
+// An append is made durable in a log of its own (LogPath), one sequential
+// write and one fdatasync shared by every append waiting when the write
+// starts; a mover then copies the logged events into the bbolt file in the
+// background (see wal.go), where delivery bookkeeping, redelivery and
+// export keep working as before. So a scan waits neither for a B-tree
+// commit nor behind the outbox's bookkeeping, and the bbolt file is its
+// own, so never behind an order commit either.
 package journal
 
 import (
@@ -58,6 +62,9 @@ type Options struct {
 	// progress, so a small one keeps them quick; the outbox drains with
 	// more, smaller commits. Default 128; negative: all in one.
 	DeliveredPerCommit int
+	// LogBytes is the size the append log is made with, zero-filled;
+	// it grows when the mover falls that far behind. Default 4 MiB.
+	LogBytes int64
 	// Log receives the alarm and refusal messages; nil: discard them.
 	Log *slog.Logger
 	// Time stamps appends and deliveries (the redelivery window and
@@ -68,6 +75,8 @@ type Options struct {
 // Journal is the outbox.
 type Journal struct {
 	db   *bolt.DB
+	log  *wal   // owned by the committer (Open and Close when it is not running)
+	seq  uint64 // the last journal seq given; owned by the committer
 	opts Options
 	reqs chan *appendReq
 	done chan struct{} // closed by Close
@@ -87,6 +96,12 @@ type Journal struct {
 	failed  uint64 // appends whose commit failed (disk full, I/O)
 	lastErr string // the last commit error, "" after a good commit
 	notify  chan struct{}
+	// unmoved are the logged events not yet in the bbolt file, in seq
+	// order; moved is the pending bucket's sequence after the last
+	// committed move: every seq up to it is in the file.
+	unmoved []logRec
+	moved   uint64
+	moveCh  chan struct{}
 }
 
 type appendReq struct {
@@ -113,6 +128,9 @@ func Open(path string, opts Options) (*Journal, error) {
 	}
 	opts.Log = opts.Log.With("part", "journal")
 	opts.Time = tstime.Or(opts.Time)
+	if opts.LogBytes <= 0 {
+		opts.LogBytes = DefaultLogBytes
+	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout, FreelistType: bolt.FreelistMapType, InitialMmapSize: 256 << 20})
 	if errors.Is(err, bolt.ErrTimeout) {
 		return nil, fmt.Errorf("open %s: %w (is another cargogate running with this data_dir?)", path, ErrLocked)
@@ -120,21 +138,40 @@ func Open(path string, opts Options) (*Journal, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	j := &Journal{db: db, opts: opts, reqs: make(chan *appendReq, 1024), done: make(chan struct{}), stopped: make(chan struct{}), notify: make(chan struct{}, 1)}
+	j := &Journal{db: db, opts: opts, reqs: make(chan *appendReq, 1024), done: make(chan struct{}), stopped: make(chan struct{}),
+		notify: make(chan struct{}, 1), moveCh: make(chan struct{}, 1)}
+	// The log first: what it holds that the file does not yet have (the
+	// appends acknowledged before a crash) is moved in before anything
+	// else reads the file. A torn last record, an append never
+	// acknowledged, is not read and is overwritten by the next append.
+	log, recs, err := openWAL(LogPath(path), opts.LogBytes)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", LogPath(path), err)
+	}
+	j.log = log
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bPending, bDelivered, bState, bPendingAt, bDeliveredAt} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
 		}
-		p := tx.Bucket(bPending)
-		j.count = p.Stats().KeyN
-		return p.ForEach(func(k, v []byte) error {
+		var err error
+		if j.seq, err = moveInto(tx, recs); err != nil {
+			return err
+		}
+		j.moved = j.seq
+		return tx.Bucket(bPending).ForEach(func(k, v []byte) error {
+			j.count++
 			j.bytes += int64(len(v))
 			return nil
 		})
 	})
+	if err == nil {
+		err = j.log.shrink()
+	}
 	if err != nil {
+		log.f.Close()
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
@@ -166,12 +203,20 @@ func (j *Journal) Run(ctx context.Context) error {
 	j.mu.Unlock()
 	defer close(j.stopped)
 	defer j.wg.Done()
+	stop, moverDone := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(moverDone)
+		j.moveLoop(stop)
+	}()
 	j.commitLoop(ctx)
+	close(stop)
+	<-moverDone
 	return nil
 }
 
-// Close stops Run, if it runs, and closes the file. Appends in flight fail.
-// It is safe whether or not Run ever ran.
+// Close stops Run, if it runs, moves what the log holds into the bbolt
+// file, clears the log and closes both. Appends in flight fail. It is safe
+// whether or not Run ever ran.
 func (j *Journal) Close() error {
 	err := ErrClosed
 	j.once.Do(func() {
@@ -180,13 +225,24 @@ func (j *Journal) Close() error {
 		j.mu.Unlock()
 		close(j.done)
 		j.wg.Wait()
-		err = j.db.Close()
+		// Whatever fails here leaves the events in the log, moved at the
+		// next Open.
+		err = j.moveAll()
+		if err == nil {
+			err = j.log.clear()
+		}
+		if cerr := j.log.f.Close(); err == nil {
+			err = cerr
+		}
+		if cerr := j.db.Close(); err == nil {
+			err = cerr
+		}
 	})
 	return err
 }
 
 // Append commits one event durably and returns its journal seq. It blocks
-// until the group commit holding it has been fsynced.
+// until the group write holding it has been fdatasynced to the log.
 func (j *Journal) Append(ctx context.Context, data []byte) (uint64, error) {
 	r := &appendReq{data: data, at: j.opts.Time.Now(), err: make(chan error, 1)}
 	select {
@@ -282,29 +338,39 @@ func (j *Journal) commit(batch []*appendReq) {
 	if len(accepted) == 0 {
 		return
 	}
-	err := j.db.Update(func(tx *bolt.Tx) error {
-		p, at := tx.Bucket(bPending), tx.Bucket(bPendingAt)
-		for _, r := range accepted {
-			seq, err := p.NextSequence()
-			if err != nil {
-				return err
-			}
-			r.seq = seq
-			if err := p.Put(key(seq), r.data); err != nil {
-				return err
-			}
-			if err := at.Put(key(seq), key(uint64(r.at.UnixNano()))); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	j.mu.Lock()
+	moved := j.moved
+	j.mu.Unlock()
+	if j.log.last != 0 && j.log.last <= moved {
+		j.log.recycle() // the file has every record written: start again
+	}
+	size := 0
+	for _, r := range accepted {
+		size += recHeader + len(r.data)
+	}
+	// One buffer for the group, kept (the records' events point into it)
+	// until the mover has moved them.
+	buf := make([]byte, 0, size)
+	recs := make([]logRec, len(accepted))
+	seq := j.seq
+	for i, r := range accepted {
+		seq++
+		r.seq = seq
+		start := len(buf)
+		buf = appendRec(buf, seq, r.at.UnixNano(), r.data)
+		recs[i] = logRec{seq: seq, at: r.at.UnixNano(), data: buf[start+recHeader:]}
+	}
+	err := j.log.write(buf, seq)
+	if err == nil {
+		j.seq = seq
+	}
 	j.mu.Lock()
 	if err == nil {
 		for _, r := range accepted {
 			j.count++
 			j.bytes += int64(len(r.data))
 		}
+		j.unmoved = append(j.unmoved, recs...)
 		j.lastErr = ""
 		j.checkAlarm()
 	} else {
@@ -315,6 +381,7 @@ func (j *Journal) commit(batch []*appendReq) {
 	j.mu.Unlock()
 	if err == nil {
 		j.signal()
+		j.wakeMover()
 	}
 	for _, r := range accepted {
 		r.err <- err
@@ -335,44 +402,6 @@ func key(seq uint64) []byte {
 	var b [8]byte
 	binary.BigEndian.PutUint64(b[:], seq)
 	return b[:]
-}
-
-// Pending returns up to max undelivered events, oldest first, their sizes
-// summing to at most maxBytes (but always at least one).
-func (j *Journal) Pending(max int, maxBytes int) ([]Entry, error) {
-	var out []Entry
-	err := j.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bPending).Cursor()
-		size := 0
-		for k, v := c.First(); k != nil && len(out) < max; k, v = c.Next() {
-			if len(out) > 0 && size+len(v) > maxBytes {
-				break
-			}
-			size += len(v)
-			out = append(out, Entry{Seq: binary.BigEndian.Uint64(k), Data: append([]byte(nil), v...)})
-		}
-		return nil
-	})
-	return out, err
-}
-
-// PendingAfter is Pending from the first event whose journal seq is
-// greater than after.
-func (j *Journal) PendingAfter(after uint64, max int, maxBytes int) ([]Entry, error) {
-	var out []Entry
-	err := j.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bPending).Cursor()
-		size := 0
-		for k, v := c.Seek(key(after + 1)); k != nil && len(out) < max; k, v = c.Next() {
-			if len(out) > 0 && size+len(v) > maxBytes {
-				break
-			}
-			size += len(v)
-			out = append(out, Entry{Seq: binary.BigEndian.Uint64(k), Data: append([]byte(nil), v...)})
-		}
-		return nil
-	})
-	return out, err
 }
 
 // DefaultDeliveredPerCommit is Options.DeliveredPerCommit's default.
@@ -402,9 +431,22 @@ func (j *Journal) delivered(entries []Entry) error {
 	var removed int
 	var freed int64
 	now := key(uint64(j.opts.Time.Now().UnixNano()))
+	// Events delivered straight from the log are moved into the file in
+	// the same transaction, so that their removal is not undone by a later
+	// move.
+	var top uint64
+	for _, e := range entries {
+		top = max(top, e.Seq)
+	}
+	logged := j.unmovedUpTo(top)
+	var w uint64
 	err := j.db.Update(func(tx *bolt.Tx) error {
 		p, d, at, dat := tx.Bucket(bPending), tx.Bucket(bDelivered), tx.Bucket(bPendingAt), tx.Bucket(bDeliveredAt)
 		removed, freed = 0, 0
+		var err error
+		if w, err = moveInto(tx, logged); err != nil {
+			return err
+		}
 		for _, e := range entries {
 			k := key(e.Seq)
 			v := p.Get(k)
@@ -433,6 +475,7 @@ func (j *Journal) delivered(entries []Entry) error {
 	if err != nil {
 		return fmt.Errorf("journal: delivered: %w", err)
 	}
+	j.pruneMoved(w)
 	j.mu.Lock()
 	j.count -= removed
 	j.bytes -= freed
@@ -552,23 +595,4 @@ func (j *Journal) PruneDelivered(before time.Time, max int) (int, error) {
 		return 0, fmt.Errorf("journal: prune: %w", err)
 	}
 	return n, nil
-}
-
-// ForEach calls fn for every event, delivered first then pending, in
-// journal order, stopping at fn's first error.
-func (j *Journal) ForEach(fn func(e Entry, delivered bool) error) error {
-	return j.db.View(func(tx *bolt.Tx) error {
-		for _, b := range []struct {
-			name      []byte
-			delivered bool
-		}{{bDelivered, true}, {bPending, false}} {
-			err := tx.Bucket(b.name).ForEach(func(k, v []byte) error {
-				return fn(Entry{Seq: binary.BigEndian.Uint64(k), Data: v}, b.delivered)
-			})
-			if err != nil {
-				return err
-			}
-		}
-		return nil
-	})
 }
