@@ -6,10 +6,10 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// moveDelay is how long the mover lets appends gather after the first one
+// moveDelay (a variable for the tests) is how long the mover lets appends gather after the first one
 // before it copies them into the bbolt file: one bbolt commit for every
 // moveDelay of scanning, off the scans' path.
-const moveDelay = 100 * time.Millisecond
+var moveDelay = 100 * time.Millisecond
 
 // movePerCommit is the most records the mover copies in one transaction.
 const movePerCommit = 1000
