@@ -104,6 +104,7 @@ func TestLogTail(t *testing.T) {
 			return b
 		}(), 3},
 		{"old record after", append(five(), rec(2)...), 5},
+		{"record not following", append(five(), rec(7)...), 5},
 		{"length beyond the file", append(five(), []byte{0xff, 0xff, 0xff, 0xf0}...), 5},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
