@@ -38,7 +38,7 @@ const (
 	walHeader = len(walMagic)
 	recHeader = 4 + 4 + 8 + 8
 	// DefaultLogBytes is Options.LogBytes' default.
-	DefaultLogBytes = 4 << 20
+	DefaultLogBytes = 1 << 20
 	// maxRecord bounds a record's event length read back from the log.
 	maxRecord = 64 << 20
 )
