@@ -6,9 +6,11 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// moveDelay (a variable for the tests) is how long the mover lets appends gather after the first one
-// before it copies them into the bbolt file: one bbolt commit for every
-// moveDelay of scanning, off the scans' path.
+// moveDelay (a variable for the tests) is how long the mover lets appends
+// gather after the first one before it copies them into the bbolt file: one
+// bbolt commit for every moveDelay of scanning, off the scans' path. It is
+// real time, not Options.Time: it only batches (reads see the log too),
+// and a test clock that stands still must not leave the log growing.
 var moveDelay = 100 * time.Millisecond
 
 // movePerCommit is the most records the mover copies in one transaction.
