@@ -63,7 +63,8 @@ type Options struct {
 	// more, smaller commits. Default 128; negative: all in one.
 	DeliveredPerCommit int
 	// LogBytes is the size the append log is made with, zero-filled;
-	// it grows when the mover falls that far behind. Default 1 MiB.
+	// it grows when the mover falls that far behind. Default 1 MiB, at
+	// least 64 KiB.
 	LogBytes int64
 	// Log receives the alarm and refusal messages; nil: discard them.
 	Log *slog.Logger

@@ -39,6 +39,7 @@ const (
 	recHeader = 4 + 4 + 8 + 8
 	// DefaultLogBytes is Options.LogBytes' default.
 	DefaultLogBytes = 1 << 20
+	minLogBytes     = 64 << 10
 	// maxRecord bounds a record's event length read back from the log.
 	maxRecord = 64 << 20
 )
@@ -65,6 +66,7 @@ type wal struct {
 // openWAL opens or makes the log and returns the records it holds, in
 // order (the caller skips those it already has).
 func openWAL(path string, size int64) (*wal, []logRec, error) {
+	size = max(size, minLogBytes)
 	_, statErr := os.Stat(path)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
@@ -167,7 +169,7 @@ func (w *wal) init() error {
 		return err
 	}
 	w.size = 0
-	if err := w.fill(max(w.want, 1<<16)); err != nil {
+	if err := w.fill(w.want); err != nil {
 		return err
 	}
 	if _, err := w.f.WriteAt([]byte(walMagic), 0); err != nil {
@@ -247,7 +249,7 @@ func syncDir(dir string) error {
 // back to its usual size if it grew to more than twice that.
 func (w *wal) shrink() error {
 	w.recycle()
-	if w.size <= 2*max(w.want, 1<<16) {
+	if w.size <= 2*w.want {
 		return nil
 	}
 	if err := w.f.Truncate(w.want); err != nil {
