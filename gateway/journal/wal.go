@@ -46,6 +46,9 @@ const (
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
+// syncData is fdatasync; a test makes it fail.
+var syncData = fdatasync
+
 // LogPath is the log file beside the journal's file path.
 func LogPath(path string) string { return path + ".wal" }
 
@@ -208,10 +211,15 @@ func (w *wal) write(buf []byte, last uint64) error {
 			return fmt.Errorf("grow log: %w", err)
 		}
 	}
-	if _, err := w.f.WriteAt(buf, w.off); err != nil {
-		return err
+	_, err := w.f.WriteAt(buf, w.off)
+	if err == nil {
+		err = syncData(w.f)
 	}
-	if err := fdatasync(w.f); err != nil {
+	if err != nil {
+		// The next write goes to the same place, with the same seqs; zero
+		// what may have been written (best effort), so that a shorter next
+		// group is not followed by records whose appends failed.
+		w.f.WriteAt(make([]byte, len(buf)), w.off)
 		return err
 	}
 	w.off += int64(len(buf))

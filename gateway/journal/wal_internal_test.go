@@ -242,3 +242,47 @@ func TestAppendsBesideAHeldFile(t *testing.T) {
 		t.Errorf("log after the move: %v bytes, %v; want it cut back to %d", st.Size(), err, 64<<10)
 	}
 }
+
+// A group whose write or sync failed leaves nothing readable behind it:
+// the next group, written in its place with the same seqs, is not followed
+// by the failed group's records (their appends were told they failed).
+func TestFailedWriteLeavesNothing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "journal.db")
+	j, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	commit := func(events ...string) error {
+		var batch []*appendReq
+		for _, e := range events {
+			batch = append(batch, &appendReq{data: []byte(e), at: time.Now(), err: make(chan error, 1)})
+		}
+		j.commit(batch) // the committer's step, called directly (Run is not running)
+		var first error
+		for _, r := range batch {
+			if err := <-r.err; first == nil {
+				first = err
+			}
+		}
+		return first
+	}
+	if err := commit("event-a"); err != nil {
+		t.Fatal(err)
+	}
+	syncData = func(*os.File) error { return io.ErrShortWrite }
+	err = commit("event-x", "event-y")
+	syncData = fdatasync
+	if err == nil {
+		t.Fatal("the failed sync was not reported")
+	}
+	if err := commit("event-z"); err != nil {
+		t.Fatal(err)
+	}
+	img := crashImage(t, path)
+	j2 := openRun(t, img, Options{})
+	seqs, data := pendingSeqs(t, j2)
+	if !slices.Equal(data, []string{"event-a", "event-z"}) {
+		t.Fatalf("after a crash: seqs %v, events %q; want event-a, event-z", seqs, data)
+	}
+}
