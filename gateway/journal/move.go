@@ -14,7 +14,24 @@ import (
 var moveDelay = 100 * time.Millisecond
 
 // movePerCommit is the most records the mover copies in one transaction.
-const movePerCommit = 1000
+const movePerCommit = 10000
+
+// maxMovable bounds the bytes of logged events waiting for the mover (held
+// in memory). Beyond it the committer moves them itself before its next
+// write: only a flood of appends (tens of thousands a second, far above
+// any station's rate) gets there, and then appends wait for bbolt commits
+// rather than the heap growing without bound.
+const maxMovable = 2 << 20
+
+// keepUp is the committer's check of maxMovable.
+func (j *Journal) keepUp() {
+	j.mu.Lock()
+	over := j.movable > maxMovable
+	j.mu.Unlock()
+	if over {
+		j.moveAll()
+	}
+}
 
 // moveLoop is the mover: woken by appends, it copies the logged records
 // into the bbolt file until stop is closed, and once more then.
@@ -102,6 +119,7 @@ func (j *Journal) pruneMoved(w uint64) {
 	j.moved = w
 	i := 0
 	for i < len(j.unmoved) && j.unmoved[i].seq <= w {
+		j.movable -= int64(len(j.unmoved[i].data))
 		i++
 	}
 	j.unmoved = j.unmoved[i:]

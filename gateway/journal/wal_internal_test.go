@@ -286,3 +286,40 @@ func TestFailedWriteLeavesNothing(t *testing.T) {
 		t.Fatalf("after a crash: seqs %v, events %q; want event-a, event-z", seqs, data)
 	}
 }
+
+// The logged events waiting for the mover (held in memory) stay bounded
+// by maxMovable and one group: with no mover running, the committer moves
+// them itself once they are over it.
+func TestMovableBounded(t *testing.T) {
+	j, err := Open(filepath.Join(t.TempDir(), "journal.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	ev := make([]byte, 1024)
+	const group = 1000
+	for g := range 5 {
+		batch := make([]*appendReq, group)
+		for i := range batch {
+			batch[i] = &appendReq{data: ev, at: time.Now(), err: make(chan error, 1)}
+		}
+		j.commit(batch) // the committer's step; Run (and its mover) not running
+		for _, r := range batch {
+			if err := <-r.err; err != nil {
+				t.Fatal(err)
+			}
+		}
+		j.mu.Lock()
+		movable := j.movable
+		j.mu.Unlock()
+		if movable > maxMovable+group*int64(len(ev)) {
+			t.Fatalf("after group %d: %d bytes waiting for the mover, bound %d and a group", g+1, movable, maxMovable)
+		}
+	}
+	if n, _ := j.Depth(); n != 5*group {
+		t.Fatalf("depth %d", n)
+	}
+	if es, _ := j.Pending(1<<20, 1<<30); len(es) != 5*group {
+		t.Fatalf("%d pending", len(es))
+	}
+}
