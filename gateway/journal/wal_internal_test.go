@@ -323,3 +323,39 @@ func TestMovableBounded(t *testing.T) {
 		t.Fatalf("%d pending", len(es))
 	}
 }
+
+// CopyFile and CompactFile of a journal left by a crash, whose newest
+// events are only in its log, copy those events too.
+func TestCopyAfterACrash(t *testing.T) {
+	d := moveDelay
+	moveDelay = time.Hour
+	t.Cleanup(func() { moveDelay = d })
+	path := filepath.Join(t.TempDir(), "journal.db")
+	j := openRun(t, path, Options{})
+	for i := range 5 {
+		if _, err := j.Append(t.Context(), []byte("event-"+strconv.Itoa(i+1))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	img := crashImage(t, path) // the mover waits an hour: all five only in the log
+	for _, fn := range []func(src, dst string) error{CopyFile, CompactFile} {
+		src := filepath.Join(t.TempDir(), "events.db")
+		for _, p := range [][2]string{{img, src}, {LogPath(img), LogPath(src)}} {
+			b, err := os.ReadFile(p[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(p[1], b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		dst := filepath.Join(t.TempDir(), "copy.db")
+		if err := fn(src, dst); err != nil {
+			t.Fatal(err)
+		}
+		c := openRun(t, dst, Options{})
+		if seqs, _ := pendingSeqs(t, c); !slices.Equal(seqs, seqRange(1, 5)) {
+			t.Fatalf("copy holds %v, want 1..5", seqs)
+		}
+	}
+}
