@@ -64,6 +64,9 @@ type wal struct {
 	off  int64  // where the next record goes
 	last uint64 // seq of the last record written since the last recycle; 0: none
 	want int64  // the size the file is made with
+	// dirty: the file holds something besides its header and zeros (read
+	// at open); shrink then makes it anew.
+	dirty bool
 }
 
 // openWAL opens or makes the log and returns the records it holds, in
@@ -113,6 +116,7 @@ func openWAL(path string, size int64) (*wal, []logRec, error) {
 		return nil, nil, err
 	}
 	recs := parseLog(buf)
+	w.dirty = bytes.ContainsFunc(buf[walHeader:], func(r rune) bool { return r != 0 })
 	if w.size < size {
 		if err := w.grow(size); err != nil {
 			f.Close()
@@ -254,9 +258,21 @@ func syncDir(dir string) error {
 }
 
 // shrink recycles the log, whose records the bbolt file has, and cuts it
-// back to its usual size if it grew to more than twice that.
+// back to its usual size if it grew to more than twice that. A log that
+// holds anything but zeros after its header is made anew (zeros, synced):
+// its records were written by an earlier run, whose seqs this run may
+// give again (a journal file restored from a backup starts below them),
+// and a record of this run must never be followed on reading by one of
+// those whose seq happens to follow its own.
 func (w *wal) shrink() error {
 	w.recycle()
+	if w.dirty {
+		if err := w.init(); err != nil {
+			return err
+		}
+		w.dirty = false
+		return nil
+	}
 	if w.size <= 2*w.want {
 		return nil
 	}

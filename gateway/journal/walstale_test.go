@@ -1,0 +1,58 @@
+package journal
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+)
+
+// A journal file restored from a backup, beside a log that a later run
+// filled (and Close cleared), starts its seqs again below the seqs of the
+// records left in the log. Events of one size then land exactly where the
+// earlier run's did: after a crash, the new records must not be read on
+// into the earlier run's, whose seqs follow theirs.
+func TestRestoredFileBesideOldLog(t *testing.T) {
+	d := moveDelay
+	moveDelay = time.Hour
+	t.Cleanup(func() { moveDelay = d })
+	dir := t.TempDir()
+	path := filepath.Join(dir, "events.db")
+	j, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	backup, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j = openRun(t, path, Options{})
+	for i := range 10 {
+		if _, err := j.Append(t.Context(), fmt.Appendf(nil, "old-event-%02d", i+1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, backup, 0o600); err != nil { // the restore
+		t.Fatal(err)
+	}
+	j = openRun(t, path, Options{})
+	for i := range 3 {
+		if _, err := j.Append(t.Context(), fmt.Appendf(nil, "new-event-%02d", i+1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	img := crashImage(t, path) // the mover waits an hour: the three only in the log
+	j2 := openRun(t, img, Options{})
+	seqs, data := pendingSeqs(t, j2)
+	if want := []string{"new-event-01", "new-event-02", "new-event-03"}; !slices.Equal(data, want) {
+		t.Fatalf("after a crash: seqs %v, events %q; want %q", seqs, data, want)
+	}
+}
