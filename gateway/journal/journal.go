@@ -243,8 +243,12 @@ func (j *Journal) Close() error {
 }
 
 // Append commits one event durably and returns its journal seq. It blocks
-// until the group write holding it has been fdatasynced to the log.
+// until the group write holding it has been fdatasynced to the log. An
+// event longer than 64 MiB is refused with ErrTooLarge.
 func (j *Journal) Append(ctx context.Context, data []byte) (uint64, error) {
+	if len(data) > maxRecord {
+		return 0, fmt.Errorf("%w: %d bytes, at most %d", ErrTooLarge, len(data), maxRecord)
+	}
 	r := &appendReq{data: data, at: j.opts.Time.Now(), err: make(chan error, 1)}
 	select {
 	case j.reqs <- r:

@@ -40,9 +40,12 @@ const (
 	// DefaultLogBytes is Options.LogBytes' default.
 	DefaultLogBytes = 1 << 20
 	minLogBytes     = 64 << 10
-	// maxRecord bounds a record's event length read back from the log.
-	maxRecord = 64 << 20
 )
+
+// maxRecord bounds a record's event length: Append refuses a longer event
+// (ErrTooLarge), and reading the log stops at a record claiming more. A
+// variable for the tests.
+var maxRecord = 64 << 20
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 

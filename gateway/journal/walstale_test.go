@@ -56,3 +56,25 @@ func TestRestoredFileBesideOldLog(t *testing.T) {
 		t.Fatalf("after a crash: seqs %v, events %q; want %q", seqs, data, want)
 	}
 }
+
+// An event the log cannot give back (longer than a record may be) is
+// refused by Append, not acknowledged and then lost with every event
+// after it at the next open.
+func TestEventTooLargeForTheLog(t *testing.T) {
+	d, m := moveDelay, maxRecord
+	moveDelay, maxRecord = time.Hour, 1<<10
+	t.Cleanup(func() { moveDelay, maxRecord = d, m })
+	path := filepath.Join(t.TempDir(), "events.db")
+	j := openRun(t, path, Options{})
+	var want []string
+	for _, ev := range []string{"before", string(make([]byte, 2<<10)), "after"} {
+		if _, err := j.Append(t.Context(), []byte(ev)); err == nil {
+			want = append(want, ev)
+		}
+	}
+	img := crashImage(t, path) // the mover waits an hour: all only in the log
+	j2 := openRun(t, img, Options{})
+	if _, data := pendingSeqs(t, j2); !slices.Equal(data, want) {
+		t.Fatalf("after a crash: %d events %.20q; want the %d acknowledged %.20q", len(data), data, len(want), want)
+	}
+}
