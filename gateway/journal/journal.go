@@ -17,6 +17,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -132,6 +134,7 @@ func Open(path string, opts Options) (*Journal, error) {
 	if opts.LogBytes <= 0 {
 		opts.LogBytes = DefaultLogBytes
 	}
+	_, statErr := os.Stat(path)
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout, FreelistType: bolt.FreelistMapType, InitialMmapSize: 256 << 20})
 	if errors.Is(err, bolt.ErrTimeout) {
 		return nil, fmt.Errorf("open %s: %w (is another cargogate running with this data_dir?)", path, ErrLocked)
@@ -151,6 +154,16 @@ func Open(path string, opts Options) (*Journal, error) {
 		return nil, fmt.Errorf("open %s: %w", LogPath(path), err)
 	}
 	j.log = log
+	if os.IsNotExist(statErr) {
+		// A new bbolt file's name is made durable before any append is
+		// acknowledged: once moved, the events are only in it. (The log
+		// syncs the directory when it makes its own file.)
+		if err := syncDir(filepath.Dir(path)); err != nil {
+			log.f.Close()
+			db.Close()
+			return nil, fmt.Errorf("open %s: %w", path, err)
+		}
+	}
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bPending, bDelivered, bState, bPendingAt, bDeliveredAt} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {

@@ -76,7 +76,6 @@ type wal struct {
 // order (the caller skips those it already has).
 func openWAL(path string, size int64) (*wal, []logRec, error) {
 	size = max(size, minLogBytes)
-	_, statErr := os.Stat(path)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, nil, err
@@ -97,15 +96,16 @@ func openWAL(path string, size int64) (*wal, []logRec, error) {
 	}
 	if w.size < int64(walHeader) || bytes.Equal(head, make([]byte, walHeader)) {
 		// New, or made by a process killed before its header was written.
+		// The directory is synced whether or not the file existed: a
+		// process killed before its header was written was killed before
+		// it synced the directory, too.
 		if err := w.init(); err != nil {
 			f.Close()
 			return nil, nil, err
 		}
-		if os.IsNotExist(statErr) {
-			if err := syncDir(filepath.Dir(path)); err != nil {
-				f.Close()
-				return nil, nil, err
-			}
+		if err := syncDir(filepath.Dir(path)); err != nil {
+			f.Close()
+			return nil, nil, err
 		}
 		return w, nil, nil
 	}
@@ -251,7 +251,10 @@ func (w *wal) clear() error {
 	return fdatasync(w.f)
 }
 
-func syncDir(dir string) error {
+// syncDir is syncDirectory; a test watches it.
+var syncDir = syncDirectory
+
+func syncDirectory(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err

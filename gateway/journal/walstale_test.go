@@ -78,3 +78,54 @@ func TestEventTooLargeForTheLog(t *testing.T) {
 		t.Fatalf("after a crash: %d events %.20q; want the %d acknowledged %.20q", len(data), data, len(want), want)
 	}
 }
+
+// A file the journal makes, the log or the bbolt file, has its directory
+// synced before any append is acknowledged, also when the log was left
+// empty by a process killed while making it (that process never synced
+// the directory) or the bbolt file is made beside an existing log.
+func TestNewFilesDirectorySynced(t *testing.T) {
+	sd := syncDir
+	t.Cleanup(func() { syncDir = sd })
+	for _, tc := range []struct {
+		name  string
+		setup func(t *testing.T, path string)
+	}{
+		{"new", func(t *testing.T, path string) {}},
+		{"empty log left by a killed Open", func(t *testing.T, path string) {
+			if err := os.WriteFile(LogPath(path), nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"log without its file", func(t *testing.T, path string) {
+			j, err := Open(path, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := j.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Remove(path); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "events.db")
+			tc.setup(t, path)
+			var synced []string
+			syncDir = func(dir string) error {
+				synced = append(synced, dir)
+				return sd(dir)
+			}
+			j, err := Open(path, Options{})
+			syncDir = sd
+			if err != nil {
+				t.Fatal(err)
+			}
+			j.Close()
+			if !slices.Contains(synced, filepath.Dir(path)) {
+				t.Fatalf("directory synced: %q; want %s", synced, filepath.Dir(path))
+			}
+		})
+	}
+}
