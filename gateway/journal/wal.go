@@ -225,8 +225,12 @@ func (w *wal) write(buf []byte, last uint64) error {
 	if err != nil {
 		// The next write goes to the same place, with the same seqs; zero
 		// what may have been written (best effort), so that a shorter next
-		// group is not followed by records whose appends failed.
-		w.f.WriteAt(make([]byte, len(buf)), w.off)
+		// group is not followed by records whose appends failed; and sync
+		// the zeros, so that a crash before the next group's sync cannot
+		// bring back, as events, appends that were answered with an error.
+		if _, zerr := w.f.WriteAt(make([]byte, len(buf)), w.off); zerr == nil {
+			syncData(w.f)
+		}
 		return err
 	}
 	w.off += int64(len(buf))

@@ -129,3 +129,33 @@ func TestNewFilesDirectorySynced(t *testing.T) {
 		})
 	}
 }
+
+// A group whose sync failed is zeroed, and the zeros are synced before its
+// appends fail: a crash before the next group's sync must not bring back,
+// as pending events, appends that were answered with an error (the gate
+// stopped those parcels).
+func TestFailedGroupZerosSynced(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.db")
+	j, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	var calls int
+	syncData = func(f *os.File) error {
+		calls++
+		if calls == 1 {
+			return os.ErrDeadlineExceeded // the group's own sync fails
+		}
+		return fdatasync(f)
+	}
+	t.Cleanup(func() { syncData = fdatasync })
+	r := &appendReq{data: []byte("event-x"), at: time.Now(), err: make(chan error, 1)}
+	j.commit([]*appendReq{r}) // the committer's step (Run not running)
+	if err := <-r.err; err == nil {
+		t.Fatal("the failed sync was not reported")
+	}
+	if calls < 2 {
+		t.Fatalf("%d syncs: the zeroed group was not synced before its append failed", calls)
+	}
+}
