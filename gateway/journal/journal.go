@@ -276,7 +276,23 @@ func (j *Journal) Append(ctx context.Context, data []byte) (uint64, error) {
 	case err := <-r.err:
 		return r.seq, err
 	case <-j.done:
-		return 0, ErrClosed
+		// The committer may be writing this append: its answer, once Run
+		// returned, is the truth (an append answered ErrClosed but written
+		// would be sent as an event of a scan the gate stopped). Without
+		// Run (never called before Close), nothing was written.
+		j.mu.Lock()
+		ran := j.ran
+		j.mu.Unlock()
+		if !ran {
+			return 0, ErrClosed
+		}
+		<-j.stopped
+		select {
+		case err := <-r.err:
+			return r.seq, err
+		default:
+			return 0, ErrClosed
+		}
 	case <-j.stopped:
 		// Run answers every append it committed before it returns.
 		select {
