@@ -276,19 +276,29 @@ func syncDirectory(dir string) error {
 // those whose seq happens to follow its own.
 func (w *wal) shrink() error {
 	w.recycle()
-	if w.dirty {
-		if err := w.init(); err != nil {
+	changed := false
+	if w.size > 2*w.want {
+		if err := w.f.Truncate(w.want); err != nil {
 			return err
 		}
+		w.size = w.want
+		changed = true
+	}
+	if w.dirty {
+		// In place, over blocks the file has: this needs no free space
+		// (a gateway restarted on a full disk still opens).
+		zeros := make([]byte, 1<<20)
+		for off := int64(walHeader); off < w.size; off += int64(len(zeros)) {
+			n := min(int64(len(zeros)), w.size-off)
+			if _, err := w.f.WriteAt(zeros[:n], off); err != nil {
+				return err
+			}
+		}
 		w.dirty = false
+		changed = true
+	}
+	if !changed {
 		return nil
 	}
-	if w.size <= 2*w.want {
-		return nil
-	}
-	if err := w.f.Truncate(w.want); err != nil {
-		return err
-	}
-	w.size = w.want
 	return w.f.Sync()
 }
