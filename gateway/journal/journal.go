@@ -135,6 +135,7 @@ func Open(path string, opts Options) (*Journal, error) {
 		opts.LogBytes = DefaultLogBytes
 	}
 	_, statErr := os.Stat(path)
+	_, logStatErr := os.Stat(LogPath(path))
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout, FreelistType: bolt.FreelistMapType, InitialMmapSize: 256 << 20})
 	if errors.Is(err, bolt.ErrTimeout) {
 		return nil, fmt.Errorf("open %s: %w (is another cargogate running with this data_dir?)", path, ErrLocked)
@@ -154,6 +155,20 @@ func Open(path string, opts Options) (*Journal, error) {
 		return nil, fmt.Errorf("open %s: %w", LogPath(path), err)
 	}
 	j.log = log
+	var made []string
+	for _, m := range []struct {
+		path string
+		err  error
+	}{{path, statErr}, {LogPath(path), logStatErr}} {
+		if os.IsNotExist(m.err) {
+			made = append(made, m.path)
+		}
+	}
+	if err := giveToDirOwner(filepath.Dir(path), made...); err != nil {
+		log.f.Close()
+		db.Close()
+		return nil, fmt.Errorf("open %s: give the new files to the directory's owner: %w", path, err)
+	}
 	if os.IsNotExist(statErr) {
 		// A new bbolt file's name is made durable before any append is
 		// acknowledged: once moved, the events are only in it. (The log
