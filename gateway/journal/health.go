@@ -1,13 +1,5 @@
 package journal
 
-import (
-	"encoding/binary"
-	"encoding/json"
-	"time"
-
-	bolt "go.etcd.io/bbolt"
-)
-
 // fill is the outbox's fill level in percent of its fuller bound; 0 when
 // unbounded. j.mu held.
 func (j *Journal) fill() float64 {
@@ -43,34 +35,6 @@ func (j *Journal) Health() Health {
 	return Health{Events: j.count, Bytes: j.bytes, MaxEvents: j.opts.MaxEvents, MaxBytes: j.opts.MaxBytes,
 		Fill: j.fill(), Alarm: j.alarm, AlarmPercent: j.opts.AlarmPercent, Refused: j.refused, Failed: j.failed,
 		Writable: j.lastErr == "", LastError: j.lastErr}
-}
-
-// OldestPending returns when the oldest undelivered event was appended,
-// read from the file each time (so it is right after any delivery), and
-// false when nothing is pending. An event journalled before the append
-// time was kept falls back to its own "at" field.
-func (j *Journal) OldestPending() (time.Time, bool, error) {
-	var at time.Time
-	var ok bool
-	err := j.db.View(func(tx *bolt.Tx) error {
-		k, v := tx.Bucket(bPending).Cursor().First()
-		if k == nil {
-			return nil
-		}
-		ok = true
-		if t := tx.Bucket(bPendingAt).Get(k); len(t) == 8 {
-			at = time.Unix(0, int64(binary.BigEndian.Uint64(t)))
-			return nil
-		}
-		var probe struct {
-			At time.Time `json:"at"`
-		}
-		if json.Unmarshal(v, &probe) == nil {
-			at = probe.At
-		}
-		return nil
-	})
-	return at, ok, err
 }
 
 // Depth is the number and bytes of undelivered events.

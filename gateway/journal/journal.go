@@ -2,18 +2,23 @@
 // committed here, with fsync, before the gate or the operator is told
 // (PROTOCOL §5.4), and leaves only after central's broker acknowledged it.
 //
-// It is a bbolt file of its own, so a scan never waits behind a bulk order
-// commit, and appends are group-committed: every scan waiting when a commit
-// starts shares its fsync.
+// An append is made durable in a log of its own (LogPath), one sequential
+// write and one fdatasync shared by every append waiting when the write
+// starts; a mover then copies the logged events into the bbolt file in the
+// background (see wal.go), where delivery bookkeeping, redelivery and
+// export keep working as before. So a scan waits neither for a B-tree
+// commit nor behind the outbox's bookkeeping, and the bbolt file is its
+// own, so never behind an order commit either.
 package journal
 
 import (
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -58,6 +63,10 @@ type Options struct {
 	// progress, so a small one keeps them quick; the outbox drains with
 	// more, smaller commits. Default 128; negative: all in one.
 	DeliveredPerCommit int
+	// LogBytes is the size the append log is made with, zero-filled;
+	// it grows when the mover falls that far behind. Default 1 MiB, at
+	// least 64 KiB.
+	LogBytes int64
 	// Log receives the alarm and refusal messages; nil: discard them.
 	Log *slog.Logger
 	// Time stamps appends and deliveries (the redelivery window and
@@ -68,6 +77,8 @@ type Options struct {
 // Journal is the outbox.
 type Journal struct {
 	db   *bolt.DB
+	log  *wal   // owned by the committer (Open and Close when it is not running)
+	seq  uint64 // the last journal seq given; owned by the committer
 	opts Options
 	reqs chan *appendReq
 	done chan struct{} // closed by Close
@@ -87,6 +98,13 @@ type Journal struct {
 	failed  uint64 // appends whose commit failed (disk full, I/O)
 	lastErr string // the last commit error, "" after a good commit
 	notify  chan struct{}
+	// unmoved are the logged events not yet in the bbolt file, in seq
+	// order; moved is the pending bucket's sequence after the last
+	// committed move: every seq up to it is in the file.
+	unmoved []logRec
+	movable int64 // bytes of the events in unmoved
+	moved   uint64
+	moveCh  chan struct{}
 }
 
 type appendReq struct {
@@ -113,6 +131,11 @@ func Open(path string, opts Options) (*Journal, error) {
 	}
 	opts.Log = opts.Log.With("part", "journal")
 	opts.Time = tstime.Or(opts.Time)
+	if opts.LogBytes <= 0 {
+		opts.LogBytes = DefaultLogBytes
+	}
+	_, statErr := os.Stat(path)
+	_, logStatErr := os.Stat(LogPath(path))
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout, FreelistType: bolt.FreelistMapType, InitialMmapSize: 256 << 20})
 	if errors.Is(err, bolt.ErrTimeout) {
 		return nil, fmt.Errorf("open %s: %w (is another cargogate running with this data_dir?)", path, ErrLocked)
@@ -120,21 +143,64 @@ func Open(path string, opts Options) (*Journal, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	j := &Journal{db: db, opts: opts, reqs: make(chan *appendReq, 1024), done: make(chan struct{}), stopped: make(chan struct{}), notify: make(chan struct{}, 1)}
+	j := &Journal{db: db, opts: opts, reqs: make(chan *appendReq, 1024), done: make(chan struct{}), stopped: make(chan struct{}),
+		notify: make(chan struct{}, 1), moveCh: make(chan struct{}, 1)}
+	// The log first: what it holds that the file does not yet have (the
+	// appends acknowledged before a crash) is moved in before anything
+	// else reads the file. A torn last record, an append never
+	// acknowledged, is not read and is overwritten by the next append.
+	log, recs, err := openWAL(LogPath(path), opts.LogBytes)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", LogPath(path), err)
+	}
+	j.log = log
+	var made []string
+	for _, m := range []struct {
+		path string
+		err  error
+	}{{path, statErr}, {LogPath(path), logStatErr}} {
+		if os.IsNotExist(m.err) {
+			made = append(made, m.path)
+		}
+	}
+	if err := giveToDirOwner(filepath.Dir(path), made...); err != nil {
+		log.f.Close()
+		db.Close()
+		return nil, fmt.Errorf("open %s: give the new files to the directory's owner: %w", path, err)
+	}
+	if os.IsNotExist(statErr) {
+		// A new bbolt file's name is made durable before any append is
+		// acknowledged: once moved, the events are only in it. (The log
+		// syncs the directory when it makes its own file.)
+		if err := syncDir(filepath.Dir(path)); err != nil {
+			log.f.Close()
+			db.Close()
+			return nil, fmt.Errorf("open %s: %w", path, err)
+		}
+	}
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bPending, bDelivered, bState, bPendingAt, bDeliveredAt} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
 		}
-		p := tx.Bucket(bPending)
-		j.count = p.Stats().KeyN
-		return p.ForEach(func(k, v []byte) error {
+		var err error
+		if j.seq, err = moveInto(tx, recs); err != nil {
+			return err
+		}
+		j.moved = j.seq
+		return tx.Bucket(bPending).ForEach(func(k, v []byte) error {
+			j.count++
 			j.bytes += int64(len(v))
 			return nil
 		})
 	})
+	if err == nil {
+		err = j.log.shrink()
+	}
 	if err != nil {
+		log.f.Close()
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
@@ -166,12 +232,20 @@ func (j *Journal) Run(ctx context.Context) error {
 	j.mu.Unlock()
 	defer close(j.stopped)
 	defer j.wg.Done()
+	stop, moverDone := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(moverDone)
+		j.moveLoop(stop)
+	}()
 	j.commitLoop(ctx)
+	close(stop)
+	<-moverDone
 	return nil
 }
 
-// Close stops Run, if it runs, and closes the file. Appends in flight fail.
-// It is safe whether or not Run ever ran.
+// Close stops Run, if it runs, moves what the log holds into the bbolt
+// file, clears the log and closes both. Appends in flight fail. It is safe
+// whether or not Run ever ran.
 func (j *Journal) Close() error {
 	err := ErrClosed
 	j.once.Do(func() {
@@ -180,14 +254,29 @@ func (j *Journal) Close() error {
 		j.mu.Unlock()
 		close(j.done)
 		j.wg.Wait()
-		err = j.db.Close()
+		// Whatever fails here leaves the events in the log, moved at the
+		// next Open.
+		err = j.moveAll()
+		if err == nil {
+			err = j.log.clear()
+		}
+		if cerr := j.log.f.Close(); err == nil {
+			err = cerr
+		}
+		if cerr := j.db.Close(); err == nil {
+			err = cerr
+		}
 	})
 	return err
 }
 
 // Append commits one event durably and returns its journal seq. It blocks
-// until the group commit holding it has been fsynced.
+// until the group write holding it has been fdatasynced to the log. An
+// event longer than 64 MiB is refused with ErrTooLarge.
 func (j *Journal) Append(ctx context.Context, data []byte) (uint64, error) {
+	if len(data) > maxRecord {
+		return 0, fmt.Errorf("%w: %d bytes, at most %d", ErrTooLarge, len(data), maxRecord)
+	}
 	r := &appendReq{data: data, at: j.opts.Time.Now(), err: make(chan error, 1)}
 	select {
 	case j.reqs <- r:
@@ -202,7 +291,23 @@ func (j *Journal) Append(ctx context.Context, data []byte) (uint64, error) {
 	case err := <-r.err:
 		return r.seq, err
 	case <-j.done:
-		return 0, ErrClosed
+		// The committer may be writing this append: its answer, once Run
+		// returned, is the truth (an append answered ErrClosed but written
+		// would be sent as an event of a scan the gate stopped). Without
+		// Run (never called before Close), nothing was written.
+		j.mu.Lock()
+		ran := j.ran
+		j.mu.Unlock()
+		if !ran {
+			return 0, ErrClosed
+		}
+		<-j.stopped
+		select {
+		case err := <-r.err:
+			return r.seq, err
+		default:
+			return 0, ErrClosed
+		}
 	case <-j.stopped:
 		// Run answers every append it committed before it returns.
 		select {
@@ -282,29 +387,41 @@ func (j *Journal) commit(batch []*appendReq) {
 	if len(accepted) == 0 {
 		return
 	}
-	err := j.db.Update(func(tx *bolt.Tx) error {
-		p, at := tx.Bucket(bPending), tx.Bucket(bPendingAt)
-		for _, r := range accepted {
-			seq, err := p.NextSequence()
-			if err != nil {
-				return err
-			}
-			r.seq = seq
-			if err := p.Put(key(seq), r.data); err != nil {
-				return err
-			}
-			if err := at.Put(key(seq), key(uint64(r.at.UnixNano()))); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	j.keepUp()
+	j.mu.Lock()
+	moved := j.moved
+	j.mu.Unlock()
+	if j.log.last != 0 && j.log.last <= moved {
+		j.log.recycle() // the file has every record written: start again
+	}
+	size := 0
+	for _, r := range accepted {
+		size += recHeader + len(r.data)
+	}
+	// One buffer for the group, kept (the records' events point into it)
+	// until the mover has moved them.
+	buf := make([]byte, 0, size)
+	recs := make([]logRec, len(accepted))
+	seq := j.seq
+	for i, r := range accepted {
+		seq++
+		r.seq = seq
+		start := len(buf)
+		buf = appendRec(buf, seq, r.at.UnixNano(), r.data)
+		recs[i] = logRec{seq: seq, at: r.at.UnixNano(), data: buf[start+recHeader:]}
+	}
+	err := j.log.write(buf, seq)
+	if err == nil {
+		j.seq = seq
+	}
 	j.mu.Lock()
 	if err == nil {
 		for _, r := range accepted {
 			j.count++
 			j.bytes += int64(len(r.data))
 		}
+		j.unmoved = append(j.unmoved, recs...)
+		j.movable += int64(size - len(recs)*recHeader)
 		j.lastErr = ""
 		j.checkAlarm()
 	} else {
@@ -315,6 +432,7 @@ func (j *Journal) commit(batch []*appendReq) {
 	j.mu.Unlock()
 	if err == nil {
 		j.signal()
+		j.wakeMover()
 	}
 	for _, r := range accepted {
 		r.err <- err
@@ -335,44 +453,6 @@ func key(seq uint64) []byte {
 	var b [8]byte
 	binary.BigEndian.PutUint64(b[:], seq)
 	return b[:]
-}
-
-// Pending returns up to max undelivered events, oldest first, their sizes
-// summing to at most maxBytes (but always at least one).
-func (j *Journal) Pending(max int, maxBytes int) ([]Entry, error) {
-	var out []Entry
-	err := j.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bPending).Cursor()
-		size := 0
-		for k, v := c.First(); k != nil && len(out) < max; k, v = c.Next() {
-			if len(out) > 0 && size+len(v) > maxBytes {
-				break
-			}
-			size += len(v)
-			out = append(out, Entry{Seq: binary.BigEndian.Uint64(k), Data: append([]byte(nil), v...)})
-		}
-		return nil
-	})
-	return out, err
-}
-
-// PendingAfter is Pending from the first event whose journal seq is
-// greater than after.
-func (j *Journal) PendingAfter(after uint64, max int, maxBytes int) ([]Entry, error) {
-	var out []Entry
-	err := j.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bPending).Cursor()
-		size := 0
-		for k, v := c.Seek(key(after + 1)); k != nil && len(out) < max; k, v = c.Next() {
-			if len(out) > 0 && size+len(v) > maxBytes {
-				break
-			}
-			size += len(v)
-			out = append(out, Entry{Seq: binary.BigEndian.Uint64(k), Data: append([]byte(nil), v...)})
-		}
-		return nil
-	})
-	return out, err
 }
 
 // DefaultDeliveredPerCommit is Options.DeliveredPerCommit's default.
@@ -402,9 +482,22 @@ func (j *Journal) delivered(entries []Entry) error {
 	var removed int
 	var freed int64
 	now := key(uint64(j.opts.Time.Now().UnixNano()))
+	// Events delivered straight from the log are moved into the file in
+	// the same transaction, so that their removal is not undone by a later
+	// move.
+	var top uint64
+	for _, e := range entries {
+		top = max(top, e.Seq)
+	}
+	logged := j.unmovedUpTo(top)
+	var w uint64
 	err := j.db.Update(func(tx *bolt.Tx) error {
 		p, d, at, dat := tx.Bucket(bPending), tx.Bucket(bDelivered), tx.Bucket(bPendingAt), tx.Bucket(bDeliveredAt)
 		removed, freed = 0, 0
+		var err error
+		if w, err = moveInto(tx, logged); err != nil {
+			return err
+		}
 		for _, e := range entries {
 			k := key(e.Seq)
 			v := p.Get(k)
@@ -433,142 +526,11 @@ func (j *Journal) delivered(entries []Entry) error {
 	if err != nil {
 		return fmt.Errorf("journal: delivered: %w", err)
 	}
+	j.pruneMoved(w)
 	j.mu.Lock()
 	j.count -= removed
 	j.bytes -= freed
 	j.checkAlarm()
 	j.mu.Unlock()
 	return nil
-}
-
-// Redeliver puts the events delivered at or after since back into the
-// outbox, under their own journal seqs, so that Pending returns them again
-// in decision order among the others; it returns how many. It needs
-// KeepDelivered.
-//
-// It is for a broker that acknowledged events and then lost them before
-// central had them (a broker restarted without persistence loses central's
-// session, and with it what was routed to it): the link calls it after a
-// reconnection, and central drops the copies it already has by id.
-func (j *Journal) Redeliver(since time.Time) (int, error) {
-	if !j.opts.KeepDelivered {
-		return 0, nil
-	}
-	var n int
-	var size int64
-	err := j.db.Update(func(tx *bolt.Tx) error {
-		p, d, at, dat := tx.Bucket(bPending), tx.Bucket(bDelivered), tx.Bucket(bPendingAt), tx.Bucket(bDeliveredAt)
-		n, size = 0, 0
-		floor := uint64(since.UnixNano())
-		// Delivery follows journal order, so the recent deliveries are the
-		// last keys; walk back until one is older than since.
-		var keys [][]byte
-		c := dat.Cursor()
-		for k, v := c.Last(); k != nil; k, v = c.Prev() {
-			if len(v) == 8 && binary.BigEndian.Uint64(v) < floor {
-				break
-			}
-			keys = append(keys, append([]byte(nil), k...))
-		}
-		for _, k := range keys {
-			v := d.Get(k)
-			if v == nil {
-				continue
-			}
-			if err := p.Put(k, append([]byte(nil), v...)); err != nil {
-				return err
-			}
-			if err := at.Put(k, dat.Get(k)); err != nil {
-				return err
-			}
-			if err := d.Delete(k); err != nil {
-				return err
-			}
-			if err := dat.Delete(k); err != nil {
-				return err
-			}
-			n++
-			size += int64(len(v))
-		}
-		return nil
-	})
-	if err != nil {
-		return 0, fmt.Errorf("journal: redeliver: %w", err)
-	}
-	if n > 0 {
-		j.mu.Lock()
-		j.count += n
-		j.bytes += size
-		j.checkAlarm()
-		j.mu.Unlock()
-		j.signal()
-	}
-	return n, nil
-}
-
-// PruneDelivered removes up to max delivered events that were delivered
-// before the given time (or, for events delivered before delivery times were
-// kept, whose own "at" is before it), oldest first, in one transaction, and
-// returns how many. Pending events are never touched. Callers run it in
-// small batches until it returns less than max.
-func (j *Journal) PruneDelivered(before time.Time, max int) (int, error) {
-	var n int
-	err := j.db.Update(func(tx *bolt.Tx) error {
-		d, dat := tx.Bucket(bDelivered), tx.Bucket(bDeliveredAt)
-		n = 0
-		limit := before.UnixNano()
-		var keys [][]byte
-		c := d.Cursor()
-		for k, v := c.First(); k != nil && len(keys) < max; k, v = c.Next() {
-			var at int64
-			if t := dat.Get(k); len(t) == 8 {
-				at = int64(binary.BigEndian.Uint64(t))
-			} else {
-				var probe struct {
-					At time.Time `json:"at"`
-				}
-				if json.Unmarshal(v, &probe) != nil || probe.At.IsZero() {
-					continue // no time known: kept
-				}
-				at = probe.At.UnixNano()
-			}
-			if at >= limit {
-				break // delivered in journal order: the rest are newer
-			}
-			keys = append(keys, append([]byte(nil), k...))
-		}
-		for _, k := range keys {
-			if err := d.Delete(k); err != nil {
-				return err
-			}
-			if err := dat.Delete(k); err != nil {
-				return err
-			}
-			n++
-		}
-		return nil
-	})
-	if err != nil {
-		return 0, fmt.Errorf("journal: prune: %w", err)
-	}
-	return n, nil
-}
-
-// ForEach calls fn for every event, delivered first then pending, in
-// journal order, stopping at fn's first error.
-func (j *Journal) ForEach(fn func(e Entry, delivered bool) error) error {
-	return j.db.View(func(tx *bolt.Tx) error {
-		for _, b := range []struct {
-			name      []byte
-			delivered bool
-		}{{bDelivered, true}, {bPending, false}} {
-			err := tx.Bucket(b.name).ForEach(func(k, v []byte) error {
-				return fn(Entry{Seq: binary.BigEndian.Uint64(k), Data: v}, b.delivered)
-			})
-			if err != nil {
-				return err
-			}
-		}
-		return nil
-	})
 }

@@ -32,8 +32,13 @@ func (j *Journal) PutState(name string, v []byte) error {
 // Path is the journal's file.
 func (j *Journal) Path() string { return j.db.Path() }
 
-// Backup writes a consistent copy of the journal from one read transaction.
+// Backup writes a consistent copy of the journal from one read transaction,
+// after moving the logged events into the file: the copy holds every
+// event appended before Backup was called.
 func (j *Journal) Backup(w io.Writer) (int64, error) {
+	if err := j.moveAll(); err != nil {
+		return 0, err
+	}
 	var n int64
 	err := j.db.View(func(tx *bolt.Tx) error {
 		var err error
