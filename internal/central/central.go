@@ -179,7 +179,11 @@ type Central struct {
 	done      chan struct{} // closed when Run stops: handlers stop waiting
 	headKick  chan struct{}
 	connected chan struct{}
-	connOnce  sync.Once
+	// replySlots holds a token per reply in flight (sendReply); replies
+	// counts their waiting goroutines, which Run waits for.
+	replySlots chan struct{}
+	replies    sync.WaitGroup
+	connOnce   sync.Once
 
 	statsMu sync.Mutex
 	stats   Stats
@@ -207,16 +211,17 @@ func New(opts Options) (*Central, error) {
 		keys[kid] = pub
 	}
 	c := &Central{
-		opts:      opts,
-		log:       opts.Logger.With("site", opts.Site),
-		keys:      keys,
-		idx:       newIndex(),
-		in:        make(chan mqtt.Message, inboxDepth),
-		done:      make(chan struct{}),
-		headKick:  make(chan struct{}, 1),
-		connected: make(chan struct{}),
-		status:    map[string]customs.Status{},
-		stats:     Stats{Rejected: map[string]uint64{}},
+		opts:       opts,
+		log:        opts.Logger.With("site", opts.Site),
+		keys:       keys,
+		idx:        newIndex(),
+		in:         make(chan mqtt.Message, inboxDepth),
+		done:       make(chan struct{}),
+		headKick:   make(chan struct{}, 1),
+		replySlots: make(chan struct{}, maxRepliesInFlight),
+		connected:  make(chan struct{}),
+		status:     map[string]customs.Status{},
+		stats:      Stats{Rejected: map[string]uint64{}},
 	}
 	led, err := openLedger(opts.DBPath, opts.Site, c.idx)
 	if err != nil {
