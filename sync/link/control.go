@@ -141,7 +141,10 @@ func (c *control) Run(ctx context.Context) error {
 		gapSince   time.Time
 		lastStatus time.Time
 		statusWant bool
-		lastSent   customs.Status
+		// statusAtOnce: a (re)connection's status is still to be sent,
+		// whatever the time since the last one.
+		statusAtOnce bool
+		lastSent     customs.Status
 		// onConnect: a (re)connection's resync is still to be sent.
 		onConnect bool
 		// rejected is the rejection count last seen; rejectedAt when a new
@@ -191,7 +194,7 @@ func (c *control) Run(ctx context.Context) error {
 			// Every (re)connection: from W+1 up to central's head (§5.3);
 			// sent below, and again on each tick until it went out.
 			onConnect = true
-			statusWant = true
+			statusAtOnce = true
 			unanswered = 0
 		case d := <-c.doneReq:
 			match, from, end := c.resync.done(d.id)
@@ -298,9 +301,10 @@ func (c *control) Run(ctx context.Context) error {
 			}
 			st := c.status("online")
 			changed := st.AppliedSeq != lastSent.AppliedSeq || st.HeadSeq != lastSent.HeadSeq || st.Outbox != lastSent.Outbox || lastSent.State != "online"
-			if (statusWant || changed) && now.Sub(lastStatus) >= 200*time.Millisecond || now.Sub(lastStatus) >= 30*time.Second {
+			since := now.Sub(lastStatus)
+			if statusAtOnce || (statusWant || changed) && since >= statusMinInterval || since >= statusMaxInterval {
 				if err := c.publish(ctx, c.statusTopic, st, true); err == nil {
-					lastStatus, lastSent, statusWant = now, st, false
+					lastStatus, lastSent, statusWant, statusAtOnce = now, st, false, false
 				}
 			}
 		} else {
@@ -308,6 +312,16 @@ func (c *control) Run(ctx context.Context) error {
 		}
 	}
 }
+
+// The status goes out at every connection, on a change at most once per
+// statusMinInterval (changes in between are coalesced: the next one
+// carries the latest), and at least every statusMaxInterval. While orders
+// apply the status changes with each commit; a site of dozens of gateways
+// would otherwise send central several a second each.
+const (
+	statusMinInterval = time.Second
+	statusMaxInterval = 30 * time.Second
+)
 
 func (l *Link) kickStatus() {
 	select {
