@@ -280,6 +280,11 @@ type Stats struct {
 	ResyncsAnswered   uint64            `json:"resyncs_answered"`
 	LookupsAnswered   uint64            `json:"lookups_answered"`
 	PublishErrors     uint64            `json:"publish_errors"`
+	// Backlog is the received messages waiting for the processor;
+	// RepliesInFlight its answers not yet acknowledged by the broker (at
+	// most 64). A central falling behind shows here first.
+	Backlog         int `json:"backlog"`
+	RepliesInFlight int `json:"replies_in_flight"`
 	// Connected: the broker connection is up now (tests wait for it
 	// before issuing, so that orders go out live rather than by resync).
 	Connected bool `json:"connected"`
@@ -297,6 +302,8 @@ func (c *Central) Stats() Stats {
 	s.Head = c.led.head()
 	s.OrdersIssued = s.Head // seqs have no gaps: the head is the count
 	s.EventsReceived = c.led.eventCount()
+	s.Backlog = len(c.in)
+	s.RepliesInFlight = len(c.replySlots)
 	c.cliMu.RLock()
 	s.Connected = c.cli != nil && c.cli.IsConnectionOpen()
 	c.cliMu.RUnlock()
