@@ -35,6 +35,7 @@ type control struct {
 
 	// The shared state it reads (set by ingest and the connection).
 	online                                   *atomic.Bool
+	onlineSince                              *atomic.Int64 // unix nanos of the last online/offline change
 	watermark, head, maxSeq, settled, gapTop *atomic.Uint64
 	rejected                                 *atomic.Uint64 // Counters.Rejected
 	// What it publishes for the snapshot.
@@ -76,7 +77,7 @@ func (l *Link) newControl() *control {
 		site: l.opts.Site, gateway: l.opts.Gateway,
 		resyncTopic: l.topic(customs.LeafResync), statusTopic: l.topic(customs.LeafStatus),
 		connected: l.connected, doneReq: l.doneReq, committed: l.committed, statusDue: l.statusDue,
-		online: &l.online, watermark: &l.watermark, head: &l.head, maxSeq: &l.maxSeq, settled: &l.settled, gapTop: &l.gapTop,
+		online: &l.online, onlineSince: &l.since, watermark: &l.watermark, head: &l.head, maxSeq: &l.maxSeq, settled: &l.settled, gapTop: &l.gapTop,
 		rejected: &l.C.Rejected, gapSince: &l.gapSince, resyncAt: &l.resyncAt, resyncs: &l.C.Resyncs,
 		publish: l.publish, status: l.status, timeouts: l.Timeouts, resync: (*linkBook)(l)}
 	if l.orders != nil {
@@ -194,7 +195,10 @@ func (c *control) Run(ctx context.Context) error {
 			// Every (re)connection: from W+1 up to central's head (§5.3);
 			// sent below, and again on each tick until it went out.
 			onConnect = true
-			statusAtOnce = true
+			// At once, unless one went out since the link came online
+			// (the kick of going online may have sent it already).
+			statusAtOnce = statusAtOnce || lastStatus.Before(time.Unix(0, c.onlineSince.Load()))
+			statusWant = true
 			unanswered = 0
 		case d := <-c.doneReq:
 			match, from, end := c.resync.done(d.id)

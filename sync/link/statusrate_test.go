@@ -74,7 +74,10 @@ func TestStatusRateLimited(t *testing.T) {
 		synctest.Wait()
 		n := len(c.statuses(t))
 		time.Sleep(200 * time.Millisecond)
+		l.setOnline(false) // the connection lost, and back
+		synctest.Wait()
 		reconnect := time.Now()
+		l.setOnline(true)
 		l.connected <- struct{}{}
 		synctest.Wait()
 		got = c.statuses(t)
