@@ -179,7 +179,11 @@ type Central struct {
 	done      chan struct{} // closed when Run stops: handlers stop waiting
 	headKick  chan struct{}
 	connected chan struct{}
-	connOnce  sync.Once
+	// replySlots holds a token per reply in flight (sendReply); replies
+	// counts their waiting goroutines, which Run waits for.
+	replySlots chan struct{}
+	replies    sync.WaitGroup
+	connOnce   sync.Once
 
 	statsMu sync.Mutex
 	stats   Stats
@@ -207,16 +211,17 @@ func New(opts Options) (*Central, error) {
 		keys[kid] = pub
 	}
 	c := &Central{
-		opts:      opts,
-		log:       opts.Logger.With("site", opts.Site),
-		keys:      keys,
-		idx:       newIndex(),
-		in:        make(chan mqtt.Message, inboxDepth),
-		done:      make(chan struct{}),
-		headKick:  make(chan struct{}, 1),
-		connected: make(chan struct{}),
-		status:    map[string]customs.Status{},
-		stats:     Stats{Rejected: map[string]uint64{}},
+		opts:       opts,
+		log:        opts.Logger.With("site", opts.Site),
+		keys:       keys,
+		idx:        newIndex(),
+		in:         make(chan mqtt.Message, inboxDepth),
+		done:       make(chan struct{}),
+		headKick:   make(chan struct{}, 1),
+		replySlots: make(chan struct{}, maxRepliesInFlight),
+		connected:  make(chan struct{}),
+		status:     map[string]customs.Status{},
+		stats:      Stats{Rejected: map[string]uint64{}},
 	}
 	led, err := openLedger(opts.DBPath, opts.Site, c.idx)
 	if err != nil {
@@ -275,6 +280,11 @@ type Stats struct {
 	ResyncsAnswered   uint64            `json:"resyncs_answered"`
 	LookupsAnswered   uint64            `json:"lookups_answered"`
 	PublishErrors     uint64            `json:"publish_errors"`
+	// Backlog is the received messages waiting for the processor;
+	// RepliesInFlight its answers not yet acknowledged by the broker (at
+	// most 64). A central falling behind shows here first.
+	Backlog         int `json:"backlog"`
+	RepliesInFlight int `json:"replies_in_flight"`
 	// Connected: the broker connection is up now (tests wait for it
 	// before issuing, so that orders go out live rather than by resync).
 	Connected bool `json:"connected"`
@@ -292,6 +302,8 @@ func (c *Central) Stats() Stats {
 	s.Head = c.led.head()
 	s.OrdersIssued = s.Head // seqs have no gaps: the head is the count
 	s.EventsReceived = c.led.eventCount()
+	s.Backlog = len(c.in)
+	s.RepliesInFlight = len(c.replySlots)
 	c.cliMu.RLock()
 	s.Connected = c.cli != nil && c.cli.IsConnectionOpen()
 	c.cliMu.RUnlock()

@@ -26,7 +26,9 @@ const disconnectQuiesce = 250 // ms
 // records what arrives, and publishes the retained head after new orders and
 // at least every HeadInterval. The paho callbacks only hand messages to one
 // processor goroutine, which acknowledges each after handling it (events
-// after their commit). The connection is retried forever; Run returns nil
+// after their commit). Its answers (events_ack, lookup replies, replays)
+// are published without waiting for the broker's acknowledgement, at most
+// maxRepliesInFlight at a time (sendReply). The connection is retried forever; Run returns nil
 // when ctx is done, after disconnecting. Run may be called once.
 func (c *Central) Run(ctx context.Context) error {
 	if !c.running.CompareAndSwap(false, true) {
@@ -70,6 +72,7 @@ func (c *Central) Run(ctx context.Context) error {
 	bk.Close()    // a connection attempt does not wait out its delay
 	close(c.done) // a handler blocked on a full inbox returns
 	err = g.Wait()
+	c.replies.Wait() // they return with ctx
 
 	c.cliMu.Lock()
 	c.cli = nil
@@ -133,7 +136,9 @@ func (c *Central) onMessage(_ mqtt.Client, m mqtt.Message) {
 }
 
 // process handles received messages one at a time, in arrival order, and
-// acknowledges each after handling, rejected ones included (§2).
+// acknowledges each after handling, rejected ones included (§2); events
+// after their ledger commit. It does not wait for its answers' broker
+// acknowledgements (sendReply).
 func (c *Central) process(ctx context.Context) error {
 	for {
 		select {
@@ -292,8 +297,10 @@ func checkRequestID(id string) error {
 
 // answerResync replays from_seq..to_seq (0: up to head; clamped to the head)
 // on the gateway's replay topic in ascending seq, then sends replay_done with
-// the last seq covered. If a publish fails, replay_done is not sent: the
-// gateway asks again after its resync_timeout.
+// the last seq covered. The replay messages go out without waiting for their
+// acknowledgements; replay_done goes out, from a goroutine, only once the
+// broker acknowledged every one of them. If one fails, replay_done is not
+// sent: the gateway asks again after its resync_timeout.
 func (c *Central) answerResync(ctx context.Context, gw string, r customs.Resync) error {
 	if err := checkRequestID(r.RequestID); err != nil {
 		return err
@@ -307,6 +314,7 @@ func (c *Central) answerResync(ctx context.Context, gw string, r customs.Resync)
 	log := c.log.With("gateway", gw, "request_id", r.RequestID)
 	log.Info("resync", "from_seq", r.FromSeq, "to_seq", r.ToSeq, "up_to", upTo)
 	topic := customs.GatewayTopic(c.opts.Site, gw, customs.LeafReplay)
+	var sent []*reply
 	for from <= upTo {
 		raws, err := c.led.orderRange(from, upTo, c.opts.ReplayOrdersPerMessage)
 		if err != nil {
@@ -315,21 +323,36 @@ func (c *Central) answerResync(ctx context.Context, gw string, r customs.Resync)
 		if len(raws) == 0 {
 			return fmt.Errorf("resync: ledger has no seq %d below head %d", from, head)
 		}
-		if err := c.publishOrders(ctx, topic, r.RequestID, raws, c.opts.ReplayOrdersPerMessage); err != nil {
-			log.Warn("replay interrupted", "at_seq", from, "err", err)
-			return nil
+		msgs, err := c.sealOrders(r.RequestID, raws, c.opts.ReplayOrdersPerMessage)
+		if err != nil {
+			return fmt.Errorf("resync: %w", err)
+		}
+		for _, m := range msgs {
+			sent = append(sent, c.sendReply(ctx, topic, m, nil))
 		}
 		from += uint64(len(raws))
 	}
-	msg, err := c.opts.Signer.Seal(customs.ReplayDone{Type: customs.TypeReplayDone, Site: c.opts.Site, RequestID: r.RequestID, UpTo: upTo})
+	done, err := c.opts.Signer.Seal(customs.ReplayDone{Type: customs.TypeReplayDone, Site: c.opts.Site, RequestID: r.RequestID, UpTo: upTo})
 	if err != nil {
 		return err
 	}
-	if err := c.publish(ctx, topic, msg, false); err != nil {
-		log.Warn("replay_done not sent", "err", err)
-		return nil
-	}
-	c.count(func(s *Stats) { s.ResyncsAnswered++ })
+	c.replies.Add(1)
+	go func() {
+		defer c.replies.Done()
+		for i, rp := range sent {
+			if err := rp.wait(); err != nil {
+				log.Warn("replay interrupted", "message", i, "err", err)
+				return
+			}
+		}
+		c.sendReply(ctx, topic, done, func(err error) {
+			if err != nil {
+				log.Warn("replay_done not sent", "err", err)
+				return
+			}
+			c.count(func(s *Stats) { s.ResyncsAnswered++ })
+		})
+	}()
 	return nil
 }
 
@@ -356,11 +379,13 @@ func (c *Central) answerLookup(ctx context.Context, gw string, l customs.Lookup)
 		}
 	}
 	log.Info("lookup", "orders", len(raws))
-	if err := c.publish(ctx, customs.GatewayTopic(c.opts.Site, gw, customs.LeafLookupReply), msgs[0], false); err != nil {
-		log.Warn("lookup reply not sent", "err", err)
-		return nil
-	}
-	c.count(func(s *Stats) { s.LookupsAnswered++ })
+	c.sendReply(ctx, customs.GatewayTopic(c.opts.Site, gw, customs.LeafLookupReply), msgs[0], func(err error) {
+		if err != nil {
+			log.Warn("lookup reply not sent", "err", err)
+			return
+		}
+		c.count(func(s *Stats) { s.LookupsAnswered++ })
+	})
 	return nil
 }
 
@@ -395,11 +420,14 @@ func (c *Central) recordEvents(ctx context.Context, gw string, e customs.Events)
 	if err != nil {
 		return err
 	}
-	// Not acknowledged (no connection): the gateway sends the events again
+	// Sent after the commit above, without waiting for the broker. Not
+	// acknowledged (no connection): the gateway sends the events again
 	// after its ack_timeout, and they are acknowledged then.
-	if err := c.publish(ctx, customs.GatewayTopic(c.opts.Site, gw, customs.LeafEventsAck), msg, false); err != nil {
-		c.log.Debug("events_ack not published", "gateway", gw, "err", err)
-	}
+	c.sendReply(ctx, customs.GatewayTopic(c.opts.Site, gw, customs.LeafEventsAck), msg, func(err error) {
+		if err != nil {
+			c.log.Debug("events_ack not published", "gateway", gw, "err", err)
+		}
+	})
 	return nil
 }
 

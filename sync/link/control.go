@@ -35,6 +35,7 @@ type control struct {
 
 	// The shared state it reads (set by ingest and the connection).
 	online                                   *atomic.Bool
+	onlineSince                              *atomic.Int64 // unix nanos of the last online/offline change
 	watermark, head, maxSeq, settled, gapTop *atomic.Uint64
 	rejected                                 *atomic.Uint64 // Counters.Rejected
 	// What it publishes for the snapshot.
@@ -76,7 +77,7 @@ func (l *Link) newControl() *control {
 		site: l.opts.Site, gateway: l.opts.Gateway,
 		resyncTopic: l.topic(customs.LeafResync), statusTopic: l.topic(customs.LeafStatus),
 		connected: l.connected, doneReq: l.doneReq, committed: l.committed, statusDue: l.statusDue,
-		online: &l.online, watermark: &l.watermark, head: &l.head, maxSeq: &l.maxSeq, settled: &l.settled, gapTop: &l.gapTop,
+		online: &l.online, onlineSince: &l.since, watermark: &l.watermark, head: &l.head, maxSeq: &l.maxSeq, settled: &l.settled, gapTop: &l.gapTop,
 		rejected: &l.C.Rejected, gapSince: &l.gapSince, resyncAt: &l.resyncAt, resyncs: &l.C.Resyncs,
 		publish: l.publish, status: l.status, timeouts: l.Timeouts, resync: (*linkBook)(l)}
 	if l.orders != nil {
@@ -141,7 +142,10 @@ func (c *control) Run(ctx context.Context) error {
 		gapSince   time.Time
 		lastStatus time.Time
 		statusWant bool
-		lastSent   customs.Status
+		// statusAtOnce: a (re)connection's status is still to be sent,
+		// whatever the time since the last one.
+		statusAtOnce bool
+		lastSent     customs.Status
 		// onConnect: a (re)connection's resync is still to be sent.
 		onConnect bool
 		// rejected is the rejection count last seen; rejectedAt when a new
@@ -191,6 +195,9 @@ func (c *control) Run(ctx context.Context) error {
 			// Every (re)connection: from W+1 up to central's head (§5.3);
 			// sent below, and again on each tick until it went out.
 			onConnect = true
+			// At once, unless one went out since the link came online
+			// (the kick of going online may have sent it already).
+			statusAtOnce = statusAtOnce || lastStatus.Before(time.Unix(0, c.onlineSince.Load()))
 			statusWant = true
 			unanswered = 0
 		case d := <-c.doneReq:
@@ -298,9 +305,10 @@ func (c *control) Run(ctx context.Context) error {
 			}
 			st := c.status("online")
 			changed := st.AppliedSeq != lastSent.AppliedSeq || st.HeadSeq != lastSent.HeadSeq || st.Outbox != lastSent.Outbox || lastSent.State != "online"
-			if (statusWant || changed) && now.Sub(lastStatus) >= 200*time.Millisecond || now.Sub(lastStatus) >= 30*time.Second {
+			since := now.Sub(lastStatus)
+			if statusAtOnce || (statusWant || changed) && since >= statusMinInterval || since >= statusMaxInterval {
 				if err := c.publish(ctx, c.statusTopic, st, true); err == nil {
-					lastStatus, lastSent, statusWant = now, st, false
+					lastStatus, lastSent, statusWant, statusAtOnce = now, st, false, false
 				}
 			}
 		} else {
@@ -308,6 +316,16 @@ func (c *control) Run(ctx context.Context) error {
 		}
 	}
 }
+
+// The status goes out at every connection, on a change at most once per
+// statusMinInterval (changes in between are coalesced: the next one
+// carries the latest), and at least every statusMaxInterval. While orders
+// apply the status changes with each commit; a site of dozens of gateways
+// would otherwise send central several a second each.
+const (
+	statusMinInterval = time.Second
+	statusMaxInterval = 30 * time.Second
+)
 
 func (l *Link) kickStatus() {
 	select {
