@@ -25,14 +25,15 @@ import (
 )
 
 // Defaults of Options.
+// inboxDepth is how many received messages may wait for the processor (a
+// variable for tests).
+var inboxDepth = 4096
+
 const (
 	DefaultHeadInterval        = 30 * time.Second
 	DefaultMaxOrdersPerMessage = 1000
 	DefaultPublishTimeout      = 10 * time.Second
 	DefaultDecisionSlack       = 10 * time.Second
-	// inboxDepth is how many received messages may wait for the processor
-	// before the paho router blocks (backpressure, not loss).
-	inboxDepth = 4096
 	// maxRequestID bounds the request_id of resync and lookup, which is echoed
 	// back and so counts against the 1 MiB envelope.
 	maxRequestID = 128
@@ -280,6 +281,9 @@ type Stats struct {
 	ResyncsAnswered   uint64            `json:"resyncs_answered"`
 	LookupsAnswered   uint64            `json:"lookups_answered"`
 	PublishErrors     uint64            `json:"publish_errors"`
+	// InboxDropped counts received messages dropped (acknowledged
+	// unhandled) because the inbox was full; their gateways send them again.
+	InboxDropped uint64 `json:"inbox_dropped"`
 	// Backlog is the received messages waiting for the processor;
 	// RepliesInFlight its answers not yet acknowledged by the broker (at
 	// most 64). A central falling behind shows here first.

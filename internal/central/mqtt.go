@@ -125,13 +125,23 @@ func (c *Central) onConnect(client mqtt.Client) {
 	c.kickHead() // the retained head may have died with the broker
 }
 
-// onMessage is paho's callback: it only hands off. When the inbox is full it
-// waits (backpressure on the router) until the processor takes the message
-// or Run stops.
+// onMessage is paho's callback: it only hands off, and never waits. paho
+// reads the broker's PUBACKs on the goroutine that hands received messages
+// to this callback: waiting here for room in a full inbox, while the
+// processor waits for a reply place that only a PUBACK frees, stopped
+// central until PublishTimeout (TestFullInboxDoesNotStallReplies). A
+// message that finds the inbox full is acknowledged and dropped (counted
+// in InboxDropped): everything central receives is sent again by its
+// gateway until answered (events until their events_ack, a resync until
+// its replay_done, status periodically; a lookup left unanswered is a
+// STOP).
 func (c *Central) onMessage(_ mqtt.Client, m mqtt.Message) {
 	select {
 	case c.in <- m:
-	case <-c.done:
+	default:
+		m.Ack()
+		c.count(func(s *Stats) { s.InboxDropped++ })
+		c.log.Warn("inbox full; message dropped, its gateway sends it again", "topic", m.Topic(), "depth", cap(c.in))
 	}
 }
 
