@@ -359,6 +359,20 @@ func (f *fleet) converged(healed time.Time) time.Duration {
 	return time.Since(healed)
 }
 
+// on returns the gateways with a connection on a broker in urls. A fault
+// must hit someone: a scenario checks it before each (a partition of a
+// gateway no longer on the cut proxy tested nothing).
+func (f *fleet) on(urls map[string]bool) []string {
+	f.t.Helper()
+	var names []string
+	for _, g := range f.gws {
+		if st, ok := g.status(); ok && (urls[st.Link.Broker] || urls[st.Link.EventsBkr]) {
+			names = append(names, g.name)
+		}
+	}
+	return names
+}
+
 // failedOver waits until every gateway has both connections up on a
 // broker not in dead, and central too; it returns how long that took.
 func (f *fleet) failedOver(dead map[string]bool) time.Duration {

@@ -3,6 +3,7 @@ package site
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -44,17 +45,23 @@ func TestClusterSite(t *testing.T) {
 	outage := size(3*time.Second, 20*time.Second)
 	cl := natstest.Start(t, natsBin, natstest.Options{})
 	urls := cl.URLs()
-	// Gateway i lives on node i%3; g01 reaches its node through a proxy
-	// that partitions it.
-	px := testenv.NewProxy(t, cl.Nodes[0].MQTTAddr())
+	// Gateway i lives on node i%3; g01 reaches every node through a proxy
+	// of its own, so that it can be partitioned from the node it is on when
+	// the partition comes (a reconnection keeps the node last connected
+	// to: after the kills it is no longer its first).
+	pxs := make([]*testenv.Proxy, len(cl.Nodes))
+	pxURLs := make([]string, len(cl.Nodes))
+	for k, n := range cl.Nodes {
+		pxs[k] = testenv.NewProxy(t, n.MQTTAddr())
+		pxURLs[k] = pxs[k].URL()
+	}
 	f := newFleet(t, fleetOpts{
 		gateways: gateways,
 		brokers: func(i int) []string {
-			b := rotate(urls, i)
 			if i == 0 {
-				b[0] = px.URL()
+				return rotate(pxURLs, 0)
 			}
-			return b
+			return rotate(urls, i)
 		},
 		central: urls,
 		onStuck: func() string { return cl.Consumers("PVG-W.gw") },
@@ -71,9 +78,9 @@ func TestClusterSite(t *testing.T) {
 	for r := 0; r < rounds; r++ {
 		for _, k := range []int{r % 3, (r + 1) % 3} {
 			n := cl.Nodes[k]
-			dead := map[string]bool{n.URL(): true}
-			if k == 0 {
-				dead[px.URL()] = true
+			dead := map[string]bool{n.URL(): true, pxs[k].URL(): true}
+			if on := f.on(dead); len(on) == 0 {
+				t.Fatalf("kill -9 %s: no gateway on it", n.Name)
 			}
 			killed := time.Now()
 			n.Kill()
@@ -87,6 +94,12 @@ func TestClusterSite(t *testing.T) {
 				n.Name, moved.Round(time.Millisecond), caught.Round(time.Millisecond), restarted.Sub(killed).Round(100*time.Millisecond),
 				back.Round(time.Millisecond), took.Round(time.Millisecond))
 		}
+		st, ok := f.gws[0].status()
+		k := slices.Index(pxURLs, st.Link.Broker)
+		if !ok || k < 0 {
+			t.Fatalf("partition: g01 on no proxy (broker %q)", st.Link.Broker)
+		}
+		px := pxs[k]
 		cut := time.Now()
 		px.Cut()
 		moved := f.failedOver(map[string]bool{px.URL(): true})
@@ -96,7 +109,7 @@ func TestClusterSite(t *testing.T) {
 		healed := time.Now()
 		took := f.converged(healed)
 		figure("partition g01 from %s: g01 on another node %v after the cut, site converged %v after the cut; healed after %v, site converged %v after healing",
-			cl.Nodes[0].Name, moved.Round(time.Millisecond), caught.Round(time.Millisecond), healed.Sub(cut).Round(time.Second), took.Round(time.Millisecond))
+			cl.Nodes[k].Name, moved.Round(time.Millisecond), caught.Round(time.Millisecond), healed.Sub(cut).Round(time.Second), took.Round(time.Millisecond))
 	}
 	stopScans()
 	issued := stopTraffic()
