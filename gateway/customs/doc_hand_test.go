@@ -45,8 +45,8 @@ func readDocHand() []string {
 		`{"type":"replay_done","site":"PVG-W","request_id":"r","up_to":18446744073709551615}`,
 		`{"type":"replay_done","site":"PVG-W","request_id":"r","up_to":-1}`,
 		// white space, trailing data, BOM
-		"\t\r\n" + rel("") + "\t\r\n", rel("") + "\f", rel("") + "\v", rel("") + "\u00a0", rel("") + "\x00", "\ufeff" + rel(""),
-		rel("") + "{}", rel("") + " null", rel("") + "]", strings.Replace(rel(""), ",", "\u2028,", 1),
+		"\t\r\n"+rel("")+"\t\r\n", rel("")+"\f", rel("")+"\v", rel("")+"\u00a0", rel("")+"\x00", "\ufeff"+rel(""),
+		rel("")+"{}", rel("")+" null", rel("")+"]", strings.Replace(rel(""), ",", "\u2028,", 1),
 		// null and empty
 		`{"type":"orders","site":"PVG-W","orders":[{"seq":1,"subject":null}]}`, o(`{"seq":1,"children":null}`),
 		o(`{"seq":1,"children":[]}`), o(`{"seq":1,"seals":[]}`), o(`{"seq":1,"seals":[null]}`), o(`{"seq":1,"children":[null]}`),

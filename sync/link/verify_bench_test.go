@@ -27,24 +27,7 @@ func (m *benchMsg) Ack()              {}
 // message of one order and of 1,000, as the ingest's verifiers run it;
 // allocs/op is per message.
 func BenchmarkVerify(b *testing.B) {
-	dir := b.TempDir()
-	st, err := store.Open(filepath.Join(dir, "orders.db"), store.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
-	jr, err := journal.Open(filepath.Join(dir, "events.db"), journal.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer jr.Close()
-	central := envelope.Signer{Kid: "c1", Key: ed25519.NewKeyFromSeed(bytes.Repeat([]byte{3}, 32))}
-	gw := envelope.Signer{Kid: "g1", Key: ed25519.NewKeyFromSeed(bytes.Repeat([]byte{4}, 32))}
-	l, err := New(Options{Site: "PVG-W", Gateway: "g07", Broker: "tcp://127.0.0.1:1",
-		Keys: envelope.Keyring{central.Kid: central.Public()}, Signer: gw}, st, jr, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
+	l, central := newVerifyLink(b)
 	for _, n := range []int{1, 1000} {
 		orders := make([]customs.Order, n)
 		for i := range orders {
@@ -66,4 +49,29 @@ func BenchmarkVerify(b *testing.B) {
 			}
 		})
 	}
+}
+
+// newVerifyLink is a link over a fresh store and journal (closed at the
+// end of the test) that trusts central, for verify alone; no broker.
+func newVerifyLink(tb testing.TB) (*Link, envelope.Signer) {
+	tb.Helper()
+	dir := tb.TempDir()
+	st, err := store.Open(filepath.Join(dir, "orders.db"), store.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { st.Close() })
+	jr, err := journal.Open(filepath.Join(dir, "events.db"), journal.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { jr.Close() })
+	central := envelope.Signer{Kid: "c1", Key: ed25519.NewKeyFromSeed(bytes.Repeat([]byte{3}, 32))}
+	gw := envelope.Signer{Kid: "g1", Key: ed25519.NewKeyFromSeed(bytes.Repeat([]byte{4}, 32))}
+	l, err := New(Options{Site: "PVG-W", Gateway: "g07", Broker: "tcp://127.0.0.1:1",
+		Keys: envelope.Keyring{central.Kid: central.Public()}, Signer: gw}, st, jr, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return l, central
 }

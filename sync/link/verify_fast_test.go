@@ -2,7 +2,6 @@ package link
 
 import (
 	"bytes"
-	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -12,9 +11,6 @@ import (
 	"testing"
 
 	"github.com/cargogate/cargogate/gateway/customs"
-	"github.com/cargogate/cargogate/gateway/journal"
-	"github.com/cargogate/cargogate/gateway/store"
-	"github.com/cargogate/cargogate/sync/envelope"
 )
 
 // withUnknownKey returns the payload with a key no document has added at
@@ -60,24 +56,7 @@ func verified(it *item) string {
 // json.Unmarshal: the same rejection, orders, orders set aside with their
 // audit copies, and fields dropped.
 func FuzzVerifyFastPath(f *testing.F) {
-	dir := f.TempDir()
-	st, err := store.Open(filepath.Join(dir, "orders.db"), store.Options{})
-	if err != nil {
-		f.Fatal(err)
-	}
-	defer st.Close()
-	jr, err := journal.Open(filepath.Join(dir, "events.db"), journal.Options{})
-	if err != nil {
-		f.Fatal(err)
-	}
-	defer jr.Close()
-	central := envelope.Signer{Kid: "c1", Key: ed25519.NewKeyFromSeed(bytes.Repeat([]byte{3}, 32))}
-	gw := envelope.Signer{Kid: "g1", Key: ed25519.NewKeyFromSeed(bytes.Repeat([]byte{4}, 32))}
-	l, err := New(Options{Site: "PVG-W", Gateway: "g07", Broker: "tcp://127.0.0.1:1",
-		Keys: envelope.Keyring{central.Kid: central.Public()}, Signer: gw}, st, jr, nil)
-	if err != nil {
-		f.Fatal(err)
-	}
+	l, central := newVerifyLink(f)
 	files, _ := filepath.Glob(filepath.Join("..", "..", "gateway", "customs", "testdata", "fuzz", "FuzzOrder", "*"))
 	if len(files) == 0 {
 		f.Fatal("no FuzzOrder corpus")

@@ -1,18 +1,12 @@
 package link
 
 import (
-	"bytes"
-	"crypto/ed25519"
 	"encoding/json"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"testing"
 
 	"github.com/cargogate/cargogate/gateway/customs"
-	"github.com/cargogate/cargogate/gateway/journal"
-	"github.com/cargogate/cargogate/gateway/store"
-	"github.com/cargogate/cargogate/sync/envelope"
 )
 
 // TestVerifyKeepsOrdersInPlace: verify writes the orders it keeps over the
@@ -21,24 +15,7 @@ import (
 // mix of good and bad orders, and verifying a later message changes
 // nothing in an earlier one's orders.
 func TestVerifyKeepsOrdersInPlace(t *testing.T) {
-	dir := t.TempDir()
-	st, err := store.Open(filepath.Join(dir, "orders.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	jr, err := journal.Open(filepath.Join(dir, "events.db"), journal.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer jr.Close()
-	central := envelope.Signer{Kid: "c1", Key: ed25519.NewKeyFromSeed(bytes.Repeat([]byte{3}, 32))}
-	gw := envelope.Signer{Kid: "g1", Key: ed25519.NewKeyFromSeed(bytes.Repeat([]byte{4}, 32))}
-	l, err := New(Options{Site: "PVG-W", Gateway: "g07", Broker: "tcp://127.0.0.1:1",
-		Keys: envelope.Keyring{central.Kid: central.Public()}, Signer: gw}, st, jr, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, central := newVerifyLink(t)
 	orderSets := []string{
 		`{"seq":1,"action":"release","subject":{"kind":"parcel","id":"P1"},"office":"22x4"},
 		 {"seq":2,"action":"nope","subject":{"kind":"parcel","id":"P2"}},
